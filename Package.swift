@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+// glfd: a self-learning image embedding service. See README.md for the map of modules.
+import PackageDescription
+
+// Numeric hot loops work on raw pointers; bounds are checked at the API boundary.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+
+let package = Package(
+    name: "glfd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "glf", targets: ["glf"]),
+        .library(name: "Neural", targets: ["Neural"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries, each behind its own target.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+
+        // The neural engine: tensors, layers (forward + backward), optimisers, weight files.
+        .target(name: "Neural", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
+
+        // The offline command-line tool.
+        .executableTarget(
+            name: "glf",
+            dependencies: ["Neural", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fastMath),
+
+        .testTarget(name: "NeuralTests", dependencies: ["Neural"]),
+    ]
+)
