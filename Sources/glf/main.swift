@@ -1,11 +1,12 @@
+// glf: the offline tool. Everything the daemon's engine does, on files, without the daemon.
 import ArgumentParser
 import Neural
 
 struct Glf: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glf",
-        abstract: "glfd's offline tool: benchmarks, training and evaluation without the daemon.",
-        subcommands: [])
+        abstract: "glfd's offline tool: benchmarks, weight files, training and evaluation without the daemon.",
+        subcommands: [Bench.self, Weights.self])
 }
 
 Glf.main()
