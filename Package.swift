@@ -2,8 +2,9 @@
 // glfd: a self-learning image embedding service. See README.md for the map of modules.
 import PackageDescription
 
-// Numeric hot loops work on raw pointers; bounds are checked at the API boundary.
-let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+// The engine is always optimised, even in debug builds (the test suite trains real models).
+// Hot loops work on raw pointers, so there are no bounds checks to pay for; preconditions stay.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-O"])]
 
 let package = Package(
     name: "glfd",

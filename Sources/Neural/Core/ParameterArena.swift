@@ -23,6 +23,8 @@ public final class Parameter: @unchecked Sendable {
     public fileprivate(set) var offset: Int = 0
     public fileprivate(set) var values: UnsafeMutablePointer<Float>
     public fileprivate(set) var gradients: UnsafeMutablePointer<Float>
+    /// Keeps the arena's memory alive for as long as a layer holds this parameter.
+    fileprivate var storage: ArenaStorage?
 
     fileprivate init(name: String, shape: [Int], role: ParameterRole, initial: [Float]) {
         self.name = name
@@ -41,23 +43,35 @@ public final class Parameter: @unchecked Sendable {
     public var gradientTensor: Tensor { Tensor(viewing: gradients, shape: shape) }
 }
 
-public final class ParameterArena: @unchecked Sendable {
-    public private(set) var parameters: [Parameter] = []
-    public private(set) var isSealed = false
-    /// All values, then all gradients: `count` floats each.
-    public private(set) var values: UnsafeMutablePointer<Float>
-    public private(set) var gradients: UnsafeMutablePointer<Float>
-    public private(set) var count = 0
+/// The two buffers, owned jointly by the arena and its parameters: a layer that outlives the
+/// arena object it was built with still points at live memory.
+fileprivate final class ArenaStorage {
+    let values: UnsafeMutablePointer<Float>
+    let gradients: UnsafeMutablePointer<Float>
 
-    public init() {
-        values = .allocate(capacity: 1)
-        gradients = .allocate(capacity: 1)
+    init(count: Int) {
+        values = .allocate(capacity: max(count, 1))
+        values.initialize(repeating: 0, count: max(count, 1))
+        gradients = .allocate(capacity: max(count, 1))
+        gradients.initialize(repeating: 0, count: max(count, 1))
     }
 
     deinit {
         values.deallocate()
         gradients.deallocate()
     }
+}
+
+public final class ParameterArena: @unchecked Sendable {
+    public private(set) var parameters: [Parameter] = []
+    public private(set) var isSealed = false
+    private var storage = ArenaStorage(count: 0)
+    /// All values (and all gradients) of the arena, `count` floats, in registration order.
+    public var values: UnsafeMutablePointer<Float> { storage.values }
+    public var gradients: UnsafeMutablePointer<Float> { storage.gradients }
+    public private(set) var count = 0
+
+    public init() {}
 
     /// Registers a parameter with its initial values. Names must be unique.
     @discardableResult
@@ -73,19 +87,16 @@ public final class ParameterArena: @unchecked Sendable {
     public func seal() {
         precondition(!isSealed, "seal() called twice")
         count = parameters.reduce(0) { $0 + $1.count }
-        values.deallocate()
-        gradients.deallocate()
-        values = .allocate(capacity: max(count, 1))
-        gradients = .allocate(capacity: max(count, 1))
-        gradients.initialize(repeating: 0, count: max(count, 1))
+        storage = ArenaStorage(count: count)
         var offset = 0
         for p in parameters {
-            (values + offset).initialize(from: p.values, count: p.count)
+            (values + offset).update(from: p.values, count: p.count)
             p.values.deallocate()
             p.gradients.deallocate()
             p.offset = offset
             p.values = values + offset
             p.gradients = gradients + offset
+            p.storage = storage
             offset += p.count
         }
         isSealed = true
