@@ -35,20 +35,11 @@ enum SgemmPeak {
     }
 }
 
-/// A warning when OpenBLAS runs generic kernels on a CPU that has AVX2 or AVX-512. OpenBLAS 0.3.21
-/// (Debian 12) does not recognise newer Xeons (family 6, model 207 here) and falls back to its
-/// Prescott (SSE3) kernels, 7–10× slower at sgemm. OPENBLAS_CORETYPE is read when the library
-/// loads, before any Swift code runs, so it must be in the environment when the process starts.
+/// A warning when OpenBLAS runs generic kernels on a CPU that has better ones (glf restarts itself
+/// with better ones unless OPENBLAS_CORETYPE was set by the user; see BLAS.betterCoreType).
 func openBLASCoreWarning() -> String? {
-    let config = BLAS.configuration
-    guard ["Prescott", "Nehalem", "Core2", "Katmai"].contains(where: { config.contains($0) }) else { return nil }
-    guard let cpu = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
-    let flags = Set(cpu.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init))
-    let core = flags.contains("avx512_bf16") ? "Cooperlake" : flags.contains("avx512f") ? "SkylakeX"
-        : flags.contains("avx2") ? "Haswell" : nil
-    guard let core else { return nil }
-    return "warning: OpenBLAS chose generic kernels (\(config)) on a CPU with "
-        + "\(flags.contains("avx512f") ? "AVX-512" : "AVX2"); start with OPENBLAS_CORETYPE=\(core) for its real speed"
+    guard let core = BLAS.betterCoreType else { return nil }
+    return "warning: OpenBLAS runs its generic \(BLAS.coreName) kernels; OPENBLAS_CORETYPE=\(core) would be much faster"
 }
 
 func warnAboutOpenBLASCore() {

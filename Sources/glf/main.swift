@@ -9,4 +9,5 @@ struct Glf: ParsableCommand {
         subcommands: [Bench.self, Weights.self])
 }
 
+BLAS.restartWithBetterKernelsIfNeeded()
 Glf.main()

@@ -1,5 +1,6 @@
 // The one door to OpenBLAS: every dense product in glfd goes through these calls.
 import COpenBLAS
+import Foundation
 
 public enum BLAS {
     /// Sets how many threads OpenBLAS uses for the calls that follow (process-wide).
@@ -48,5 +49,38 @@ public enum BLAS {
     @inline(__always)
     public static func norm(count: Int, _ x: UnsafePointer<Float>) -> Float {
         cblas_snrm2(Int32(count), x, 1)
+    }
+
+    // MARK: Kernel choice
+
+    /// The name of the kernel set OpenBLAS chose for this CPU ("SkylakeX", "Haswell", "Prescott"...).
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// The kernel set this CPU should run, when OpenBLAS fell back to generic ones.
+    ///
+    /// Debian 12's OpenBLAS (0.3.21) does not recognise recent Xeons (family 6, model 207 here)
+    /// and falls back to its Prescott (SSE3) kernels: sgemm at 10–20 GFLOP/s on a core that does
+    /// 130–145 with its AVX-512 kernels (measured here). Returns nil when OpenBLAS chose well.
+    public static var betterCoreType: String? {
+        guard ["Prescott", "Nehalem", "Core2", "Katmai", "Banias", "Atom"].contains(coreName) else { return nil }
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+        let flags = Set(flagsLine.split(separator: " ").map(String.init))
+        if flags.contains("avx512f") && flags.contains("avx512bw") && flags.contains("avx512vl") { return "SkylakeX" }
+        if flags.contains("avx2") && flags.contains("fma") { return "Haswell" }
+        return nil
+    }
+
+    /// OpenBLAS reads OPENBLAS_CORETYPE once, when it is loaded, before any Swift code runs. So
+    /// when it chose generic kernels and the user did not choose any, the executable starts itself
+    /// again with the better choice in its environment. Call first thing in `main`; it returns
+    /// only when no restart is needed (or the restart failed, in which case the slow kernels stay).
+    public static func restartWithBetterKernelsIfNeeded() {
+        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil, let core = betterCoreType else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
+        execv("/proc/self/exe", arguments)
+        // Still here: exec failed. Carry on with what we have.
+        unsetenv("OPENBLAS_CORETYPE")
     }
 }
