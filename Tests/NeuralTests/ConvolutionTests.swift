@@ -24,19 +24,28 @@ func naiveConvolution(_ x: Tensor, _ conv: Conv2D) -> [Double] {
 
 struct ConvolutionCase: CustomTestStringConvertible, Sendable {
     var kernel: Int, stride: Int, padding: Int, bias: Bool
-    var testDescription: String { "k\(kernel) s\(stride) p\(padding)\(bias ? " +bias" : "")" }
+    /// One image per chunk of gathered patches (the path large batches take), or the whole batch.
+    var chunked: Bool
+    var testDescription: String { "k\(kernel) s\(stride) p\(padding)\(bias ? " +bias" : "")\(chunked ? " chunked" : "")" }
+
+    func make(in arena: ParameterArena, inChannels: Int, outChannels: Int, rng: inout SeededGenerator) -> Conv2D {
+        let conv = Conv2D("conv", in: arena, inChannels: inChannels, outChannels: outChannels, kernel: kernel,
+                          stride: stride, padding: padding, bias: bias, rng: &rng)
+        if chunked { conv.chunkBytes = 1 }
+        return conv
+    }
 }
 
 let convolutionCases: [ConvolutionCase] = [1, 3].flatMap { k in [1, 2].flatMap { s in [0, 1].flatMap { p in
-    [false, true].map { ConvolutionCase(kernel: k, stride: s, padding: p, bias: $0) } } } }
+    [false, true].flatMap { bias in [false, true].map {
+        ConvolutionCase(kernel: k, stride: s, padding: p, bias: bias, chunked: $0) } } } } }
 
 @Suite struct ConvolutionTests {
     @Test("forward matches a direct convolution", arguments: convolutionCases)
     func forwardMatchesDirectConvolution(_ c: ConvolutionCase) {
         var rng = SeededGenerator(seed: 1)
         let arena = ParameterArena()
-        let conv = Conv2D("conv", in: arena, inChannels: 5, outChannels: 6, kernel: c.kernel, stride: c.stride,
-                          padding: c.padding, bias: c.bias, rng: &rng)
+        let conv = c.make(in: arena, inChannels: 5, outChannels: 6, rng: &rng)
         arena.seal()
         if let bias = conv.bias { for i in 0..<bias.count { bias.values[i] = Float(i) * 0.1 - 0.2 } }
         let x = randomTensor([2, 7, 6, 5], seed: 2)   // odd height: strides must round like PyTorch
@@ -52,8 +61,7 @@ let convolutionCases: [ConvolutionCase] = [1, 3].flatMap { k in [1, 2].flatMap {
     func backwardMatchesFiniteDifferences(_ c: ConvolutionCase) {
         var rng = SeededGenerator(seed: 3)
         let arena = ParameterArena()
-        let conv = Conv2D("conv", in: arena, inChannels: 3, outChannels: 4, kernel: c.kernel, stride: c.stride,
-                          padding: c.padding, bias: c.bias, rng: &rng)
+        let conv = c.make(in: arena, inChannels: 3, outChannels: 4, rng: &rng)
         arena.seal()
         let report = GradientCheck().run(conv, arena: arena, input: randomTensor([2, 5, 6, 3], seed: 4))
         #expect(report.worstError < 1e-2, "\(report)")

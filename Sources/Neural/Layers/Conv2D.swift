@@ -4,10 +4,14 @@
 //   weight w: [OC, KH, KW, IC]   (each output channel's filter is one contiguous row of K = KH·KW·IC)
 //   output y: [N, OH, OW, OC]    OH = (H + 2·padding − KH) / stride + 1
 //
-// forward:  cols[N·OH·OW, K] = im2col(x);  y = cols · wᵀ (+ b)
+// forward:  cols = im2col(x);  y = cols · wᵀ (+ b)
 // backward: dw += dyᵀ · cols;  dcols = dy · w;  dx = col2im(dcols)
 // A 1×1 stride-1 convolution needs no gathering: x already is cols.
 //
+// The patches of a whole batch would be 9× the input (150 MB for the first stage of a batch of
+// 128 at 32×32): writing and re-reading that costs more than the products. So the batch is
+// processed a few images at a time, with each chunk's patches (about 1 MiB, `chunkBytes`) gathered
+// into a buffer that stays in the core's L2 cache, and gathered again in backward rather than kept.
 // Most of a ResNet's training time is spent in the three sgemms here.
 
 public final class Conv2D: Layer {
@@ -17,10 +21,12 @@ public final class Conv2D: Layer {
     public let bias: Parameter?
     /// The first layer of a network does not need the gradient with respect to the image.
     public var computesInputGradient = true
+    /// Target size of one chunk's gathered patches (at least one image per chunk).
+    public var chunkBytes = 1 << 20
 
     private let output = Tensor(zeros: [0])
-    private let columns = Tensor(zeros: [0])
-    private let columnGradient = Tensor(zeros: [0])
+    private let columns = Tensor(zeros: [0])        // one chunk's patches
+    private let columnGradient = Tensor(zeros: [0]) // one chunk's dL/dpatches
     private let inputGradient = Tensor(zeros: [0])
     private var input: Tensor?
 
@@ -50,64 +56,94 @@ public final class Conv2D: Layer {
         ((height + 2 * padding - kernel) / stride + 1, (width + 2 * padding - kernel) / stride + 1)
     }
 
+    /// Images per chunk: as many as fit `chunkBytes` of patches, at least one.
+    private func imagesPerChunk(pixelsPerImage: Int) -> Int {
+        max(1, chunkBytes / (pixelsPerImage * patchSize * MemoryLayout<Float>.size))
+    }
+
     public func forward(_ x: Tensor, mode: ForwardMode) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[3] == inChannels, "Conv2D expects [N, H, W, \(inChannels)], got \(x.shape)")
         let (n, h, w) = (x.shape[0], x.shape[1], x.shape[2])
         let (oh, ow) = outputSize(height: h, width: w)
-        let rows = n * oh * ow
         input = mode.isTraining ? x : nil
-        let cols: UnsafePointer<Float>
-        if isPointwise {
-            cols = UnsafePointer(x.data)
-        } else {
-            columns.reshape(to: [rows, patchSize])
-            im2col(x, into: columns.data, outputHeight: oh, outputWidth: ow)
-            cols = UnsafePointer(columns.data)
-        }
         output.reshape(to: [n, oh, ow, outChannels])
-        BLAS.gemm(transposeB: true, m: rows, n: outChannels, k: patchSize,
-                  a: cols, lda: patchSize, b: weight.values, ldb: patchSize, c: output.data, ldc: outChannels)
-        if let bias {
-            let y = output.data, b = bias.values, oc = outChannels
-            for r in 0..<rows { for c in 0..<oc { y[r * oc + c] += b[c] } }
+        if isPointwise {
+            product(cols: x.data, rows: n * oh * ow, into: output.data)
+        } else {
+            let step = imagesPerChunk(pixelsPerImage: oh * ow)
+            columns.reshape(to: [step * oh * ow, patchSize])
+            for first in Swift.stride(from: 0, to: n, by: step) {
+                let images = min(step, n - first)
+                im2col(x, images: first..<(first + images), into: columns.data, outputHeight: oh, outputWidth: ow)
+                product(cols: columns.data, rows: images * oh * ow, into: output.data + first * oh * ow * outChannels)
+            }
         }
         return output
     }
 
+    /// y[rows, OC] = cols[rows, K] · wᵀ (+ b)
+    private func product(cols: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        BLAS.gemm(transposeB: true, m: rows, n: outChannels, k: patchSize,
+                  a: cols, lda: patchSize, b: weight.values, ldb: patchSize, c: y, ldc: outChannels)
+        if let bias {
+            let (b, oc) = (bias.values, outChannels)
+            for r in 0..<rows { for c in 0..<oc { y[r * oc + c] += b[c] } }
+        }
+    }
+
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("Conv2D.backward without a training forward") }
-        let rows = dy.rows
         precondition(dy.lastDimension == outChannels && dy.count == output.count)
-        let cols = isPointwise ? UnsafePointer(x.data) : UnsafePointer(columns.data)
-        // dw[OC, K] += dyᵀ[OC, rows] · cols[rows, K]
-        BLAS.gemm(transposeA: true, m: outChannels, n: patchSize, k: rows,
-                  a: dy.data, lda: outChannels, b: cols, ldb: patchSize, beta: 1, c: weight.gradients, ldc: patchSize)
+        let (n, oh, ow) = (output.shape[0], output.shape[1], output.shape[2])
         if let bias {
-            let g = bias.gradients, d = dy.data, oc = outChannels
-            for r in 0..<rows { for c in 0..<oc { g[c] += d[r * oc + c] } }
+            let (g, d, oc) = (bias.gradients, dy.data, outChannels)
+            for r in 0..<dy.rows { for c in 0..<oc { g[c] += d[r * oc + c] } }
         }
-        guard computesInputGradient else { return inputGradient }
-        inputGradient.reshape(to: x.shape)
+        if computesInputGradient {
+            inputGradient.reshape(to: x.shape)
+            if !isPointwise { inputGradient.fill(0) }
+        }
         if isPointwise {
-            // dx[rows, IC] = dy[rows, OC] · w[OC, IC]
-            BLAS.gemm(m: rows, n: inChannels, k: outChannels,
-                      a: dy.data, lda: outChannels, b: weight.values, ldb: inChannels, c: inputGradient.data, ldc: inChannels)
-        } else {
-            columnGradient.reshape(to: [rows, patchSize])
-            BLAS.gemm(m: rows, n: patchSize, k: outChannels,
-                      a: dy.data, lda: outChannels, b: weight.values, ldb: patchSize, c: columnGradient.data, ldc: patchSize)
-            inputGradient.fill(0)
-            col2im(columnGradient.data, into: inputGradient, outputHeight: output.shape[1], outputWidth: output.shape[2])
+            weightGradient(dy: dy.data, cols: x.data, rows: dy.rows)
+            if computesInputGradient {
+                // dx[rows, IC] = dy[rows, OC] · w[OC, IC]
+                BLAS.gemm(m: dy.rows, n: inChannels, k: outChannels,
+                          a: dy.data, lda: outChannels, b: weight.values, ldb: inChannels, c: inputGradient.data, ldc: inChannels)
+            }
+            return inputGradient
+        }
+        let step = imagesPerChunk(pixelsPerImage: oh * ow)
+        columns.reshape(to: [step * oh * ow, patchSize])
+        if computesInputGradient { columnGradient.reshape(to: [step * oh * ow, patchSize]) }
+        for first in Swift.stride(from: 0, to: n, by: step) {
+            let images = first..<min(first + step, n)
+            let rows = images.count * oh * ow
+            let dyChunk = dy.data + first * oh * ow * outChannels
+            im2col(x, images: images, into: columns.data, outputHeight: oh, outputWidth: ow)
+            weightGradient(dy: dyChunk, cols: columns.data, rows: rows)
+            if computesInputGradient {
+                // dcols[rows, K] = dy[rows, OC] · w[OC, K]
+                BLAS.gemm(m: rows, n: patchSize, k: outChannels,
+                          a: dyChunk, lda: outChannels, b: weight.values, ldb: patchSize, c: columnGradient.data, ldc: patchSize)
+                col2im(columnGradient.data, images: images, into: inputGradient, outputHeight: oh, outputWidth: ow)
+            }
         }
         return inputGradient
     }
 
+    /// dw[OC, K] += dyᵀ[OC, rows] · cols[rows, K]
+    private func weightGradient(dy: UnsafePointer<Float>, cols: UnsafePointer<Float>, rows: Int) {
+        BLAS.gemm(transposeA: true, m: outChannels, n: patchSize, k: rows,
+                  a: dy, lda: outChannels, b: cols, ldb: patchSize, beta: 1, c: weight.gradients, ldc: patchSize)
+    }
+
     /// Gathers each output pixel's receptive field into one row of `cols`; padding reads as 0.
-    private func im2col(_ x: Tensor, into cols: UnsafeMutablePointer<Float>, outputHeight oh: Int, outputWidth ow: Int) {
-        let (n, h, w, ic, k, s, p) = (x.shape[0], x.shape[1], x.shape[2], inChannels, kernel, stride, padding)
+    private func im2col(_ x: Tensor, images: Range<Int>, into cols: UnsafeMutablePointer<Float>,
+                        outputHeight oh: Int, outputWidth ow: Int) {
+        let (h, w, ic, k, s, p) = (x.shape[1], x.shape[2], inChannels, kernel, stride, padding)
         let src = x.data
         var row = cols
-        for b in 0..<n {
+        for b in images {
             let image = src + b * h * w * ic
             for oy in 0..<oh {
                 for ox in 0..<ow {
@@ -131,10 +167,11 @@ public final class Conv2D: Layer {
     }
 
     /// The adjoint of im2col: adds each row's entries back onto the pixels they were read from.
-    private func col2im(_ cols: UnsafeMutablePointer<Float>, into dx: Tensor, outputHeight oh: Int, outputWidth ow: Int) {
-        let (n, h, w, ic, k, s, p) = (dx.shape[0], dx.shape[1], dx.shape[2], inChannels, kernel, stride, padding)
+    private func col2im(_ cols: UnsafeMutablePointer<Float>, images: Range<Int>, into dx: Tensor,
+                        outputHeight oh: Int, outputWidth ow: Int) {
+        let (h, w, ic, k, s, p) = (dx.shape[1], dx.shape[2], inChannels, kernel, stride, padding)
         var row = UnsafePointer(cols)
-        for b in 0..<n {
+        for b in images {
             let image = dx.data + b * h * w * ic
             for oy in 0..<oh {
                 for ox in 0..<ow {
