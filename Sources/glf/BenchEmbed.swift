@@ -52,8 +52,8 @@ struct BenchEmbed: ParsableCommand {
             imageCounting: "one forward per image",
             flopCounting: "2 FLOP/MAC × encoder forward MACs (convolutions only)")
         if let profiler {
-            report.profile = BenchProfileReport(steps: profiler, network: [encoder], input: images, mode: .inference,
-                                                backward: false)
+            report.profile = BenchProfileReport(phases: profiler, blocks: profiler, network: [encoder], input: images,
+                                                mode: .inference, backward: false)
         }
         report.print(json: options.json)
     }

@@ -118,10 +118,11 @@ struct BenchProfileReport: Encodable {
 
     /// Summarises the steps a profiler recorded, then runs each leaf of `network` (applied in order
     /// to `input`) alone.
-    init(steps profiler: StepProfiler?, network: [Layer], input: Tensor, mode: ForwardMode, backward: Bool,
-         repeats: Int = 3) {
+    /// `phases` recorded the timed steps' phases, `blocks` the encoder's top-level layers.
+    init(phases: StepProfiler?, blocks profiler: StepProfiler?, network: [Layer], input: Tensor, mode: ForwardMode,
+         backward: Bool, repeats: Int = 3) {
         self.repeats = repeats
-        phases = (profiler?.phaseNames ?? []).map { Phase(name: $0, milliseconds: profiler!.meanPhaseSeconds($0) * 1e3) }
+        self.phases = (phases?.phaseNames ?? []).map { Phase(name: $0, milliseconds: phases!.meanPhaseSeconds($0) * 1e3) }
         blocks = []
         if let profiler, profiler.steps > 0, let encoder = network.first as? ResNetEncoder {
             let perStep = 1e3 / Double(profiler.steps)
@@ -167,7 +168,7 @@ struct BenchProfileReport: Encodable {
             }
         }
         if !blocks.isEmpty {
-            print("  encoder top-level layers in the timed steps: ms per step (GFLOP/s)")
+            print("  encoder top-level layers (train-step: one view on one worker): ms per pass (GFLOP/s)")
             print("    \(padded("layer", 30)) \(padded("MMAC/img", 9, right: true)) \(padded("forward", 20, right: true)) \(padded("backward", 20, right: true))")
             for b in blocks {
                 func cell(_ ms: Double?, _ rate: Double?) -> String {

@@ -9,7 +9,11 @@
 //             keeps statistics per view, as if each view had gone through the network alone
 //   loss      L = −(1/B) Σ_b cos(z1_b, z2_b); both views get gradients
 //   backward  L2Normalize → projector → encoder (the stem skips dL/dimage)
-//   update    SGD, momentum 0.9, weight decay 5e-4 (MomentumSGD below, a stand-in)
+//   update    SGD, momentum 0.9, weight decay 5e-4 (weights only: biases and batch-norm
+//             parameters are not decayed, as in solo-learn; torch's peer decays all, which costs
+//             the same)
+// The encoder and projector run as a ReplicatedModel: one replica per view, one view per worker
+// (--threads workers), OpenBLAS single-threaded inside each.
 //
 // FLOPs are counted, not measured: 2 FLOP per multiply–add (MAC) of the convolutions and linear
 // layers; batch norm, ReLU, pooling, im2col, the loss and the update are not counted. A layer's
@@ -50,14 +54,16 @@ struct BenchTrainStep: ParsableCommand {
         BLAS.setThreads(options.threads)
         warnAboutOpenBLASCore()
         let peak = SgemmPeak.peak(sizes: options.parsedPeakSizes)
-        let model = TrainStepModel(width: options.width, size: options.size, batch: batch)
-        let profiler = options.profile ? StepProfiler() : nil
+        // Parallelism comes from the replicas (one view per worker), not from inside sgemm.
+        BLAS.setThreads(1)
+        let model = TrainStepModel(width: options.width, size: options.size, batch: batch, workers: options.threads)
+        let phases = options.profile ? StepProfiler() : nil
         for _ in 0..<options.warmup { model.step(profiler: nil) }
         var stepSeconds: [Double] = []
         var loss: Float = 0
         for _ in 0..<options.steps {
             let start = ContinuousClock.now
-            loss = model.step(profiler: profiler)
+            loss = model.step(profiler: phases)
             stepSeconds.append(seconds(since: start))
         }
         var report = BenchReport(
@@ -66,10 +72,12 @@ struct BenchTrainStep: ParsableCommand {
             imageCounting: "an image counts once; both of its views go forward and backward",
             flopCounting: "2 views × 2 FLOP/MAC × (3 × forward MACs − stem MACs), convolutions and linear layers only")
         report.loss = Double(loss)
-        if let profiler {
+        if let phases {
+            let blocks = StepProfiler()
+            for _ in 0..<3 { model.profileOneView(blocks) }
             report.profile = BenchProfileReport(
-                steps: profiler, network: [model.encoder, model.projector, model.normalize],
-                input: model.views, mode: .training(views: 2), backward: true)
+                phases: phases, blocks: blocks, network: [model.encoder, model.projector, model.normalize],
+                input: model.firstView, mode: .training, backward: true)
         }
         report.print(json: options.json)
     }
@@ -78,29 +86,38 @@ struct BenchTrainStep: ParsableCommand {
 /// The benchmarked model and its step.
 final class TrainStepModel {
     let batch: Int
-    let arena = ParameterArena()
+    let model: ReplicatedModel
+    /// Replica 0's parts, for FLOP counts and the profile.
     let encoder: ResNetEncoder
     let projector: MLPHead
     let normalize = L2Normalize()
-    let optimiser: MomentumSGD
+    let optimiser = SGD(learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4)
     /// [2B, S, S, C]: rows 0..<B are view 1, rows B..<2B view 2.
     let views: Tensor
     private let projectionGradient = Tensor(zeros: [0])
     private let unprofiled = StepProfiler(recording: false)
 
-    init(width: Int, size: Int, batch: Int, seed: UInt64 = 1) {
+    init(width: Int, size: Int, batch: Int, workers: Int, seed: UInt64 = 1) {
         self.batch = batch
-        var rng = SeededGenerator(seed: seed)
-        encoder = ResNetEncoder(EncoderConfig(imageSize: size, width: width), in: arena, rng: &rng)
-        projector = MLPHead(
-            HeadConfig(inputDimension: encoder.config.featureDimension, hiddenDimension: 512, outputDimension: 128,
-                       finalBatchNorm: true),
-            name: "projector", in: arena, rng: &rng)
-        arena.seal()
-        optimiser = MomentumSGD(arena: arena, learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4)
+        model = ReplicatedModel(replicas: 2, workers: workers) { arena in
+            var rng = SeededGenerator(seed: seed)
+            let encoder = ResNetEncoder(EncoderConfig(imageSize: size, width: width), in: arena, rng: &rng)
+            let projector = MLPHead(
+                HeadConfig(inputDimension: encoder.config.featureDimension, hiddenDimension: 512, outputDimension: 128,
+                           finalBatchNorm: true),
+                name: "projector", in: arena, rng: &rng)
+            return Sequential([encoder, projector])
+        }
+        let parts = (model.replicas[0] as! Sequential).layers
+        encoder = parts[0] as! ResNetEncoder
+        projector = parts[1] as! MLPHead
+        var rng = SeededGenerator(seed: seed + 1)
         views = Tensor(zeros: [2 * batch, size, size, encoder.config.inputChannels])
         views.fillNormal(std: 1, using: &rng)
     }
+
+    /// View 1 alone.
+    var firstView: Tensor { Tensor(viewing: views.data, shape: [batch] + views.shape.dropFirst()) }
 
     /// FLOPs of one image's step (both views), as counted in the file comment.
     var flopPerImage: Double {
@@ -115,18 +132,27 @@ final class TrainStepModel {
     func step(profiler: StepProfiler?) -> Float {
         let mode = ForwardMode.training(views: 2)
         let p = profiler ?? unprofiled
-        p.phase("zero gradients") { arena.zeroGradients() }
-        let features = p.phase("encoder forward") { p.forward(encoder, views, mode: mode) }
-        let projections = p.phase("projector forward") { projector.forward(features, mode: mode) }
+        p.phase("zero gradients") { model.zeroGradients() }
+        let projections = p.phase("forward: encoder + projector, a view per worker") { model.forward(views, mode: mode) }
         let loss = p.phase("L2 normalise + loss (forward and gradient)") {
             negativeCosineLoss(normalize.forward(projections, mode: mode), gradient: projectionGradient)
         }
         let projectionInputGradient = p.phase("L2 normalise backward") { normalize.backward(projectionGradient) }
-        let featureGradient = p.phase("projector backward") { projector.backward(projectionInputGradient) }
-        p.phase("encoder backward") { _ = p.backward(encoder, featureGradient) }
-        p.phase("SGD update") { optimiser.update() }
+        p.phase("backward: projector + encoder, a view per worker") { model.backward(projectionInputGradient) }
+        p.phase("SGD update") { optimiser.step(model.arena) }
         p.endStep()
         return loss
+    }
+
+    /// View 1 through replica 0 on this thread, the encoder one top-level layer at a time: where a
+    /// worker's time goes inside the encoder.
+    func profileOneView(_ profiler: StepProfiler) {
+        let features = profiler.forward(encoder, firstView, mode: .training)
+        let projections = projector.forward(features, mode: .training)
+        let gradient = Tensor(zeros: projections.shape)
+        gradient.fill(1 / Float(projections.count))
+        _ = profiler.backward(encoder, projector.backward(gradient))
+        profiler.endStep()
     }
 }
 
@@ -147,38 +173,4 @@ func negativeCosineLoss(_ z: Tensor, gradient: Tensor) -> Float {
         }
     }
     return scale * total
-}
-
-/// SGD with momentum and weight decay, as torch.optim.SGD with one parameter group (no dampening,
-/// not Nesterov), over every trainable parameter (batch-norm running statistics are not trained):
-///   g = dL/dθ + weightDecay·θ;   v = momentum·v + g;   θ −= learningRate·v
-/// A stand-in written for the bench until Sources/Neural/Optimisers provides one.
-final class MomentumSGD {
-    let arena: ParameterArena
-    let learningRate: Float, momentum: Float, weightDecay: Float
-    /// Same layout as the arena (entries of running statistics stay 0).
-    private let velocity: UnsafeMutablePointer<Float>
-
-    init(arena: ParameterArena, learningRate: Float, momentum: Float, weightDecay: Float) {
-        precondition(arena.isSealed, "build the model and seal() the arena first")
-        self.arena = arena
-        self.learningRate = learningRate
-        self.momentum = momentum
-        self.weightDecay = weightDecay
-        velocity = .allocate(capacity: max(arena.count, 1))
-        velocity.initialize(repeating: 0, count: max(arena.count, 1))
-    }
-
-    deinit { velocity.deallocate() }
-
-    func update() {
-        let (lr, mu, wd) = (learningRate, momentum, weightDecay)
-        for parameter in arena.parameters where parameter.role != .statistic {
-            let (theta, gradient, v) = (parameter.values, parameter.gradients, velocity + parameter.offset)
-            for i in 0..<parameter.count {
-                v[i] = mu * v[i] + gradient[i] + wd * theta[i]
-                theta[i] -= lr * v[i]
-            }
-        }
-    }
 }
