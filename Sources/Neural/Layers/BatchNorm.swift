@@ -9,10 +9,16 @@
 // With `fusedReLU` the layer outputs max(0, y) and masks the gradient itself: one pass over
 // memory less than a separate ReLU, and BN → ReLU is how every ResNet block uses it.
 //
-// backward (training), per view of M rows, with g = dy·γ (after the ReLU mask):
-//   dβ += Σ dy;  dγ += Σ dy·x̂;  dx = (1/σ̂)·(g − mean(g) − x̂·mean(g·x̂))
+// backward (training), per view of M rows, with g = dy (zero where the ReLU was off):
+//   dβ += Σ g;  dγ += Σ g·x̂;  dx = γ/σ̂ · (g − mean(g) − x̂·mean(g·x̂))
 // The mean terms are the gradient through the batch statistics.
-import Foundation
+//
+// Speed: these loops stream tensors of millions of floats, so they are written to touch memory
+// as few times as possible. Forward is y = a·x + b with a = γ/σ̂ and b = β − a·μ per channel, and
+// keeps no x̂: backward recomputes it from x (the previous layer's output, still alive), and the
+// ReLU mask from a·x + b, so it reads only dy and x. Since x̂ = (x − μ)/σ̂, dx is again an affine
+// function of g and x per channel: dx = c·g + p·x + q. Sums run in Float over blocks of rows
+// (vectorised across channels) and are folded into Double between blocks.
 
 public final class BatchNorm: Layer {
     public let channels: Int
@@ -23,10 +29,11 @@ public final class BatchNorm: Layer {
     public let runningMean: Parameter, runningVariance: Parameter
 
     private let output = Tensor(zeros: [0])
-    private let normalized = Tensor(zeros: [0])
     private let inputGradient = Tensor(zeros: [0])
-    private var inverseStd: [Float] = []   // [views, C]
+    private var input: Tensor?
     private var lastMode = ForwardMode.inference
+    /// Per view and channel, from the last forward: mean, 1/σ̂, and the affine map y = a·x + b.
+    private var mean: [Float] = [], inverseStd: [Float] = [], slope: [Float] = [], intercept: [Float] = []
 
     public init(
         _ name: String, in arena: ParameterArena, channels: Int, affine: Bool = true, fusedReLU: Bool = false,
@@ -43,6 +50,9 @@ public final class BatchNorm: Layer {
         runningVariance = arena.register("\(name).running_var", shape: [channels], role: .statistic, initial: ones)
     }
 
+    private func gamma(_ j: Int) -> Float { scale?.values[j] ?? 1 }
+    private func beta(_ j: Int) -> Float { shift?.values[j] ?? 0 }
+
     public func forward(_ x: Tensor, mode: ForwardMode) -> Tensor {
         let c = channels
         precondition(x.lastDimension == c, "BatchNorm(\(c)) got \(x.shape)")
@@ -51,104 +61,159 @@ public final class BatchNorm: Layer {
         precondition(rowsPerView * views == x.rows, "\(x.rows) rows do not split into \(views) views")
         precondition(!mode.isTraining || rowsPerView > 1, "batch statistics need more than one row per view")
         lastMode = mode
+        input = x
         output.reshape(to: x.shape)
-        normalized.reshape(to: x.shape)
-        inverseStd = [Float](repeating: 0, count: views * c)
-        var mean = [Float](repeating: 0, count: c), istd = [Float](repeating: 0, count: c)
+        mean = [Float](repeating: 0, count: views * c)
+        inverseStd = mean; slope = mean; intercept = mean
         for v in 0..<views {
-            let rowStart = v * rowsPerView
+            let rows = (v * rowsPerView)..<((v + 1) * rowsPerView)
             if mode.isTraining {
-                let (mu, variance) = statistics(x.data + rowStart * c, rows: rowsPerView)
+                let (mu, variance) = columnMeanAndVariance(x.data, rows: rows)
                 let unbiased = Float(rowsPerView) / Float(rowsPerView - 1)
                 for j in 0..<c {
-                    mean[j] = mu[j]
-                    istd[j] = 1 / (variance[j] + epsilon).squareRoot()
-                    inverseStd[v * c + j] = istd[j]
+                    mean[v * c + j] = mu[j]
+                    inverseStd[v * c + j] = 1 / (variance[j] + epsilon).squareRoot()
                     runningMean.values[j] += momentum * (mu[j] - runningMean.values[j])
                     runningVariance.values[j] += momentum * (variance[j] * unbiased - runningVariance.values[j])
                 }
             } else {
                 for j in 0..<c {
                     mean[j] = runningMean.values[j]
-                    istd[j] = 1 / (runningVariance.values[j] + epsilon).squareRoot()
-                    inverseStd[j] = istd[j]
+                    inverseStd[j] = 1 / (runningVariance.values[j] + epsilon).squareRoot()
                 }
             }
-            let gamma = scale.map { Array(UnsafeBufferPointer(start: $0.values, count: c)) } ?? [Float](repeating: 1, count: c)
-            let beta = shift.map { Array(UnsafeBufferPointer(start: $0.values, count: c)) } ?? [Float](repeating: 0, count: c)
-            let relu = fusedReLU
-            mean.withUnsafeBufferPointer { mean in istd.withUnsafeBufferPointer { istd in
-            gamma.withUnsafeBufferPointer { gamma in beta.withUnsafeBufferPointer { beta in
-                for r in rowStart..<(rowStart + rowsPerView) {
-                    let xr = x.data + r * c, nr = normalized.data + r * c, yr = output.data + r * c
-                    for j in 0..<c {
-                        let xh = (xr[j] - mean[j]) * istd[j]
-                        nr[j] = xh
-                        let y = gamma[j] * xh + beta[j]
-                        yr[j] = relu ? max(y, 0) : y
+            for j in 0..<c {
+                slope[v * c + j] = gamma(j) * inverseStd[v * c + j]
+                intercept[v * c + j] = beta(j) - slope[v * c + j] * mean[v * c + j]
+            }
+            slope.withUnsafeBufferPointer { a in intercept.withUnsafeBufferPointer { b in
+                let (a, b) = (a.baseAddress! + v * c, b.baseAddress! + v * c)
+                for r in rows {
+                    let (xr, yr) = (x.data + r * c, output.data + r * c)
+                    if fusedReLU {
+                        for j in 0..<c { yr[j] = max(a[j] * xr[j] + b[j], 0) }
+                    } else {
+                        for j in 0..<c { yr[j] = a[j] * xr[j] + b[j] }
                     }
                 }
-            }}}}
+            }}
         }
         return output
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("BatchNorm.backward before forward") }
         let c = channels
         precondition(dy.count == output.count)
         let views = lastMode.isTraining ? lastMode.views : 1
         let rowsPerView = dy.rows / views
         inputGradient.reshape(to: dy.shape)
-        let gamma = scale.map { Array(UnsafeBufferPointer(start: $0.values, count: c)) } ?? [Float](repeating: 1, count: c)
         for v in 0..<views {
-            let rowStart = v * rowsPerView, rowEnd = rowStart + rowsPerView
-            // Σ dy and Σ dy·x̂ per channel (dy after the ReLU mask), in Double for long batches.
-            var sumDy = [Double](repeating: 0, count: c), sumDyXhat = [Double](repeating: 0, count: c)
-            for r in rowStart..<rowEnd {
-                let d = dy.data + r * c, xh = normalized.data + r * c, y = output.data + r * c
-                for j in 0..<c {
-                    let g = (fusedReLU && y[j] <= 0) ? 0 : d[j]
-                    sumDy[j] += Double(g)
-                    sumDyXhat[j] += Double(g * xh[j])
-                }
-            }
-            if let shift { for j in 0..<c { shift.gradients[j] += Float(sumDy[j]) } }
-            if let scale { for j in 0..<c { scale.gradients[j] += Float(sumDyXhat[j]) } }
+            let rows = (v * rowsPerView)..<((v + 1) * rowsPerView)
+            // Σ g and Σ g·x per channel; Σ g·x̂ = (Σ g·x − μ·Σ g)/σ̂.
+            let (sumG, sumGX) = maskedColumnSums(dy.data, x.data, view: v, rows: rows)
             let m = Double(rowsPerView)
-            var meanG = [Float](repeating: 0, count: c), meanGXhat = [Float](repeating: 0, count: c), coef = [Float](repeating: 0, count: c)
+            var k1 = [Float](repeating: 0, count: c), k2 = k1, k3 = k1
             for j in 0..<c {
-                coef[j] = gamma[j] * inverseStd[v * c + j]
-                // In inference mode the statistics are constants: no mean terms.
-                meanG[j] = lastMode.isTraining ? Float(sumDy[j] / m) : 0
-                meanGXhat[j] = lastMode.isTraining ? Float(sumDyXhat[j] / m) : 0
+                let (mu, istd) = (Double(mean[v * c + j]), Double(inverseStd[v * c + j]))
+                let sumGXhat = (sumGX[j] - mu * sumG[j]) * istd
+                shift?.gradients[j] += Float(sumG[j])
+                scale?.gradients[j] += Float(sumGXhat)
+                // dx = γσ̂⁻¹·(g − Σg/M − x̂·Σg·x̂/M) = k1·g + k2·x + k3
+                let coefficient = Double(gamma(j)) * istd
+                // In inference mode the statistics are constants: no terms through them.
+                let meanG = lastMode.isTraining ? sumG[j] / m : 0, meanGXhat = lastMode.isTraining ? sumGXhat / m : 0
+                k1[j] = Float(coefficient)
+                k2[j] = Float(-coefficient * istd * meanGXhat)
+                k3[j] = Float(coefficient * (mu * istd * meanGXhat - meanG))
             }
-            let relu = fusedReLU
-            meanG.withUnsafeBufferPointer { meanG in meanGXhat.withUnsafeBufferPointer { meanGXhat in
-            coef.withUnsafeBufferPointer { coef in
-                for r in rowStart..<rowEnd {
-                    let d = dy.data + r * c, xh = normalized.data + r * c, y = output.data + r * c
-                    let dx = inputGradient.data + r * c
-                    for j in 0..<c {
-                        let g = (relu && y[j] <= 0) ? 0 : d[j]
-                        dx[j] = coef[j] * (g - meanG[j] - xh[j] * meanGXhat[j])
+            k1.withUnsafeBufferPointer { k1 in k2.withUnsafeBufferPointer { k2 in k3.withUnsafeBufferPointer { k3 in
+            slope.withUnsafeBufferPointer { a in intercept.withUnsafeBufferPointer { b in
+                let (k1, k2, k3) = (k1.baseAddress!, k2.baseAddress!, k3.baseAddress!)
+                let (a, b) = (a.baseAddress! + v * c, b.baseAddress! + v * c)
+                for r in rows {
+                    let (d, xr, dx) = (dy.data + r * c, x.data + r * c, inputGradient.data + r * c)
+                    var j = 0
+                    while j + 16 <= c {
+                        let xv = load16(xr + j)
+                        var g = load16(d + j)
+                        if fusedReLU { g.replace(with: 0, where: load16(a + j) * xv + load16(b + j) .<= 0) }
+                        store16(load16(k1 + j) * g + load16(k2 + j) * xv + load16(k3 + j), dx + j)
+                        j += 16
+                    }
+                    while j < c {
+                        let g = fusedReLU && a[j] * xr[j] + b[j] <= 0 ? 0 : d[j]
+                        dx[j] = k1[j] * g + k2[j] * xr[j] + k3[j]
+                        j += 1
                     }
                 }
-            }}}
+            }}}}}
         }
         return inputGradient
     }
 
-    /// Per-channel mean and biased variance over `rows` rows (two passes, Double accumulators).
-    private func statistics(_ x: UnsafeMutablePointer<Float>, rows: Int) -> ([Float], [Float]) {
+    // MARK: Column sums, blocked
+
+    private static let blockRows = 64
+
+    /// Per-channel mean and biased variance over `rows`. Sums are taken around a shift (the first
+    /// row) so that a large mean does not swamp the variance in Float.
+    private func columnMeanAndVariance(_ x: UnsafeMutablePointer<Float>, rows: Range<Int>) -> ([Float], [Float]) {
         let c = channels
-        var sum = [Double](repeating: 0, count: c)
-        for r in 0..<rows { let xr = x + r * c; for j in 0..<c { sum[j] += Double(xr[j]) } }
-        let mean = sum.map { Float($0 / Double(rows)) }
-        var squares = [Double](repeating: 0, count: c)
-        for r in 0..<rows {
-            let xr = x + r * c
-            for j in 0..<c { let d = xr[j] - mean[j]; squares[j] += Double(d * d) }
-        }
-        return (mean, squares.map { Float($0 / Double(rows)) })
+        let shiftRow = Array(UnsafeBufferPointer(start: x + rows.lowerBound * c, count: c))
+        var sum = [Double](repeating: 0, count: c), squares = sum
+        var blockSum = [Float](repeating: 0, count: c), blockSquares = blockSum
+        shiftRow.withUnsafeBufferPointer { k in blockSum.withUnsafeMutableBufferPointer { s in
+        blockSquares.withUnsafeMutableBufferPointer { q in
+            let (k, s, q) = (k.baseAddress!, s.baseAddress!, q.baseAddress!)
+            for blockStart in Swift.stride(from: rows.lowerBound, to: rows.upperBound, by: Self.blockRows) {
+                s.update(repeating: 0, count: c)
+                q.update(repeating: 0, count: c)
+                for r in blockStart..<min(blockStart + Self.blockRows, rows.upperBound) {
+                    let xr = x + r * c
+                    for j in 0..<c { let d = xr[j] - k[j]; s[j] += d; q[j] += d * d }
+                }
+                for j in 0..<c { sum[j] += Double(s[j]); squares[j] += Double(q[j]) }
+            }
+        }}}
+        let n = Double(rows.count)
+        let mean = (0..<c).map { Float(Double(shiftRow[$0]) + sum[$0] / n) }
+        let variance = (0..<c).map { Float(max(squares[$0] / n - (sum[$0] / n) * (sum[$0] / n), 0)) }
+        return (mean, variance)
+    }
+
+    /// Σ g and Σ g·x per channel over `rows`, where g is dy masked by the fused ReLU.
+    private func maskedColumnSums(_ dy: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, view v: Int,
+                                  rows: Range<Int>) -> ([Double], [Double]) {
+        let c = channels
+        var sumG = [Double](repeating: 0, count: c), sumGX = sumG
+        var blockG = [Float](repeating: 0, count: c), blockGX = blockG
+        slope.withUnsafeBufferPointer { a in intercept.withUnsafeBufferPointer { b in
+        blockG.withUnsafeMutableBufferPointer { sg in blockGX.withUnsafeMutableBufferPointer { sgx in
+            let (a, b, sg, sgx) = (a.baseAddress! + v * c, b.baseAddress! + v * c, sg.baseAddress!, sgx.baseAddress!)
+            for blockStart in Swift.stride(from: rows.lowerBound, to: rows.upperBound, by: Self.blockRows) {
+                sg.update(repeating: 0, count: c)
+                sgx.update(repeating: 0, count: c)
+                for r in blockStart..<min(blockStart + Self.blockRows, rows.upperBound) {
+                    let (d, xr) = (dy + r * c, x + r * c)
+                    var j = 0
+                    while j + 16 <= c {
+                        let xv = load16(xr + j)
+                        var g = load16(d + j)
+                        if fusedReLU { g.replace(with: 0, where: load16(a + j) * xv + load16(b + j) .<= 0) }
+                        store16(load16(sg + j) + g, sg + j)
+                        store16(load16(sgx + j) + g * xv, sgx + j)
+                        j += 16
+                    }
+                    while j < c {
+                        let g = fusedReLU && a[j] * xr[j] + b[j] <= 0 ? 0 : d[j]
+                        sg[j] += g; sgx[j] += g * xr[j]
+                        j += 1
+                    }
+                }
+                for j in 0..<c { sumG[j] += Double(sg[j]); sumGX[j] += Double(sgx[j]) }
+            }
+        }}}}
+        return (sumG, sumGX)
     }
 }

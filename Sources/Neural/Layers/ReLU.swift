@@ -17,8 +17,7 @@ public final class ReLU: Layer {
     public func backward(_ dy: Tensor) -> Tensor {
         precondition(dy.count == output.count)
         inputGradient.reshape(to: dy.shape)
-        let (y, d, dx) = (output.data, dy.data, inputGradient.data)
-        for i in 0..<dy.count { dx[i] = y[i] > 0 ? d[i] : 0 }
+        maskByPositive(dy.data, output.data, into: inputGradient.data, count: dy.count)
         return inputGradient
     }
 }

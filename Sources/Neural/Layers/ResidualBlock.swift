@@ -48,8 +48,7 @@ public final class ResidualBlock: Layer {
     public func backward(_ dy: Tensor) -> Tensor {
         precondition(dy.count == output.count)
         sumGradient.reshape(to: dy.shape)
-        let (y, d, ds) = (output.data, dy.data, sumGradient.data)
-        for i in 0..<dy.count { ds[i] = y[i] > 0 ? d[i] : 0 }
+        maskByPositive(dy.data, output.data, into: sumGradient.data, count: dy.count)
         let dxMain = main.backward(sumGradient)
         let dxShortcut = shortcut?.backward(sumGradient) ?? sumGradient
         inputGradient.reshape(to: dxMain.shape)
