@@ -30,7 +30,7 @@ struct BenchModelOptions: ParsableArguments {
     @Option(help: "Image side in pixels (square RGB images).")
     var size = 32
 
-    @Option(help: "OpenBLAS threads (BLAS.setThreads), for the model and the sgemm peak alike.")
+    @Option(help: "Cores to use: the model runs one replica per core (OpenBLAS single-threaded inside each); the sgemm peak is measured with this many OpenBLAS threads.")
     var threads = 2
 
     @Option(help: "Timed steps (the reported step time is their median).")
@@ -122,7 +122,7 @@ struct BenchReport: Encodable {
             return
         }
         Swift.print("""
-            glf bench \(benchmark): width \(width), \(size)×\(size) images, batch \(batch), \(threads) BLAS thread\(threads == 1 ? "" : "s")
+            glf bench \(benchmark): width \(width), \(size)×\(size) images, batch \(batch), \(threads) worker\(threads == 1 ? "" : "s") (1 BLAS thread each)
               \(steps) timed steps after \(warmup) warm-up; \(blas)
               step time      \(format(stepMilliseconds, 1)) ms (median; mean \(format(stepMillisecondsMean, 1)))
               images/s       \(format(imagesPerSecond, 1))   (\(imageCounting))

@@ -27,24 +27,34 @@ struct BenchEmbed: ParsableCommand {
         BLAS.setThreads(options.threads)
         warnAboutOpenBLASCore()
         let peak = SgemmPeak.peak(sizes: options.parsedPeakSizes)
-        let arena = ParameterArena()
-        var rng = SeededGenerator(seed: 1)
-        let encoder = ResNetEncoder(EncoderConfig(imageSize: options.size, width: options.width), in: arena, rng: &rng)
-        arena.seal()
-        let images = Tensor(zeros: [batch, options.size, options.size, encoder.config.inputChannels])
+        // One replica per worker, each embedding its share of the batch with one BLAS thread.
+        BLAS.setThreads(1)
+        let workers = options.threads
+        guard batch % workers == 0 else { throw ValidationError("--batch must split evenly over \(workers) workers") }
+        let config = EncoderConfig(imageSize: options.size, width: options.width)
+        let model = ReplicatedModel(replicas: workers, workers: workers) { arena in
+            var rng = SeededGenerator(seed: 1)
+            return ResNetEncoder(config, in: arena, rng: &rng)
+        }
+        let encoder = model.replicas[0] as! ResNetEncoder
+        var rng = SeededGenerator(seed: 2)
+        let images = Tensor(zeros: [batch, options.size, options.size, config.inputChannels])
         images.fillNormal(std: 1, using: &rng)
-        let profiler = options.profile ? StepProfiler() : nil
-        for _ in 0..<options.warmup { _ = encoder.forward(images, mode: .inference) }
+        for _ in 0..<options.warmup { _ = model.forward(images, mode: .inference) }
         var stepSeconds: [Double] = []
         for _ in 0..<options.steps {
             let start = ContinuousClock.now
-            if let profiler {
-                _ = profiler.phase("encoder forward") { profiler.forward(encoder, images, mode: .inference) }
-                profiler.endStep()
-            } else {
-                _ = encoder.forward(images, mode: .inference)
-            }
+            _ = model.forward(images, mode: .inference)
             stepSeconds.append(seconds(since: start))
+        }
+        // The profile walks replica 0 on its share of the batch, on this thread.
+        let profiler = options.profile ? StepProfiler() : nil
+        let share = Tensor(viewing: images.data, shape: [batch / workers] + images.shape.dropFirst())
+        if let profiler {
+            for _ in 0..<3 {
+                _ = profiler.phase("encoder forward, one worker's share") { profiler.forward(encoder, share, mode: .inference) }
+                profiler.endStep()
+            }
         }
         var report = BenchReport(
             benchmark: "embed", options: options, batch: batch, stepSeconds: stepSeconds,
@@ -52,7 +62,7 @@ struct BenchEmbed: ParsableCommand {
             imageCounting: "one forward per image",
             flopCounting: "2 FLOP/MAC × encoder forward MACs (convolutions only)")
         if let profiler {
-            report.profile = BenchProfileReport(phases: profiler, blocks: profiler, network: [encoder], input: images,
+            report.profile = BenchProfileReport(phases: profiler, blocks: profiler, network: [encoder], input: share,
                                                 mode: .inference, backward: false)
         }
         report.print(json: options.json)

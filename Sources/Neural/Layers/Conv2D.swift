@@ -138,27 +138,24 @@ public final class Conv2D: Layer {
     }
 
     /// Gathers each output pixel's receptive field into one row of `cols`; padding reads as 0.
+    /// Within one kernel row the taps are neighbouring pixels, so each kernel row is one
+    /// contiguous run of (valid taps × IC) floats in the NHWC input: one copy, not KW copies.
     private func im2col(_ x: Tensor, images: Range<Int>, into cols: UnsafeMutablePointer<Float>,
                         outputHeight oh: Int, outputWidth ow: Int) {
         let (h, w, ic, k, s, p) = (x.shape[1], x.shape[2], inChannels, kernel, stride, padding)
-        let src = x.data
         var row = cols
         for b in images {
-            let image = src + b * h * w * ic
+            let image = x.data + b * h * w * ic
             for oy in 0..<oh {
                 for ox in 0..<ow {
-                    var dst = row
+                    let (x0, taps) = validTaps(ox * s - p, width: w)
                     for ky in 0..<k {
                         let iy = oy * s - p + ky
-                        for kx in 0..<k {
-                            let ix = ox * s - p + kx
-                            if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                                dst.update(from: image + (iy * w + ix) * ic, count: ic)
-                            } else {
-                                dst.update(repeating: 0, count: ic)
-                            }
-                            dst += ic
-                        }
+                        let dst = row + ky * k * ic
+                        guard iy >= 0 && iy < h && taps.count > 0 else { dst.update(repeating: 0, count: k * ic); continue }
+                        dst.update(repeating: 0, count: taps.lowerBound * ic)
+                        (dst + taps.lowerBound * ic).update(from: image + (iy * w + x0 + taps.lowerBound) * ic, count: taps.count * ic)
+                        (dst + taps.upperBound * ic).update(repeating: 0, count: (k - taps.upperBound) * ic)
                     }
                     row += k * k * ic
                 }
@@ -175,21 +172,25 @@ public final class Conv2D: Layer {
             let image = dx.data + b * h * w * ic
             for oy in 0..<oh {
                 for ox in 0..<ow {
-                    var src = row
+                    let (x0, taps) = validTaps(ox * s - p, width: w)
                     for ky in 0..<k {
                         let iy = oy * s - p + ky
-                        for kx in 0..<k {
-                            let ix = ox * s - p + kx
-                            if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                                let dst = image + (iy * w + ix) * ic
-                                for c in 0..<ic { dst[c] += src[c] }
-                            }
-                            src += ic
-                        }
+                        guard iy >= 0 && iy < h && taps.count > 0 else { continue }
+                        let src = row + (ky * k + taps.lowerBound) * ic
+                        let dst = image + (iy * w + x0 + taps.lowerBound) * ic
+                        for c in 0..<(taps.count * ic) { dst[c] += src[c] }
                     }
                     row += k * k * ic
                 }
             }
         }
+    }
+
+    /// For a kernel row starting at input column x0: the taps kx whose column x0 + kx lies inside
+    /// the image.
+    @inline(__always)
+    private func validTaps(_ x0: Int, width w: Int) -> (x0: Int, taps: Range<Int>) {
+        let first = max(0, -x0), end = min(kernel, w - x0)
+        return (x0, first..<max(first, end))
     }
 }
