@@ -374,7 +374,7 @@ private func expectMatches(_ arena: ParameterArena, _ reference: [ReferenceParam
         reshaped.entries[0].shape = [3, 2]
         #expect(failure(reshaped, into: SGD(learningRate: 0.1)) == .shapeMismatch)
         var extra = good
-        extra.entries.append(OptimiserStateEntry(name: "momentum_buffer/ghost.weight", shape: [1], values: [0]))
+        extra.entries.append(NamedTensor(name: "momentum_buffer/ghost.weight", shape: [1], values: [0]))
         #expect(failure(extra, into: SGD(learningRate: 0.1)) == .unexpectedEntry)
 
         // A failed restore leaves the optimiser as it was.

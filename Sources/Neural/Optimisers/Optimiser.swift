@@ -28,29 +28,17 @@ public protocol Optimiser: AnyObject {
     func restoreState(_ state: OptimiserState, for arena: ParameterArena) throws(OptimiserStateError)
 }
 
-/// One buffer of optimiser state for one parameter, e.g. "momentum_buffer/encoder.conv1.weight".
-public struct OptimiserStateEntry: Sendable, Equatable {
-    public var name: String
-    public var shape: [Int]
-    public var values: [Float]
-
-    public init(name: String, shape: [Int], values: [Float]) {
-        self.name = name
-        self.shape = shape
-        self.values = values
-    }
-}
-
 /// Everything an optimiser needs to continue where it stopped (hyperparameters are configuration).
 public struct OptimiserState: Sendable, Equatable {
     /// Which optimiser wrote it: "SGD", "LARS" or "AdamW".
     public var kind: String
     public var stepCount: Int
-    /// Slot-major ("momentum_buffer/…" for every parameter, then the next slot), parameters in
-    /// arena order; statistics have no entries.
-    public var entries: [OptimiserStateEntry]
+    /// One tensor per slot and parameter, named "<slot>/<parameter>" (e.g.
+    /// "momentum_buffer/encoder.stem.conv.weight"), slot-major, parameters in arena order;
+    /// statistics have no entries. Ready to be written with SafeTensors.
+    public var entries: [NamedTensor]
 
-    public init(kind: String, stepCount: Int, entries: [OptimiserStateEntry]) {
+    public init(kind: String, stepCount: Int, entries: [NamedTensor]) {
         self.kind = kind
         self.stepCount = stepCount
         self.entries = entries
@@ -114,10 +102,10 @@ final class OptimiserSlots {
 
     func save(for arena: ParameterArena, stepCount: Int) -> OptimiserState {
         bind(arena)
-        var entries: [OptimiserStateEntry] = []
+        var entries: [NamedTensor] = []
         for (slot, buffer) in zip(names, buffers) {
             for p in arena.parameters where p.role != .statistic {
-                entries.append(OptimiserStateEntry(
+                entries.append(NamedTensor(
                     name: "\(slot)/\(p.name)", shape: p.shape,
                     values: Array(UnsafeBufferPointer(start: buffer + p.offset, count: p.count))))
             }
@@ -134,9 +122,9 @@ final class OptimiserSlots {
             throw OptimiserStateError(.invalidStepCount, "\(kind) state has step count \(state.stepCount)")
         }
         precondition(arena.isSealed, "\(kind): the arena must be sealed before the optimiser uses it")
-        var byName: [String: OptimiserStateEntry] = [:]
+        var byName: [String: NamedTensor] = [:]
         for entry in state.entries { byName[entry.name] = entry }
-        var expected: [(buffer: Int, parameter: Parameter, entry: OptimiserStateEntry)] = []
+        var expected: [(buffer: Int, parameter: Parameter, entry: NamedTensor)] = []
         for (slotIndex, slot) in names.enumerated() {
             for p in arena.parameters where p.role != .statistic {
                 let name = "\(slot)/\(p.name)"

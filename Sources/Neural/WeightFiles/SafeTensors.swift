@@ -13,8 +13,7 @@
 // reference implementation (huggingface/safetensors), so a file we accept is one it accepts.
 //
 // This reader never trusts the file: every length is checked before it is used, so truncated or
-// corrupted files end in a WeightFileError, not in a trap (Neural is built with -Ounchecked, where
-// an out-of-range subscript would not even trap).
+// corrupted files end in a WeightFileError, not in a trap.
 import Foundation
 
 /// A tensor as stored in a file: a name, a shape and its values in C order.
