@@ -49,6 +49,16 @@ struct BenchModelOptions: ParsableArguments {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
+    /// The yardstick, measured with `threads` OpenBLAS threads; afterwards OpenBLAS is left
+    /// single-threaded, because the models run one replica per worker instead.
+    func measurePeakThenUseReplicas() -> SgemmMeasurement {
+        BLAS.setThreads(threads)
+        warnAboutOpenBLASCore()
+        let peak = SgemmPeak.peak(sizes: parsedPeakSizes)
+        BLAS.setThreads(1)
+        return peak
+    }
+
     var parsedPeakSizes: [Int] { peakSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     func validate(batch: Int) throws {

@@ -24,11 +24,7 @@ struct BenchEmbed: ParsableCommand {
     func validate() throws { try options.validate(batch: batch) }
 
     func run() throws {
-        BLAS.setThreads(options.threads)
-        warnAboutOpenBLASCore()
-        let peak = SgemmPeak.peak(sizes: options.parsedPeakSizes)
-        // One replica per worker, each embedding its share of the batch with one BLAS thread.
-        BLAS.setThreads(1)
+        let peak = options.measurePeakThenUseReplicas()
         let workers = options.threads
         guard batch % workers == 0 else { throw ValidationError("--batch must split evenly over \(workers) workers") }
         let config = EncoderConfig(imageSize: options.size, width: options.width)

@@ -51,11 +51,7 @@ struct BenchTrainStep: ParsableCommand {
     func validate() throws { try options.validate(batch: batch) }
 
     func run() throws {
-        BLAS.setThreads(options.threads)
-        warnAboutOpenBLASCore()
-        let peak = SgemmPeak.peak(sizes: options.parsedPeakSizes)
-        // Parallelism comes from the replicas (one view per worker), not from inside sgemm.
-        BLAS.setThreads(1)
+        let peak = options.measurePeakThenUseReplicas()
         let model = TrainStepModel(width: options.width, size: options.size, batch: batch, workers: options.threads)
         let phases = options.profile ? StepProfiler() : nil
         for _ in 0..<options.warmup { model.step(profiler: nil) }
