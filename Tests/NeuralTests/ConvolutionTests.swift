@@ -26,12 +26,16 @@ struct ConvolutionCase: CustomTestStringConvertible, Sendable {
     var kernel: Int, stride: Int, padding: Int, bias: Bool
     /// One image per chunk of gathered patches (the path large batches take), or the whole batch.
     var chunked: Bool
-    var testDescription: String { "k\(kernel) s\(stride) p\(padding)\(bias ? " +bias" : "")\(chunked ? " chunked" : "")" }
+    var algorithm = Conv2D.Algorithm.im2col
+    var testDescription: String {
+        "k\(kernel) s\(stride) p\(padding)\(bias ? " +bias" : "")\(chunked ? " chunked" : "") \(algorithm)"
+    }
 
     func make(in arena: ParameterArena, inChannels: Int, outChannels: Int, rng: inout SeededGenerator) -> Conv2D {
         let conv = Conv2D("conv", in: arena, inChannels: inChannels, outChannels: outChannels, kernel: kernel,
                           stride: stride, padding: padding, bias: bias, rng: &rng)
         if chunked { conv.chunkBytes = 1 }
+        conv.algorithm = algorithm
         return conv
     }
 }
@@ -39,6 +43,7 @@ struct ConvolutionCase: CustomTestStringConvertible, Sendable {
 let convolutionCases: [ConvolutionCase] = [1, 3].flatMap { k in [1, 2].flatMap { s in [0, 1].flatMap { p in
     [false, true].flatMap { bias in [false, true].map {
         ConvolutionCase(kernel: k, stride: s, padding: p, bias: bias, chunked: $0) } } } } }
+    + [false, true].map { ConvolutionCase(kernel: 3, stride: 1, padding: 1, bias: $0, chunked: false, algorithm: .winograd) }
 
 @Suite struct ConvolutionTests {
     @Test("forward matches a direct convolution", arguments: convolutionCases)
@@ -65,6 +70,18 @@ let convolutionCases: [ConvolutionCase] = [1, 3].flatMap { k in [1, 2].flatMap {
         arena.seal()
         let report = GradientCheck().run(conv, arena: arena, input: randomTensor([2, 5, 6, 3], seed: 4))
         #expect(report.worstError < 1e-2, "\(report)")
+    }
+
+    @Test func winogradIsChosenWhereItWasMeasuredFaster() {
+        var rng = SeededGenerator(seed: 0)
+        let arena = ParameterArena()
+        func algorithm(_ ic: Int, _ k: Int, _ s: Int) -> Conv2D.Algorithm {
+            Conv2D("c\(ic)\(k)\(s)", in: arena, inChannels: ic, outChannels: 8, kernel: k, stride: s, padding: k / 2, rng: &rng).algorithm
+        }
+        #expect(algorithm(32, 3, 1) == .winograd)
+        #expect(algorithm(3, 3, 1) == .im2col)     // the stem
+        #expect(algorithm(32, 3, 2) == .im2col)
+        #expect(algorithm(32, 1, 1) == .im2col)
     }
 
     @Test func outputSizeFollowsTheUsualFormula() {
