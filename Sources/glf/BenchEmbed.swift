@@ -56,7 +56,7 @@ struct BenchEmbed: ParsableCommand {
             benchmark: "embed", options: options, batch: batch, stepSeconds: stepSeconds,
             gflopPerImage: 2 * Double(encoder.config.forwardMultiplyAdds) / 1e9, peak: peak,
             imageCounting: "one forward per image",
-            flopCounting: "2 FLOP/MAC × encoder forward MACs (convolutions only)")
+            flopCounting: "2 FLOP/MAC × encoder forward MACs (convolutions only, as direct convolutions: Winograd's do fewer)")
         if let profiler {
             report.profile = BenchProfileReport(phases: profiler, blocks: profiler, network: [encoder], input: share,
                                                 mode: .inference, backward: false)
