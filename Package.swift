@@ -12,6 +12,8 @@ let package = Package(
     products: [
         .executable(name: "glf", targets: ["glf"]),
         .library(name: "Neural", targets: ["Neural"]),
+        .library(name: "GLF", targets: ["GLF"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -19,16 +21,29 @@ let package = Package(
     targets: [
         // C libraries, each behind its own target.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
         // The neural engine: tensors, layers (forward + backward), optimisers, weight files.
         .target(name: "Neural", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
 
+        // Decoding and resizing images: JPEG, PNG, raw pixels; limits against abuse.
+        .target(name: "Imaging", dependencies: ["CImageCodecs"], swiftSettings: fastMath),
+
+        // Labelled image collections for offline training and evaluation: image folders, IDX files.
+        .target(name: "Datasets", dependencies: ["Imaging", "CZlib"], swiftSettings: fastMath),
+
+        // The science: GLF's aligning and constraining parts, the methods, ADC, augmentations.
+        .target(name: "GLF", dependencies: ["Neural"], swiftSettings: fastMath),
+
         // The offline command-line tool.
         .executableTarget(
             name: "glf",
-            dependencies: ["Neural", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Neural", "GLF", "Imaging", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural"]),
+        .testTarget(name: "GLFTests", dependencies: ["GLF", "Neural"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
     ]
 )
