@@ -39,6 +39,24 @@ import Neural
         #expect(zip(gradients, reference).allSatisfy { abs($0 - $1) <= 1e-5 * scale })
     }
 
+    @Test func aReplicatedHeadReturnsTheInputGradientOfOneNetwork() {
+        func head(_ arena: ParameterArena) -> Layer {
+            var rng = SeededGenerator(seed: 8)
+            return MLPHead(HeadConfig(inputDimension: 5, hiddenDimension: 7, outputDimension: 3), name: "predictor", in: arena, rng: &rng)
+        }
+        let x = randomTensor([12, 5], seed: 1), dy = randomTensor([12, 3], seed: 2)
+        let replicated = ReplicatedModel(replicas: 2, workers: 2, build: head)
+        _ = replicated.forward(x, mode: .training(views: 2))
+        let dx = replicated.backward(dy).array
+        let arena = ParameterArena()
+        let single = head(arena)
+        arena.seal()
+        _ = single.forward(x, mode: .training(views: 2))
+        let reference = single.backward(dy).array
+        #expect(dx.count == 60)
+        #expect(zip(dx, reference).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+    }
+
     @Test func resultsDoNotDependOnTheNumberOfWorkers() {
         let views = randomTensor([8, 8, 8, 3], seed: 2)
         let one = Self.step(ReplicatedModel(replicas: 2, workers: 1, build: Self.build), views)

@@ -23,7 +23,7 @@ public final class ReplicatedModel: @unchecked Sendable {
     public var workers: Int
     private let arenas: [ParameterArena]
     private let output = Tensor(zeros: [0])
-    private var sliceRows = 0
+    private let inputGradient = Tensor(zeros: [0])
 
     /// Builds `count` replicas by calling `build` with a fresh arena each time; every call must
     /// register the same parameters. The replicas then all hold replica 0's values.
@@ -56,7 +56,6 @@ public final class ReplicatedModel: @unchecked Sendable {
         precondition(!mode.isTraining || mode.views == count, "training needs one replica per view")
         let primary = arenas[0]
         for arena in arenas.dropFirst() { arena.values.update(from: primary.values, count: primary.count) }
-        sliceRows = x.shape[0] / count
         let slices = slicesOf(x)
         let replicaMode = mode.isTraining ? ForwardMode.training : .inference
         var outputs = [Tensor?](repeating: nil, count: count)
@@ -72,12 +71,25 @@ public final class ReplicatedModel: @unchecked Sendable {
     }
 
     /// dy: the gradient of the stacked output. Adds every replica's parameter gradients into the
-    /// primary arena. The gradient with respect to the input is not assembled.
-    public func backward(_ dy: Tensor) {
+    /// primary arena and returns the stacked gradient with respect to the input (a head's input
+    /// gradient feeds the network before it; an encoder's is not computed and must not be read).
+    @discardableResult
+    public func backward(_ dy: Tensor) -> Tensor {
         let slices = slicesOf(dy)
-        run { r in _ = self.replicas[r].backward(slices[r]) }
+        var inputGradients = [Tensor?](repeating: nil, count: replicas.count)
+        inputGradients.withUnsafeMutableBufferPointer { gradients in
+            let results = UnsafeSendable(gradients)
+            run { r in results.value[r] = self.replicas[r].backward(slices[r]) }
+        }
         let primary = arenas[0]
         for arena in arenas.dropFirst() { BLAS.axpy(count: primary.count, alpha: 1, x: arena.gradients, y: primary.gradients) }
+        let first = inputGradients[0]!
+        guard first.count > 0 else { return first }
+        inputGradient.reshape(to: [first.shape[0] * replicas.count] + first.shape.dropFirst())
+        for (r, slice) in inputGradients.enumerated() {
+            (inputGradient.data + r * first.count).update(from: slice!.data, count: first.count)
+        }
+        return inputGradient
     }
 
     /// Views of the `count` equal slices of x along its first dimension.
