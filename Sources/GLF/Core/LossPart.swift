@@ -6,17 +6,33 @@
 //
 // Both kinds are `LossPart`s: values that read the step's tensors (`StepTensors`) and add their
 // weighted gradient into the step's gradient tensors. A method (Methods/) is a named choice of
-// one aligning part, its constraining parts and the heads that produce what they read; ADC is one
-// more constraining part, added to any method with its weights ν (DCM) and υ (LPM).
+// its parts and of the heads that produce what they read; ADC is one more constraining part,
+// added to any method with its weights ν (DCM) and υ (LPM).
+//
+// A part reports one value per term it computes: Barlow Twins' two terms share one
+// cross-correlation matrix, so one part computes both and reports each under its own kind.
 
 public enum PartKind: String, Sendable, Codable { case aligning, constraining }
 
+/// One term's value in a step, unweighted.
+public struct LossValue: Sendable, Equatable {
+    public var name: String
+    public var kind: PartKind
+    public var value: Float
+    /// What the term adds to the total (value × the part's weight).
+    public var weighted: Float
+
+    public init(name: String, kind: PartKind, value: Float, weight: Float = 1) {
+        self.name = name
+        self.kind = kind
+        self.value = value
+        self.weighted = value * weight
+    }
+}
+
 public protocol LossPart: Sendable {
-    /// Shown in progress lines and logs ("byol", "barlow.redundancy", "adc.dcm").
-    var name: String { get }
-    var kind: PartKind { get }
-    /// Returns the part's value and adds `weight` · its gradient into `tensors`' gradient fields.
-    func apply(to tensors: StepTensors, weight: Float) -> Float
+    /// Returns the values of the part's terms and adds `weight` · their gradient into `tensors`.
+    func apply(to tensors: StepTensors, weight: Float) -> [LossValue]
 }
 
 /// A part with the weight the method gives it.

@@ -2,6 +2,8 @@
 // view 2's ([2B, ·]); `view(_:of:)` gives one view's rows without copying.
 //
 //   projections   z   [2B, D]  the projector's outputs (what ADC and most methods compare)
+//   unitProjections ẑ [2B, D]  z with unit rows, for parts defined on the sphere (NT-Xent, ADC);
+//                              their gradient flows back into z's through the normalisation
 //   predictions   p   [2B, D]  BYOL's predictor outputs (p = q(z)); nil for other methods
 //   targets       t   [2B, D]  the EMA target network's projections: no gradient
 //   scores        s   [2B, K]  SwAV's prototype scores; nil for other methods
@@ -21,15 +23,52 @@ public final class StepTensors {
     public var scores: Tensor?
     public let scoreGradient = Tensor(zeros: [0])
     public var prior: Tensor?
-    /// Values of every part in the last `LossParts.apply`, by name (for progress lines).
-    public internal(set) var values: [(name: String, value: Float)] = []
+    private let normalize = L2Normalize()
+    private var unitProjectionsCache: Tensor?
+    private let unitGradient = Tensor(zeros: [0])
+    /// Every term's value in the last `applyParts` (for progress lines and logs).
+    public internal(set) var values: [LossValue] = []
 
-    public init(batch: Int, projections: Tensor) {
+    public init(batch: Int, projections: Tensor = Tensor(zeros: [0])) {
         self.batch = batch
         self.projections = projections
     }
 
-    /// Shapes every gradient like its tensor and zeroes it.
+    /// Starts a step: new projections, nothing else yet.
+    public func begin(projections: Tensor) {
+        self.projections = projections
+        predictions = nil
+        targets = nil
+        scores = nil
+        prior = nil
+        unitProjectionsCache = nil
+    }
+
+    /// ẑ = z / ‖z‖ per row, computed on first use in a step.
+    public var unitProjections: Tensor {
+        if let cached = unitProjectionsCache { return cached }
+        let unit = normalize.forward(projections, mode: .training)
+        unitProjectionsCache = unit
+        unitGradient.reshape(to: unit.shape)
+        unitGradient.fill(0)
+        return unit
+    }
+
+    /// Where parts add dL/dẑ; folded into `projectionGradient` when the parts are done.
+    public var unitProjectionGradient: Tensor {
+        _ = unitProjections
+        return unitGradient
+    }
+
+    /// Adds dL/dẑ, back through the normalisation, into dL/dz. The trainer calls it once the parts
+    /// and the heads that read ẑ (SwAV's prototypes) have added their gradients.
+    public func foldUnitGradient() {
+        guard unitProjectionsCache != nil else { return }
+        let dz = normalize.backward(unitGradient)
+        BLAS.axpy(count: dz.count, alpha: 1, x: dz.data, y: projectionGradient.data)
+    }
+
+    /// Shapes every gradient like its tensor and zeroes it (dL/dẑ is zeroed when ẑ is computed).
     public func resetGradients() {
         for (tensor, gradient) in [(projections, projectionGradient), (predictions, predictionGradient), (scores, scoreGradient)] {
             guard let tensor else { continue }
@@ -46,15 +85,10 @@ public final class StepTensors {
     }
 }
 
-/// Applies a method's weighted parts in order and records their values.
+/// Applies a method's weighted parts in order; returns the total loss and records every term.
+/// Gradients land in `tensors`' gradient fields (dL/dẑ is not yet folded into dL/dz).
 public func applyParts(_ parts: [WeightedPart], to tensors: StepTensors) -> Float {
     tensors.resetGradients()
-    var total: Float = 0
-    tensors.values = []
-    for weighted in parts {
-        let value = weighted.part.apply(to: tensors, weight: weighted.weight)
-        tensors.values.append((weighted.part.name, value))
-        total += weighted.weight * value
-    }
-    return total
+    tensors.values = parts.flatMap { $0.part.apply(to: tensors, weight: $0.weight) }
+    return tensors.values.reduce(0) { $0 + $1.weighted }
 }

@@ -1,0 +1,35 @@
+// SwAV (Caron et al. 2020) in GLF terms, on scores s = Cᵀẑ of unit projections against unit-norm
+// prototypes C (the `Prototypes` head):
+//   aligning:     swapped prediction — each view's Sinkhorn codes predicted from the other
+//                 view's scores, −mean Σ_k q_k log softmax(s/T)_k, T = 0.1
+//   constraining: the equipartition of codes that Sinkhorn-Knopp enforces (ε 0.05, 3 iterations)
+//                 and the unit-norm prototypes: no loss term.
+// solo-learn's CIFAR recipe: projector 2048 hidden → 128, 3000 prototypes, frozen for the first
+// epoch; lightly's CIFAR benchmark uses 512 prototypes (method.md).
+import Neural
+
+public struct SwAV: Method {
+    public var hiddenDimension = 2048
+    public var projectionDimension = 128
+    public var prototypesConfig = PrototypesConfig(count: 512, frozenSteps: 300)
+    public var aligning = SwAVAligning()
+
+    public init() {}
+
+    public var name: MethodName { .swav }
+    public func projector(featureDimension: Int) -> HeadConfig {
+        HeadConfig(inputDimension: featureDimension, hiddenDimension: hiddenDimension, outputDimension: projectionDimension)
+    }
+    public var prototypes: PrototypesConfig? { prototypesConfig }
+    public var parts: [WeightedPart] { [WeightedPart(Terms(loss: aligning))] }
+
+    struct Terms: LossPart {
+        let loss: SwAVAligning
+        func apply(to t: StepTensors, weight: Float) -> [LossValue] {
+            guard let s = t.scores else { preconditionFailure("SwAV needs prototype scores") }
+            let value = loss.loss(scores1: t.view(0, of: s), scores2: t.view(1, of: s), gradientScale: weight,
+                                  gradient1: t.view(0, of: t.scoreGradient), gradient2: t.view(1, of: t.scoreGradient))
+            return [LossValue(name: "swav", kind: .aligning, value: value, weight: weight)]
+        }
+    }
+}

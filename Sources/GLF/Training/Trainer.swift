@@ -1,0 +1,135 @@
+// The trainer: one GLF step at a time, for any method, with or without ADC.
+//
+//   views [2B, S, S, C]  view 1 of every image, then view 2 (augmented by the caller)
+//   prior [B, P]         the input-space prior of the same images for ADC's LPM, or nil
+//
+//   online     encoder + projector           z  = online(views)          replicated per view
+//   predictor  BYOL                           p  = predictor(z)
+//   prototypes SwAV                           s  = prototypes(ẑ)
+//   target     BYOL, EMA of online            z' = target(views), no gradient
+//   parts      aligning + constraining (+ADC) on those, gradients into dz, dp, ds, dẑ
+//   backward   predictor and prototypes first (their input gradients join dz and dẑ), then online
+//   update     learning rate from the schedule, one optimiser per network; SwAV's prototypes
+//              are not stepped at all for their first steps (as solo-learn drops their gradient,
+//              weight decay included) and are renormalised after each step; EMA of the target
+//
+// A step whose loss is not finite changes nothing (the parameters are not updated).
+import Foundation
+import Neural
+
+public struct StepReport: Sendable {
+    public var step: Int
+    public var loss: Float
+    public var terms: [LossValue]
+    /// Mean over dimensions of the batch std of unit projections: ≈ 1/√D healthy, 0 collapsed.
+    public var collapseMonitor: Float
+    public var learningRate: Float
+    /// False when the loss was not finite and the step was skipped.
+    public var updated: Bool
+}
+
+public final class Trainer {
+    public let config: TrainingConfig
+    public let method: any Method
+    public let online: ReplicatedModel
+    public let predictor: ReplicatedModel?
+    public let prototypes: ReplicatedModel?
+    public let target: ReplicatedModel?
+    public private(set) var stepCount = 0
+    private let parts: [WeightedPart]
+    private let optimisers: [(model: ReplicatedModel, optimiser: any Optimiser)]
+    private let ema: ExponentialMovingAverage?
+    private let tensors: StepTensors
+
+    public init(_ config: TrainingConfig) {
+        self.config = config
+        let method = config.methodValue
+        self.method = method
+        let (encoderConfig, workers, seed) = (config.encoder, config.workers, config.seed)
+        let projector = method.projector(featureDimension: encoderConfig.featureDimension)
+        func backbone(_ arena: ParameterArena) -> Layer {
+            var rng = SeededGenerator(seed: seed)
+            let encoder = ResNetEncoder(encoderConfig, in: arena, rng: &rng)
+            return Sequential([encoder, MLPHead(projector, name: "projector", in: arena, rng: &rng)])
+        }
+        online = ReplicatedModel(replicas: 2, workers: workers, build: backbone)
+        target = method.targetDecay.map { _ in ReplicatedModel(replicas: 2, workers: workers, build: backbone) }
+        predictor = method.predictor.map { head in
+            ReplicatedModel(replicas: 2, workers: workers) { arena in
+                var rng = SeededGenerator(seed: seed &+ 1)
+                return MLPHead(head, name: "predictor", in: arena, rng: &rng)
+            }
+        }
+        prototypes = method.prototypes.map { p in
+            ReplicatedModel(replicas: 2, workers: workers) { arena in
+                var rng = SeededGenerator(seed: seed &+ 2)
+                return Prototypes("prototypes", in: arena, dimension: projector.outputDimension, count: p.count, rng: &rng)
+            }
+        }
+        if let target { target.arena.copyValues(from: online.arena) }
+        ema = method.targetDecay.map { ExponentialMovingAverage(decay: $0) }
+        parts = method.parts + (config.adc.map { [WeightedPart(ADCPart($0))] } ?? [])
+        optimisers = [online, predictor, prototypes].compactMap { $0 }.map { ($0, config.optimiser.makeOptimiser()) }
+        tensors = StepTensors(batch: config.batch)
+    }
+
+    public var encoder: ResNetEncoder { (online.replicas[0] as! Sequential).layers[0] as! ResNetEncoder }
+    private var prototypesLayer: Prototypes? { prototypes?.replicas[0] as? Prototypes }
+
+    public func step(views: Tensor, prior: Tensor?) -> StepReport {
+        precondition(views.shape[0] == 2 * config.batch, "views \(views.shape) are not two views of \(config.batch) images")
+        let mode = ForwardMode.training(views: 2)
+        for model in [online, predictor, prototypes].compactMap({ $0 }) { model.zeroGradients() }
+
+        tensors.begin(projections: online.forward(views, mode: mode))
+        tensors.prior = config.adc == nil ? nil : prior
+        if let predictor { tensors.predictions = predictor.forward(tensors.projections, mode: mode) }
+        if let target { tensors.targets = target.forward(views, mode: mode) }
+        if let prototypes { tensors.scores = prototypes.forward(tensors.unitProjections, mode: mode) }
+
+        let loss = applyParts(parts, to: tensors)
+        if let predictor {
+            let dz = predictor.backward(tensors.predictionGradient)
+            BLAS.axpy(count: dz.count, alpha: 1, x: dz.data, y: tensors.projectionGradient.data)
+        }
+        if let prototypes {
+            let dUnit = prototypes.backward(tensors.scoreGradient)
+            BLAS.axpy(count: dUnit.count, alpha: 1, x: dUnit.data, y: tensors.unitProjectionGradient.data)
+        }
+        tensors.foldUnitGradient()
+        let monitor = collapseMonitor(tensors.unitProjections)
+        let learningRate = config.optimiser.schedule.learningRate(atStep: stepCount)
+        let updated = loss.isFinite
+        if updated {
+            online.backward(tensors.projectionGradient)
+            let prototypesFrozen = stepCount < (method.prototypes?.frozenSteps ?? 0)
+            for (model, optimiser) in optimisers where !(prototypesFrozen && model === prototypes) {
+                optimiser.learningRate = learningRate
+                optimiser.step(model.arena)
+            }
+            if !prototypesFrozen { prototypesLayer?.normalize() }
+            if let target, let ema { ema.update(target: target.arena, online: online.arena, step: stepCount) }
+            stepCount += 1
+        }
+        return StepReport(step: stepCount, loss: loss, terms: tensors.values, collapseMonitor: monitor,
+                          learningRate: learningRate, updated: updated)
+    }
+
+    /// Mean over dimensions of the per-view batch standard deviation of unit projections.
+    private func collapseMonitor(_ unit: Tensor) -> Float {
+        let (rows, d) = (unit.shape[0] / 2, unit.lastDimension)
+        var total = 0.0
+        for v in 0..<2 {
+            for j in 0..<d {
+                var sum = 0.0, squares = 0.0
+                for r in 0..<rows {
+                    let x = Double(unit.data[(v * rows + r) * d + j])
+                    sum += x; squares += x * x
+                }
+                let mean = sum / Double(rows)
+                total += max(squares / Double(rows) - mean * mean, 0).squareRoot()
+            }
+        }
+        return Float(total / Double(2 * d))
+    }
+}
