@@ -1,6 +1,7 @@
 // Every method takes real steps through the whole machinery: heads, parts, ADC, backward,
 // optimisers, EMA, prototypes. (Whether the steps learn anything useful is shown on real images
 // by the learning test.)
+import Foundation
 import Testing
 import GLF
 import Neural
@@ -73,6 +74,35 @@ import Neural
                 #expect(abs(norm - 1) < 1e-5)
             }
         }
+    }
+
+    @Test(arguments: [MethodName.byol, .swav])
+    func aResumedRunContinuesBitForBit(method: MethodName) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("glf-resume-\(method.rawValue)-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let original = Trainer(Self.config(method, adc: true))
+        for step in 0..<2 {
+            let (views, prior) = Self.inputs(batch: 8, seed: UInt64(step))
+            _ = original.step(views: views, prior: prior)
+        }
+        try original.save(to: directory)
+        let resumed = try Trainer.resume(from: directory)
+        #expect(resumed.stepCount == 2)
+        for step in 2..<4 {
+            let (views, prior) = Self.inputs(batch: 8, seed: UInt64(step))
+            _ = original.step(views: views, prior: prior)
+            _ = resumed.step(views: views, prior: prior)
+        }
+        for (a, b) in [(original.online, resumed.online), (original.predictor, resumed.predictor),
+                       (original.prototypes, resumed.prototypes), (original.target, resumed.target)] {
+            guard let a, let b else { continue }
+            #expect(Array(UnsafeBufferPointer(start: a.arena.values, count: a.arena.count))
+                    == Array(UnsafeBufferPointer(start: b.arena.values, count: b.arena.count)))
+        }
+    }
+
+    @Test func resumingFromADirectoryThatIsNoCheckpointIsATypedError() {
+        #expect(throws: WeightFileError.self) { try Trainer.resume(from: URL(fileURLWithPath: "/nonexistent")) }
     }
 
     @Test func aNonFiniteLossChangesNothing() {

@@ -38,6 +38,12 @@ public final class Trainer {
     public private(set) var stepCount = 0
     private let parts: [WeightedPart]
     private let optimisers: [(model: ReplicatedModel, optimiser: any Optimiser)]
+    /// The optimisers with the names their checkpoint files use.
+    var namedOptimisers: [(name: String, model: ReplicatedModel, optimiser: any Optimiser)] {
+        optimisers.map { entry in
+            (entry.model === online ? "online" : entry.model === predictor ? "predictor" : "prototypes", entry.model, entry.optimiser)
+        }
+    }
     private let ema: ExponentialMovingAverage?
     private let tensors: StepTensors
 
@@ -72,6 +78,8 @@ public final class Trainer {
         optimisers = [online, predictor, prototypes].compactMap { $0 }.map { ($0, config.optimiser.makeOptimiser()) }
         tensors = StepTensors(batch: config.batch)
     }
+
+    func resumeAt(step: Int) { stepCount = step }
 
     public var encoder: ResNetEncoder { (online.replicas[0] as! Sequential).layers[0] as! ResNetEncoder }
     private var prototypesLayer: Prototypes? { prototypes?.replicas[0] as? Prototypes }

@@ -1,0 +1,88 @@
+// A training run on disk, resumable bit for bit (a run stopped after step n and resumed gives the
+// parameters of an uninterrupted run of the same data):
+//
+//   DIR/model.safetensors, DIR/config.json    encoder + projector: a model directory that
+//                                             `glf eval`, `glf embed` and tools/python load
+//   DIR/training.json                         TrainingConfig and the step count
+//   DIR/<network>.safetensors                 the other networks: predictor, prototypes, target
+//   DIR/optimiser-<network>.safetensors       each optimiser's state (kind and step in metadata)
+//
+// Every file is written atomically; training.json is written last, so a directory whose
+// training.json exists holds a complete checkpoint (of this save or, if it was interrupted, the
+// files of two saves mixed only where both are complete files).
+import Foundation
+import Neural
+
+public struct TrainingState: Codable, Sendable {
+    public var config: TrainingConfig
+    public var step: Int
+}
+
+extension Trainer {
+    public static let stateFileName = "training.json"
+
+    /// The networks besides online, by the name their files use.
+    private var companions: [(name: String, model: ReplicatedModel)] {
+        [("predictor", predictor), ("prototypes", prototypes), ("target", target)].compactMap { name, model in
+            model.map { (name, $0) }
+        }
+    }
+
+    public func save(to directory: URL) throws(WeightFileError) {
+        let projector = method.projector(featureDimension: config.encoder.featureDimension)
+        try ModelDirectory.save(ModelConfig(encoder: config.encoder, projector: projector), arena: online.arena, to: directory,
+                                metadata: ["method": config.method.rawValue, "step": String(stepCount)])
+        for (name, model) in companions {
+            try WeightFile.save(model.arena, to: directory.appendingPathComponent("\(name).safetensors"))
+        }
+        for (name, model, optimiser) in namedOptimisers {
+            let state = optimiser.saveState(for: model.arena)
+            try SafeTensors.write(state.entries, metadata: ["kind": state.kind, "step": String(state.stepCount)],
+                                  to: directory.appendingPathComponent("optimiser-\(name).safetensors"))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        guard let json = try? encoder.encode(TrainingState(config: config, step: stepCount)) else {
+            throw WeightFileError(.invalidConfig, "cannot encode \(Self.stateFileName)")
+        }
+        do {
+            try json.write(to: directory.appendingPathComponent(Self.stateFileName), options: .atomic)
+        } catch {
+            throw WeightFileError(.unwritable, "cannot write \(Self.stateFileName): \(error.localizedDescription)", path: directory.path)
+        }
+    }
+
+    /// Rebuilds the trainer saved in `directory`, with `workers` cores.
+    public static func resume(from directory: URL, workers: Int? = nil) throws(WeightFileError) -> Trainer {
+        let stateURL = directory.appendingPathComponent(stateFileName)
+        guard let data = try? Data(contentsOf: stateURL) else {
+            throw WeightFileError(.unreadable, "no \(stateFileName): not a training checkpoint", path: directory.path)
+        }
+        let state: TrainingState
+        do {
+            state = try JSONDecoder().decode(TrainingState.self, from: data)
+        } catch {
+            throw WeightFileError(.invalidConfig, "\(stateFileName) is not a training state: \(error)", path: stateURL.path)
+        }
+        var config = state.config
+        if let workers { config.workers = workers }
+        let trainer = Trainer(config)
+        _ = try WeightFile.load(into: trainer.online.arena, from: directory.appendingPathComponent(ModelDirectory.weightsFileName))
+        for (name, model) in trainer.companions {
+            _ = try WeightFile.load(into: model.arena, from: directory.appendingPathComponent("\(name).safetensors"))
+        }
+        for (name, model, optimiser) in trainer.namedOptimisers {
+            let url = directory.appendingPathComponent("optimiser-\(name).safetensors")
+            let contents = try SafeTensors.read(from: url)
+            let saved = OptimiserState(kind: contents.metadata["kind"] ?? "", stepCount: Int(contents.metadata["step"] ?? "") ?? -1,
+                                       entries: contents.tensors)
+            do {
+                try optimiser.restoreState(saved, for: model.arena)
+            } catch {
+                throw WeightFileError(.invalidConfig, "optimiser state does not fit: \(error.message)", path: url.path)
+            }
+        }
+        trainer.resumeAt(step: state.step)
+        return trainer
+    }
+}
