@@ -44,6 +44,7 @@ let package = Package(
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural"]),
         .testTarget(name: "GLFTests", dependencies: ["GLF", "Neural"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
     ]
 )
