@@ -16,6 +16,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// Cores: one replica of the network per view runs on each.
     public var workers = 2
     public var seed: UInt64 = 0
+    /// How views are made; its mean and std also normalise images at evaluation.
+    public var augmentation = AugmentationRecipe.cifar
 
     public init() {}
 

@@ -1,0 +1,128 @@
+// glf train: self-supervised training on a folder of images or IDX files, for a number of steps
+// or a wall-clock budget, with a live progress line, periodic checkpoints and resume.
+import ArgumentParser
+import Datasets
+import Foundation
+import GLF
+import Neural
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train the encoder with a GLF method (+ ADC) on unlabeled images.",
+        discussion: """
+            Every step samples --batch images uniformly, makes two augmented views of each (solo-learn's \
+            CIFAR recipe), and takes one step of the method. The progress line shows the step, images/s, \
+            every loss term (aligning, constraining, adc.dcm, adc.lpm) and the collapse monitor (batch std \
+            of unit projections: about 1/√D when healthy, 0 when collapsed). Checkpoints go to --out \
+            (a model directory plus training state); --resume continues the run saved there.
+            """)
+
+    @OptionGroup var source: DataOptions
+
+    @Option(help: "byol, barlow-twins, swav or simclr.")
+    var method: String = "byol"
+
+    @Flag(inversion: .prefixedNo, help: "Add ADC (DCM and LPM with the pixel prior).")
+    var adc = true
+
+    @Option(name: .customLong("adc-dcm"), help: "ν, the weight of DCM.") var dcmWeight: Float = 1
+    @Option(name: .customLong("adc-lpm"), help: "υ, the weight of LPM.") var lpmWeight: Float = 1
+    @Option(name: .customLong("adc-sigma"), help: "σ of DCM's Gaussian target.") var sigma: Float = 1
+    @Option(help: "Encoder width.") var width = 32
+    @Option(help: "Image side (folders are resized to it).") var size = 32
+    @Option(help: "Images per step.") var batch = 128
+    @Option(help: "sgd, lars or adamw.") var optimiser = "sgd"
+    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = 0.06
+    @Option(name: .customLong("weight-decay")) var weightDecay: Float = 5e-4
+    @Option(help: "Warm-up steps.") var warmup = 100
+    @Option(help: "Head sizes: hidden width of projector (and predictor).") var hidden: Int?
+    @Option(help: "Projection dimension.") var projection: Int?
+    @Option(help: "Steps to train (the cosine schedule ends there).") var steps: Int?
+    @Option(help: "Wall-clock budget in minutes (with --steps, whichever comes first).") var minutes: Double?
+    @Option(help: "Checkpoint directory.") var out: String
+    @Option(name: .customLong("save-every"), help: "Steps between checkpoints.") var saveEvery = 500
+    @Option(name: .customLong("progress-every"), help: "Steps between progress lines.") var progressEvery = 10
+    @Flag(help: "Continue the run saved in --out.") var resume = false
+    @Option(help: "Cores.") var threads = 2
+    @Option(help: "Seed of initialisation, sampling and augmentation.") var seed: UInt64 = 0
+
+    func validate() throws {
+        guard steps != nil || minutes != nil else { throw ValidationError("give --steps or --minutes (or both)") }
+        guard MethodName(rawValue: method) != nil else { throw ValidationError("unknown method \(method)") }
+        guard OptimiserConfig.Kind(rawValue: optimiser) != nil else { throw ValidationError("unknown optimiser \(optimiser)") }
+        guard batch >= 2, threads >= 1 else { throw ValidationError("--batch ≥ 2, --threads ≥ 1") }
+        if let steps, warmup >= steps { throw ValidationError("--warmup (\(warmup)) must be below --steps (\(steps))") }
+    }
+
+    func makeConfig(channels: Int) -> TrainingConfig {
+        var config = TrainingConfig()
+        config.method = MethodName(rawValue: method)!
+        config.encoder = EncoderConfig(inputChannels: 3, imageSize: size, width: width)
+        config.heads = HeadSizes(hidden: hidden, projection: projection)
+        config.adc = adc ? AdaptiveDistributionCalibration(sigma: sigma, dcmWeight: dcmWeight, lpmWeight: lpmWeight) : nil
+        config.optimiser.kind = OptimiserConfig.Kind(rawValue: optimiser)!
+        config.optimiser.learningRate = learningRate
+        config.optimiser.weightDecay = weightDecay
+        config.optimiser.warmupSteps = warmup
+        config.optimiser.totalSteps = steps
+        config.batch = batch
+        config.workers = threads
+        config.seed = seed
+        for keyPath in [\AugmentationRecipe.view1, \AugmentationRecipe.view2] { config.augmentation[keyPath: keyPath].outputSize = size }
+        return config
+    }
+
+    func run() throws {
+        BLAS.setThreads(1)
+        let started = Date()
+        let dataset = try source.load(side: size)
+        note("glf train: \(dataset.count) images \(dataset.height)×\(dataset.width)×\(dataset.channels) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+        let directory = URL(fileURLWithPath: out)
+        let trainer = resume ? try Trainer.resume(from: directory, workers: threads) : Trainer(makeConfig(channels: dataset.channels))
+        let config = trainer.config
+        let augmenter = try Augmenter(recipe: config.augmentation, seed: config.seed)
+        let normalization = ImageNormalization(config.augmentation)
+        let shape = SourceImageShape(height: dataset.height, width: dataset.width, channels: dataset.channels)
+        let (views, originals) = (Tensor(zeros: [0]), Tensor(zeros: [0]))
+        var batchPixels = [UInt8](repeating: 0, count: config.batch * dataset.bytesPerImage)
+        let deadline = minutes.map { started.addingTimeInterval($0 * 60) }
+        var lastLine = Date(), imagesSinceLine = 0
+        note("training \(config.method.rawValue)\(config.adc == nil ? "" : " + ADC") from step \(trainer.stepCount), batch \(config.batch), \(threads) worker(s)")
+        while steps.map({ trainer.stepCount < $0 }) ?? true, deadline.map({ Date() < $0 }) ?? true {
+            // A uniform batch of stored images (drawn from the seed and the step alone, so a resumed
+            // run sees what an uninterrupted one would), its two views, and the originals for LPM.
+            var sampler = SeededGenerator(seed: config.seed ^ (UInt64(trainer.stepCount) &* 0x9E37_79B9_7F4A_7C15))
+            for b in 0..<config.batch {
+                let index = Int(sampler.next() % UInt64(dataset.count))
+                batchPixels.withUnsafeMutableBufferPointer { dst in
+                    dataset.pixels.withUnsafeBufferPointer { src in
+                        (dst.baseAddress! + b * dataset.bytesPerImage).update(from: src.baseAddress! + index * dataset.bytesPerImage,
+                                                                            count: dataset.bytesPerImage)
+                    }
+                }
+            }
+            try augmenter.augmentBothViews(images: batchPixels, shape: shape, step: UInt64(trainer.stepCount), into: views, workers: threads)
+            var prior: Tensor?
+            if config.adc != nil {
+                batchPixels.withUnsafeBufferPointer {
+                    normalization.write($0, images: config.batch, height: dataset.height, width: dataset.width,
+                                        channels: dataset.channels, into: originals)
+                }
+                prior = PixelPrior.representation(of: originals)
+            }
+            let report = trainer.step(views: views, prior: prior)
+            imagesSinceLine += config.batch
+            if !report.updated { note("step \(report.step): loss is \(report.loss); step skipped") }
+            if trainer.stepCount % progressEvery == 0 {
+                let rate = Double(imagesSinceLine) / Date().timeIntervalSince(lastLine)
+                (lastLine, imagesSinceLine) = (Date(), 0)
+                let terms = report.terms.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: "  ")
+                note(String(format: "step %6d  %6.1f img/s  loss %.4f  ", report.step, rate, report.loss) + terms
+                     + String(format: "  collapse %.4f  lr %.4f", report.collapseMonitor, report.learningRate))
+            }
+            if trainer.stepCount % saveEvery == 0 { try trainer.save(to: directory) }
+        }
+        try trainer.save(to: directory)
+        note("saved step \(trainer.stepCount) to \(directory.path) after \(String(format: "%.1f", Date().timeIntervalSince(started) / 60)) min")
+    }
+}
