@@ -35,28 +35,16 @@ public struct BarlowTwinsLoss: Sendable {
         self.epsilon = epsilon
     }
 
-    /// The two parts' values (each already multiplied by `scale`, the constraining one by λ).
-    public struct Parts: Sendable, Equatable {
-        public var aligning: Float
-        public var constraining: Float
-        public var total: Float { aligning + constraining }
-
-        public init(aligning: Float, constraining: Float) {
-            self.aligning = aligning
-            self.constraining = constraining
-        }
-    }
-
     /// Returns both parts and adds aligningGradientScale · ∂aligning/∂z + constrainingGradientScale
     /// · ∂constraining/∂z into `gradient1` (for z1) and `gradient2` (for z2). With both scales 0 it
     /// only evaluates.
     public func loss(_ z1: Tensor, _ z2: Tensor,
                      aligningGradientScale: Float, constrainingGradientScale: Float,
-                     gradient1: Tensor, gradient2: Tensor) -> Parts {
+                     gradient1: Tensor, gradient2: Tensor) -> SplitLoss {
         precondition(z1.shape.count == 2 && z1.shape == z2.shape, "Barlow Twins: z1 \(z1.shape) vs z2 \(z2.shape)")
         precondition(gradient1.shape == z1.shape && gradient2.shape == z2.shape, "Barlow Twins: gradient shapes")
         let (n, d) = (z1.shape[0], z1.shape[1])
-        guard n > 0, d > 0 else { return Parts(aligning: 0, constraining: 0) }
+        guard n > 0, d > 0 else { return SplitLoss(aligning: 0, constraining: 0) }
 
         let standard1 = UnsafeMutablePointer<Float>.allocate(capacity: n * d)
         let standard2 = UnsafeMutablePointer<Float>.allocate(capacity: n * d)
@@ -76,7 +64,7 @@ public struct BarlowTwinsLoss: Sendable {
                 if i == j { onDiagonal += (1 - c) * (1 - c) } else { offDiagonal += c * c }
             }
         }
-        let parts = Parts(aligning: Float(Double(scale) * onDiagonal),
+        let parts = SplitLoss(aligning: Float(Double(scale) * onDiagonal),
                           constraining: Float(Double(scale) * Double(lambda) * offDiagonal))
         guard aligningGradientScale != 0 || constrainingGradientScale != 0 else { return parts }
 

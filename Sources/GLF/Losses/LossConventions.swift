@@ -11,3 +11,16 @@
 // Inputs are [B, D] matrices (one row per image of one view) unless a term says otherwise;
 // "stop-gradient" inputs simply have no gradient argument. Every term has a finite-difference
 // check of its gradient and a property test in Tests/GLFTests.
+
+/// The values of a loss computed in one pass but split the GLF way (Barlow Twins, NT-Xent), each
+/// already multiplied by the loss's own constants.
+public struct SplitLoss: Sendable, Equatable {
+    public var aligning: Float
+    public var constraining: Float
+    public var total: Float { aligning + constraining }
+
+    public init(aligning: Float, constraining: Float) {
+        self.aligning = aligning
+        self.constraining = constraining
+    }
+}

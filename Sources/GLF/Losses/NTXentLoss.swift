@@ -23,26 +23,15 @@ public struct NTXentLoss: Sendable {
 
     public init(temperature: Float = 0.2) { self.temperature = temperature }
 
-    public struct Parts: Sendable, Equatable {
-        public var aligning: Float
-        public var constraining: Float
-        public var total: Float { aligning + constraining }
-
-        public init(aligning: Float, constraining: Float) {
-            self.aligning = aligning
-            self.constraining = constraining
-        }
-    }
-
     /// Returns both parts and adds aligningGradientScale · ∂aligning/∂z + constrainingGradientScale
     /// · ∂constraining/∂z into `gradient1` (for z1) and `gradient2` (for z2).
     public func loss(_ z1: Tensor, _ z2: Tensor,
                      aligningGradientScale: Float, constrainingGradientScale: Float,
-                     gradient1: Tensor, gradient2: Tensor) -> Parts {
+                     gradient1: Tensor, gradient2: Tensor) -> SplitLoss {
         precondition(z1.shape.count == 2 && z1.shape == z2.shape, "NT-Xent: z1 \(z1.shape) vs z2 \(z2.shape)")
         precondition(gradient1.shape == z1.shape && gradient2.shape == z2.shape, "NT-Xent: gradient shapes")
         let (batch, d) = (z1.shape[0], z1.shape[1])
-        guard batch > 0 else { return Parts(aligning: 0, constraining: 0) }
+        guard batch > 0 else { return SplitLoss(aligning: 0, constraining: 0) }
         let n = 2 * batch
 
         let u = UnsafeMutablePointer<Float>.allocate(capacity: n * d)
@@ -74,7 +63,7 @@ public struct NTXentLoss: Sendable {
             BLAS.scale(count: n, alpha: softmaxFactor * Float(1 / sum), x: row)
             row[positive] -= aligningGradientScale / Float(n)
         }
-        let parts = Parts(aligning: Float(aligning / Double(n)), constraining: Float(constraining / Double(n)))
+        let parts = SplitLoss(aligning: Float(aligning / Double(n)), constraining: Float(constraining / Double(n)))
         guard computeGradient else { return parts }
 
         // G + Gᵀ, in place (the diagonal is 0).
