@@ -6,7 +6,7 @@ struct Glf: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glf",
         abstract: "glfd's offline tool: benchmarks, weight files, training and evaluation without the daemon.",
-        subcommands: [Train.self, Eval.self, Embed.self, Bench.self, Weights.self])
+        subcommands: [Train.self, Eval.self, Embed.self, Loss.self, Bench.self, Weights.self])
 }
 
 BLAS.restartWithBetterKernelsIfNeeded()
