@@ -43,7 +43,7 @@ let package = Package(
             swiftSettings: fastMath),
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural"]),
-        .testTarget(name: "GLFTests", dependencies: ["GLF", "Neural"]),
+        .testTarget(name: "GLFTests", dependencies: ["GLF", "Neural", "Datasets"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
     ]

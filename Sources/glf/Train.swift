@@ -80,36 +80,13 @@ struct Train: ParsableCommand {
         let directory = URL(fileURLWithPath: out)
         let trainer = resume ? try Trainer.resume(from: directory, workers: threads) : Trainer(makeConfig(channels: dataset.channels))
         let config = trainer.config
-        let augmenter = try Augmenter(recipe: config.augmentation, seed: config.seed)
-        let normalization = ImageNormalization(config.augmentation)
         let shape = SourceImageShape(height: dataset.height, width: dataset.width, channels: dataset.channels)
-        let (views, originals) = (Tensor(zeros: [0]), Tensor(zeros: [0]))
-        var batchPixels = [UInt8](repeating: 0, count: config.batch * dataset.bytesPerImage)
+        let batches = try TrainingBatches(pixels: dataset.pixels, shape: shape, config: config)
         let deadline = minutes.map { started.addingTimeInterval($0 * 60) }
         var lastLine = Date(), imagesSinceLine = 0
         note("training \(config.method.rawValue)\(config.adc == nil ? "" : " + ADC") from step \(trainer.stepCount), batch \(config.batch), \(threads) worker(s)")
         while steps.map({ trainer.stepCount < $0 }) ?? true, deadline.map({ Date() < $0 }) ?? true {
-            // A uniform batch of stored images (drawn from the seed and the step alone, so a resumed
-            // run sees what an uninterrupted one would), its two views, and the originals for LPM.
-            var sampler = SeededGenerator(seed: config.seed ^ (UInt64(trainer.stepCount) &* 0x9E37_79B9_7F4A_7C15))
-            for b in 0..<config.batch {
-                let index = Int(sampler.next() % UInt64(dataset.count))
-                batchPixels.withUnsafeMutableBufferPointer { dst in
-                    dataset.pixels.withUnsafeBufferPointer { src in
-                        (dst.baseAddress! + b * dataset.bytesPerImage).update(from: src.baseAddress! + index * dataset.bytesPerImage,
-                                                                            count: dataset.bytesPerImage)
-                    }
-                }
-            }
-            try augmenter.augmentBothViews(images: batchPixels, shape: shape, step: UInt64(trainer.stepCount), into: views, workers: threads)
-            var prior: Tensor?
-            if config.adc != nil {
-                batchPixels.withUnsafeBufferPointer {
-                    normalization.write($0, images: config.batch, height: dataset.height, width: dataset.width,
-                                        channels: dataset.channels, into: originals)
-                }
-                prior = PixelPrior.representation(of: originals)
-            }
+            let (views, prior) = try batches.batch(step: trainer.stepCount)
             let report = trainer.step(views: views, prior: prior)
             imagesSinceLine += config.batch
             if !report.updated { note("step \(report.step): loss is \(report.loss); step skipped") }

@@ -13,7 +13,8 @@
 //              are not stepped at all for their first steps (as solo-learn drops their gradient,
 //              weight decay included) and are renormalised after each step; EMA of the target
 //
-// A step whose loss is not finite changes nothing (the parameters are not updated).
+// A step whose loss is not finite changes no parameter; it still counts as a step, so that the
+// next one draws another batch.
 import Foundation
 import Neural
 
@@ -117,8 +118,8 @@ public final class Trainer {
             }
             if !prototypesFrozen { prototypesLayer?.normalize() }
             if let target, let ema { ema.update(target: target.arena, online: online.arena, step: stepCount) }
-            stepCount += 1
         }
+        stepCount += 1
         return StepReport(step: stepCount, loss: loss, terms: tensors.values, collapseMonitor: monitor,
                           learningRate: learningRate, updated: updated)
     }

@@ -1,0 +1,48 @@
+// Where a training step's inputs come from, given a collection of stored images (UInt8 HWC, all
+// of one size): a batch drawn uniformly, its two augmented views, and the un-augmented images'
+// pixel prior for ADC's LPM. Each step's draws depend only on (seed, step), so a resumed run sees
+// exactly what an uninterrupted one would.
+import Neural
+
+public final class TrainingBatches {
+    public let shape: SourceImageShape
+    public let count: Int
+    private let pixels: [UInt8]
+    private let config: TrainingConfig
+    private let augmenter: Augmenter
+    private let normalization: ImageNormalization
+    private var batchPixels: [UInt8]
+    public let views = Tensor(zeros: [0])
+    private let originals = Tensor(zeros: [0])
+
+    public init(pixels: [UInt8], shape: SourceImageShape, config: TrainingConfig) throws(AugmentationError) {
+        precondition(pixels.count % shape.bytesPerImage == 0 && !pixels.isEmpty, "pixels do not hold whole images")
+        self.pixels = pixels
+        self.shape = shape
+        self.count = pixels.count / shape.bytesPerImage
+        self.config = config
+        augmenter = try Augmenter(recipe: config.augmentation, seed: config.seed)
+        normalization = ImageNormalization(config.augmentation)
+        batchPixels = [UInt8](repeating: 0, count: config.batch * shape.bytesPerImage)
+    }
+
+    /// The views [2B, S, S, C] and, when the config has ADC, the prior [B, P] for `step`.
+    public func batch(step: Int) throws(AugmentationError) -> (views: Tensor, prior: Tensor?) {
+        var sampler = SeededGenerator(seed: config.seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15))
+        let size = shape.bytesPerImage
+        batchPixels.withUnsafeMutableBufferPointer { dst in
+            pixels.withUnsafeBufferPointer { src in
+                for b in 0..<config.batch {
+                    let index = Int(sampler.next() % UInt64(count))
+                    (dst.baseAddress! + b * size).update(from: src.baseAddress! + index * size, count: size)
+                }
+            }
+        }
+        try augmenter.augmentBothViews(images: batchPixels, shape: shape, step: UInt64(step), into: views, workers: config.workers)
+        guard config.adc != nil else { return (views, nil) }
+        batchPixels.withUnsafeBufferPointer {
+            normalization.write($0, images: config.batch, height: shape.height, width: shape.width, channels: shape.channels, into: originals)
+        }
+        return (views, PixelPrior.representation(of: originals))
+    }
+}
