@@ -105,6 +105,22 @@ import Neural
         #expect(throws: WeightFileError.self) { try Trainer.resume(from: URL(fileURLWithPath: "/nonexistent")) }
     }
 
+    @Test func swavUsesItsQueueOnceFull() {
+        var withQueue = Self.config(.swav, adc: false)
+        withQueue.heads.prototypesQueue = 16    // two batches of 8
+        let queued = Trainer(withQueue), plain = Trainer(Self.config(.swav, adc: false))
+        var losses: [(Float, Float)] = []
+        for step in 0..<4 {
+            let (views, prior) = Self.inputs(batch: 8, seed: UInt64(step))
+            let a = queued.step(views: views, prior: prior), b = plain.step(views: views, prior: prior)
+            #expect(a.updated && a.loss.isFinite)
+            losses.append((a.loss, b.loss))
+        }
+        // Identical until the queue is full (after two steps); then the codes see more samples.
+        #expect(losses[0].0 == losses[0].1 && losses[1].0 == losses[1].1)
+        #expect(losses[2].0 != losses[2].1)
+    }
+
     @Test func aNonFiniteLossChangesNothing() {
         let trainer = Trainer(Self.config(.simclr, adc: false))
         var (views, prior) = Self.inputs(batch: 8, seed: 3)

@@ -7,6 +7,8 @@
 //   predictions   p   [2B, D]  BYOL's predictor outputs (p = q(z)); nil for other methods
 //   targets       t   [2B, D]  the EMA target network's projections: no gradient
 //   scores        s   [2B, K]  SwAV's prototype scores; nil for other methods
+//   queueScores       [2][Q, K] SwAV: each view's queue of past projections, scored by the current
+//                              prototypes (no gradient); nil until the queue is full
 //   prior         u   [B, P]   the input-space prior for ADC's LPM (one row per image): no gradient
 //
 // Each tensor that receives a gradient has a matching gradient tensor of its shape, zeroed by the
@@ -22,6 +24,7 @@ public final class StepTensors {
     public var targets: Tensor?
     public var scores: Tensor?
     public let scoreGradient = Tensor(zeros: [0])
+    public var queueScores: [Tensor]?
     public var prior: Tensor?
     private let normalize = L2Normalize()
     private var unitProjectionsCache: Tensor?
@@ -40,6 +43,7 @@ public final class StepTensors {
         predictions = nil
         targets = nil
         scores = nil
+        queueScores = nil
         prior = nil
         unitProjectionsCache = nil
     }

@@ -35,9 +35,14 @@ public struct PrototypesConfig: Sendable, Codable, Equatable {
     public var count: Int
     /// Prototypes are not updated for the first steps (SwAV's freeze_prototypes_epochs).
     public var frozenSteps: Int
+    /// Past unit projections kept per view (0: none). Once full, Sinkhorn-Knopp computes the codes
+    /// over [batch; queue], scored by the current prototypes: equipartition over more samples than
+    /// a small batch has (SwAV's queue).
+    public var queueLength: Int
 
-    public init(count: Int, frozenSteps: Int) {
+    public init(count: Int, frozenSteps: Int, queueLength: Int = 0) {
         self.count = count
         self.frozenSteps = frozenSteps
+        self.queueLength = queueLength
     }
 }

@@ -5,7 +5,9 @@
 //   constraining: the equipartition of codes that Sinkhorn-Knopp enforces (ε 0.05, 3 iterations)
 //                 and the unit-norm prototypes: no loss term.
 // solo-learn's CIFAR recipe: projector 2048 hidden → 128, 3000 prototypes, frozen for the first
-// epoch; lightly's CIFAR benchmark uses 512 prototypes (method.md).
+// epoch; lightly's CIFAR benchmark uses 512 prototypes (method.md). The queue (solo-learn: 3840
+// past projections per view) is off by default: on 2 cores Sinkhorn over 3840 × 3000 costs more
+// than the rest of the step; set `prototypesConfig.queueLength` to use one.
 import Neural
 
 public struct SwAV: Method {
@@ -28,7 +30,8 @@ public struct SwAV: Method {
         func apply(to t: StepTensors, weight: Float) -> [LossValue] {
             guard let s = t.scores else { preconditionFailure("SwAV needs prototype scores") }
             let value = loss.loss(scores1: t.view(0, of: s), scores2: t.view(1, of: s), gradientScale: weight,
-                                  gradient1: t.view(0, of: t.scoreGradient), gradient2: t.view(1, of: t.scoreGradient))
+                                  gradient1: t.view(0, of: t.scoreGradient), gradient2: t.view(1, of: t.scoreGradient),
+                                  queue1: t.queueScores?[0], queue2: t.queueScores?[1])
             return [LossValue(name: "swav", kind: .aligning, value: value, weight: weight)]
         }
     }

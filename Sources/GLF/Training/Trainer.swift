@@ -47,6 +47,9 @@ public final class Trainer {
     }
     private let ema: ExponentialMovingAverage?
     private let tensors: StepTensors
+    /// SwAV's queues: per view, the unit projections of past steps, newest first.
+    private var queues: [Tensor] = []
+    private var queued = 0
 
     public init(_ config: TrainingConfig) {
         self.config = config
@@ -94,7 +97,10 @@ public final class Trainer {
         tensors.prior = config.adc == nil ? nil : prior
         if let predictor { tensors.predictions = predictor.forward(tensors.projections, mode: mode) }
         if let target { tensors.targets = target.forward(views, mode: mode) }
-        if let prototypes { tensors.scores = prototypes.forward(tensors.unitProjections, mode: mode) }
+        if let prototypes {
+            tensors.scores = prototypes.forward(tensors.unitProjections, mode: mode)
+            tensors.queueScores = scoredQueues()
+        }
 
         let loss = applyParts(parts, to: tensors)
         if let predictor {
@@ -107,6 +113,7 @@ public final class Trainer {
         }
         tensors.foldUnitGradient()
         let monitor = collapseMonitor(tensors.unitProjections)
+        enqueue(tensors.unitProjections)
         let learningRate = config.optimiser.schedule.learningRate(atStep: stepCount)
         let updated = loss.isFinite
         if updated {
@@ -122,6 +129,32 @@ public final class Trainer {
         stepCount += 1
         return StepReport(step: stepCount, loss: loss, terms: tensors.values, collapseMonitor: monitor,
                           learningRate: learningRate, updated: updated)
+    }
+
+    /// Each view's full queue [Q, D] scored by the current prototypes [K, D]: [Q, K], or nil.
+    private func scoredQueues() -> [Tensor]? {
+        guard let layer = prototypesLayer, let length = method.prototypes?.queueLength, length > 0, queued >= length else { return nil }
+        let (k, d) = (layer.linear.outFeatures, layer.linear.inFeatures)
+        return queues.map { queue in
+            let scores = Tensor(zeros: [length, k])
+            BLAS.gemm(transposeB: true, m: length, n: k, k: d, a: queue.data, lda: d, b: layer.linear.weight.values, ldb: d,
+                      c: scores.data, ldc: k)
+            return scores
+        }
+    }
+
+    /// Pushes this step's unit projections into the queues (oldest rows fall off the end).
+    private func enqueue(_ unit: Tensor) {
+        guard let length = method.prototypes?.queueLength, length > 0 else { return }
+        let (rows, d) = (config.batch, unit.lastDimension)
+        if queues.isEmpty { queues = [Tensor(zeros: [length, d]), Tensor(zeros: [length, d])] }
+        let kept = max(0, length - rows), fresh = min(rows, length)
+        for v in 0..<2 {
+            let q = queues[v].data
+            memmove(q + fresh * d, q, kept * d * MemoryLayout<Float>.size)   // the regions overlap
+            q.update(from: unit.data + v * rows * d, count: fresh * d)
+        }
+        queued = min(length, queued + rows)
     }
 
     /// Mean over dimensions of the per-view batch standard deviation of unit projections.

@@ -42,6 +42,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
             m.projectionDimension = h.projection ?? m.projectionDimension
             m.prototypesConfig.count = h.prototypes ?? m.prototypesConfig.count
             m.prototypesConfig.frozenSteps = h.prototypesFrozenSteps ?? m.prototypesConfig.frozenSteps
+            m.prototypesConfig.queueLength = h.prototypesQueue ?? m.prototypesConfig.queueLength
             return m
         case .simclr:
             var m = SimCLR()
@@ -58,14 +59,16 @@ public struct HeadSizes: Codable, Sendable, Equatable {
     public var predictorHidden: Int?
     public var prototypes: Int?
     public var prototypesFrozenSteps: Int?
+    public var prototypesQueue: Int?
 
     public init(hidden: Int? = nil, projection: Int? = nil, predictorHidden: Int? = nil, prototypes: Int? = nil,
-                prototypesFrozenSteps: Int? = nil) {
+                prototypesFrozenSteps: Int? = nil, prototypesQueue: Int? = nil) {
         self.hidden = hidden
         self.projection = projection
         self.predictorHidden = predictorHidden
         self.prototypes = prototypes
         self.prototypesFrozenSteps = prototypesFrozenSteps
+        self.prototypesQueue = prototypesQueue
     }
 }
 
