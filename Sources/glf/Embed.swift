@@ -16,20 +16,8 @@ struct Embed: ParsableCommand {
 
     func run() throws {
         BLAS.setThreads(1)
-        let directory = URL(fileURLWithPath: model)
-        let config = try ModelDirectory.readConfig(from: directory).encoder
-        var normalization = ImageNormalization(AugmentationRecipe.cifar)
-        if let state = try? JSONDecoder().decode(TrainingState.self, from: Data(contentsOf: directory.appendingPathComponent(Trainer.stateFileName))) {
-            normalization = ImageNormalization(state.config.augmentation)
-        }
-        let images = try LabelledImages.imageFolder(data, side: config.imageSize)
-        let embedder = Embedder(workers: threads, normalization: normalization) { arena in
-            var rng = SeededGenerator(seed: 0)
-            return ResNetEncoder(config, in: arena, rng: &rng)
-        }
-        let contents = try SafeTensors.read(from: directory.appendingPathComponent(ModelDirectory.weightsFileName))
-        let own = Set(embedder.model.arena.parameters.map(\.name))
-        try WeightFile.load(into: embedder.model.arena, from: SafeTensorsContents(tensors: contents.tensors.filter { own.contains($0.name) }))
+        let embedder = try Embedder.load(modelDirectory: URL(fileURLWithPath: model), workers: threads)
+        let images = try LabelledImages.imageFolder(data, side: embedder.encoderConfig.imageSize)
         let features = embedder.embed(images.pixels, count: images.count, height: images.height, width: images.width, channels: images.channels)
         try NumpyFile.write(features, to: URL(fileURLWithPath: out + ".npy"))
         try (images.sources.joined(separator: "\n") + "\n").write(toFile: out + ".txt", atomically: true, encoding: .utf8)

@@ -37,38 +37,29 @@ struct EvalKNN: ParsableCommand {
 
     func run() throws {
         BLAS.setThreads(1)
-        var encoderConfig = EncoderConfig(imageSize: size, width: width)
-        var normalization = ImageNormalization(AugmentationRecipe.cifar)
-        var load: ((ParameterArena) throws -> Void)?
+        let embedder: Embedder?
         if let model {
-            let directory = URL(fileURLWithPath: model)
-            encoderConfig = try ModelDirectory.readConfig(from: directory).encoder
-            if let data = try? Data(contentsOf: directory.appendingPathComponent(Trainer.stateFileName)),
-               let state = try? JSONDecoder().decode(TrainingState.self, from: data) {
-                normalization = ImageNormalization(state.config.augmentation)
-            }
-            load = { arena in
-                let contents = try SafeTensors.read(from: directory.appendingPathComponent(ModelDirectory.weightsFileName))
-                // The model file also holds the projector; the encoder takes its own tensors.
-                let own = Set(arena.parameters.map(\.name))
-                try WeightFile.load(into: arena, from: SafeTensorsContents(tensors: contents.tensors.filter { own.contains($0.name) }))
-            }
-        }
-        let memory = try LabelledImages.imageFolder(train, side: encoderConfig.imageSize, limitPerClass: limitPerClass)
-        let queries = try LabelledImages.imageFolder(test, side: encoderConfig.imageSize, limitPerClass: limitPerClass)
-        let started = Date()
-        let (bank, asked): (Tensor, Tensor)
-        if rawPixels {
-            (bank, asked) = (pixelFeatures(memory, normalization), pixelFeatures(queries, normalization))
-        } else {
-            let config = encoderConfig
-            let embedder = Embedder(workers: threads, normalization: normalization) { arena in
+            embedder = try Embedder.load(modelDirectory: URL(fileURLWithPath: model), workers: threads)
+        } else if randomInit {
+            let config = EncoderConfig(imageSize: size, width: width)
+            embedder = Embedder(workers: threads, normalization: ImageNormalization(AugmentationRecipe.cifar)) { arena in
                 var rng = SeededGenerator(seed: seed)
                 return ResNetEncoder(config, in: arena, rng: &rng)
             }
-            if let load { try load(embedder.model.arena) }
+        } else {
+            embedder = nil
+        }
+        let side = embedder?.encoderConfig.imageSize ?? size
+        let memory = try LabelledImages.imageFolder(train, side: side, limitPerClass: limitPerClass)
+        let queries = try LabelledImages.imageFolder(test, side: side, limitPerClass: limitPerClass)
+        let started = Date()
+        let (bank, asked): (Tensor, Tensor)
+        if let embedder {
             bank = embedder.embed(memory.pixels, count: memory.count, height: memory.height, width: memory.width, channels: memory.channels)
             asked = embedder.embed(queries.pixels, count: queries.count, height: queries.height, width: queries.width, channels: queries.channels)
+        } else {
+            let normalization = ImageNormalization(AugmentationRecipe.cifar)
+            (bank, asked) = (pixelFeatures(memory, normalization), pixelFeatures(queries, normalization))
         }
         let accuracy = KNNClassifier(neighbours: k, temperature: temperature)
             .accuracy(memory: bank, memoryLabels: memory.labels, queries: asked, queryLabels: queries.labels,

@@ -28,6 +28,9 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("adc-dcm"), help: "ν, the weight of DCM.") var dcmWeight: Float = 1
     @Option(name: .customLong("adc-lpm"), help: "υ, the weight of LPM.") var lpmWeight: Float = 1
     @Option(name: .customLong("adc-sigma"), help: "σ of DCM's Gaussian target.") var sigma: Float = 1
+    @Option(name: .customLong("prior-model"),
+            help: "LPM's input-space prior from this frozen model directory's encoder, instead of the down-sampled pixels.")
+    var priorModel: String?
     @Option(help: "Encoder width.") var width = 32
     @Option(help: "Image side (folders are resized to it).") var size = 32
     @Option(help: "Images per step.") var batch = 128
@@ -81,7 +84,11 @@ struct Train: ParsableCommand {
         let trainer = resume ? try Trainer.resume(from: directory, workers: threads) : Trainer(makeConfig(channels: dataset.channels))
         let config = trainer.config
         let shape = SourceImageShape(height: dataset.height, width: dataset.width, channels: dataset.channels)
-        let batches = try TrainingBatches(pixels: dataset.pixels, shape: shape, config: config)
+        let prior: InputPrior = try priorModel.map {
+            .frozenEncoder(try Embedder.load(modelDirectory: URL(fileURLWithPath: $0), workers: threads,
+                                             batch: max(threads, config.batch / threads * threads)))
+        } ?? .pixels
+        let batches = try TrainingBatches(pixels: dataset.pixels, shape: shape, config: config, prior: prior)
         let deadline = minutes.map { started.addingTimeInterval($0 * 60) }
         var lastLine = Date(), imagesSinceLine = 0
         note("training \(config.method.rawValue)\(config.adc == nil ? "" : " + ADC") from step \(trainer.stepCount), batch \(config.batch), \(threads) worker(s)")

@@ -80,7 +80,9 @@ import Neural
     func aResumedRunContinuesBitForBit(method: MethodName) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("glf-resume-\(method.rawValue)-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let original = Trainer(Self.config(method, adc: true))
+        var config = Self.config(method, adc: true)
+        config.heads.prototypesQueue = 16   // SwAV: the queue fills before the save and is used after it
+        let original = Trainer(config)
         for step in 0..<2 {
             let (views, prior) = Self.inputs(batch: 8, seed: UInt64(step))
             _ = original.step(views: views, prior: prior)

@@ -1,7 +1,8 @@
 // Features of un-augmented images: what kNN evaluation, `glf embed` and (later) the daemon's
-// index use. Pixels are normalised exactly as the augmentation normalises its views (the
-// recipe's per-channel mean and std), then the encoder runs in inference mode, one replica per
-// worker, a batch at a time.
+// index use, and the "frozen encoder" prior of ADC's LPM. Pixels are normalised exactly as the
+// augmentation normalises its views (the recipe's per-channel mean and std), then the encoder runs
+// in inference mode, one replica per worker, a batch at a time.
+import Foundation
 import Neural
 
 public struct ImageNormalization: Sendable, Equatable {
@@ -73,4 +74,29 @@ public final class Embedder {
         }
         return features ?? Tensor(zeros: [0, 0])
     }
+}
+
+extension Embedder {
+    /// An embedder for the encoder saved in a model directory (`glf train --out`, or a published
+    /// version): its config, its weights (the projector's are skipped) and, when the directory holds
+    /// a training state, the normalisation its views were trained with (else CIFAR-10's).
+    public static func load(modelDirectory directory: URL, workers: Int, batch: Int = 256) throws -> Embedder {
+        let config = try ModelDirectory.readConfig(from: directory).encoder
+        var normalization = ImageNormalization(AugmentationRecipe.cifar)
+        if let data = try? Data(contentsOf: directory.appendingPathComponent(Trainer.stateFileName)),
+           let state = try? JSONDecoder().decode(TrainingState.self, from: data) {
+            normalization = ImageNormalization(state.config.augmentation)
+        }
+        let embedder = Embedder(workers: workers, batch: batch, normalization: normalization) { arena in
+            var rng = SeededGenerator(seed: 0)
+            return ResNetEncoder(config, in: arena, rng: &rng)
+        }
+        let contents = try SafeTensors.read(from: directory.appendingPathComponent(ModelDirectory.weightsFileName))
+        let own = Set(embedder.model.arena.parameters.map(\.name))
+        try WeightFile.load(into: embedder.model.arena, from: SafeTensorsContents(tensors: contents.tensors.filter { own.contains($0.name) }))
+        return embedder
+    }
+
+    /// The encoder's input size and channels.
+    public var encoderConfig: EncoderConfig { (model.replicas[0] as! ResNetEncoder).config }
 }

@@ -6,6 +6,7 @@
 //   DIR/training.json                         TrainingConfig and the step count
 //   DIR/<network>.safetensors                 the other networks: predictor, prototypes, target
 //   DIR/optimiser-<network>.safetensors       each optimiser's state (kind and step in metadata)
+//   DIR/queue.safetensors                     SwAV's queues of past projections, when it keeps one
 //
 // Every file is written atomically; training.json is written last, so a directory whose
 // training.json exists holds a complete checkpoint (of this save or, if it was interrupted, the
@@ -39,6 +40,10 @@ extension Trainer {
             let state = optimiser.saveState(for: model.arena)
             try SafeTensors.write(state.entries, metadata: ["kind": state.kind, "step": String(state.stepCount)],
                                   to: directory.appendingPathComponent("optimiser-\(name).safetensors"))
+        }
+        if !queues.isEmpty {
+            try SafeTensors.write(queues.enumerated().map { NamedTensor(name: "view\($0.offset + 1)", shape: $0.element.shape, values: $0.element.array) },
+                                  metadata: ["filled": String(queued)], to: directory.appendingPathComponent("queue.safetensors"))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -81,6 +86,16 @@ extension Trainer {
             } catch {
                 throw WeightFileError(.invalidConfig, "optimiser state does not fit: \(error.message)", path: url.path)
             }
+        }
+        let queueURL = directory.appendingPathComponent("queue.safetensors")
+        if FileManager.default.fileExists(atPath: queueURL.path) {
+            let contents = try SafeTensors.read(from: queueURL)
+            let length = trainer.method.prototypes?.queueLength ?? 0
+            guard contents.tensors.count == 2, contents.tensors.allSatisfy({ $0.shape.first == length }) else {
+                throw WeightFileError(.invalidConfig, "the saved queue does not fit this method's queue of \(length)", path: queueURL.path)
+            }
+            trainer.queues = contents.tensors.map { Tensor(shape: $0.shape, values: $0.values) }
+            trainer.queued = min(length, Int(contents.metadata["filled"] ?? "") ?? 0)
         }
         trainer.resumeAt(step: state.step)
         return trainer

@@ -47,9 +47,10 @@ public final class Trainer {
     }
     private let ema: ExponentialMovingAverage?
     private let tensors: StepTensors
-    /// SwAV's queues: per view, the unit projections of past steps, newest first.
-    private var queues: [Tensor] = []
-    private var queued = 0
+    /// SwAV's queues: per view, the unit projections of past steps, newest first (saved in
+    /// checkpoints, so a resumed run continues with the same queue).
+    var queues: [Tensor] = []
+    var queued = 0
 
     public init(_ config: TrainingConfig) {
         self.config = config

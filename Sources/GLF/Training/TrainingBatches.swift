@@ -1,8 +1,17 @@
 // Where a training step's inputs come from, given a collection of stored images (UInt8 HWC, all
-// of one size): a batch drawn uniformly, its two augmented views, and the un-augmented images'
-// pixel prior for ADC's LPM. Each step's draws depend only on (seed, step), so a resumed run sees
-// exactly what an uninterrupted one would.
+// of one size): a batch drawn uniformly, its two augmented views, and the input-space prior of the
+// un-augmented images for ADC's LPM. Each step's draws depend only on (seed, step), so a resumed
+// run sees exactly what an uninterrupted one would.
+//
+// The prior (method.md §3): `.pixels`, down-sampled standardised pixels ("identity"), or
+// `.frozenEncoder`, the L2-normalised features of a frozen earlier model (in a stream, the previous
+// published version: it keeps what earlier versions learned).
 import Neural
+
+public enum InputPrior {
+    case pixels
+    case frozenEncoder(Embedder)
+}
 
 public final class TrainingBatches {
     public let shape: SourceImageShape
@@ -14,8 +23,9 @@ public final class TrainingBatches {
     private var batchPixels: [UInt8]
     public let views = Tensor(zeros: [0])
     private let originals = Tensor(zeros: [0])
+    private let prior: InputPrior
 
-    public init(pixels: [UInt8], shape: SourceImageShape, config: TrainingConfig) throws(AugmentationError) {
+    public init(pixels: [UInt8], shape: SourceImageShape, config: TrainingConfig, prior: InputPrior = .pixels) throws(AugmentationError) {
         precondition(pixels.count % shape.bytesPerImage == 0 && !pixels.isEmpty, "pixels do not hold whole images")
         self.pixels = pixels
         self.shape = shape
@@ -24,6 +34,7 @@ public final class TrainingBatches {
         augmenter = try Augmenter(recipe: config.augmentation, seed: config.seed)
         normalization = ImageNormalization(config.augmentation)
         batchPixels = [UInt8](repeating: 0, count: config.batch * shape.bytesPerImage)
+        self.prior = prior
     }
 
     /// The views [2B, S, S, C] and, when the config has ADC, the prior [B, P] for `step`.
@@ -40,9 +51,21 @@ public final class TrainingBatches {
         }
         try augmenter.augmentBothViews(images: batchPixels, shape: shape, step: UInt64(step), into: views, workers: config.workers)
         guard config.adc != nil else { return (views, nil) }
-        batchPixels.withUnsafeBufferPointer {
-            normalization.write($0, images: config.batch, height: shape.height, width: shape.width, channels: shape.channels, into: originals)
+        switch prior {
+        case .pixels:
+            batchPixels.withUnsafeBufferPointer {
+                normalization.write($0, images: config.batch, height: shape.height, width: shape.width, channels: shape.channels, into: originals)
+            }
+            return (views, PixelPrior.representation(of: originals))
+        case .frozenEncoder(let embedder):
+            let features = embedder.embed(batchPixels, count: config.batch, height: shape.height, width: shape.width,
+                                          channels: shape.channels)
+            let width = features.lastDimension
+            for r in 0..<features.shape[0] {
+                let row = features.data + r * width
+                BLAS.scale(count: width, alpha: 1 / max(BLAS.norm(count: width, row), 1e-12), x: row)
+            }
+            return (views, features)
         }
-        return (views, PixelPrior.representation(of: originals))
     }
 }
