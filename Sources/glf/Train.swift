@@ -40,6 +40,8 @@ struct Train: ParsableCommand {
     @Option(help: "Warm-up steps.") var warmup = 100
     @Option(help: "Head sizes: hidden width of projector (and predictor).") var hidden: Int?
     @Option(help: "Projection dimension.") var projection: Int?
+    @Option(help: "SwAV: number of prototypes.") var prototypes: Int?
+    @Option(help: "SwAV: past projections kept per view for Sinkhorn-Knopp (0: no queue).") var queue: Int?
     @Option(help: "Steps to train (the cosine schedule ends there).") var steps: Int?
     @Option(help: "Wall-clock budget in minutes (with --steps, whichever comes first).") var minutes: Double?
     @Option(help: "Checkpoint directory.") var out: String
@@ -61,7 +63,7 @@ struct Train: ParsableCommand {
         var config = TrainingConfig()
         config.method = MethodName(rawValue: method)!
         config.encoder = EncoderConfig(inputChannels: 3, imageSize: size, width: width)
-        config.heads = HeadSizes(hidden: hidden, projection: projection)
+        config.heads = HeadSizes(hidden: hidden, projection: projection, prototypes: prototypes, prototypesQueue: queue)
         config.adc = adc ? AdaptiveDistributionCalibration(sigma: sigma, dcmWeight: dcmWeight, lpmWeight: lpmWeight) : nil
         config.optimiser.kind = OptimiserConfig.Kind(rawValue: optimiser)!
         config.optimiser.learningRate = learningRate
