@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Neural", targets: ["Neural"]),
         .library(name: "GLF", targets: ["GLF"]),
         .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "Store", targets: ["Store"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -23,12 +24,19 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
 
         // The neural engine: tensors, layers (forward + backward), optimisers, weight files.
         .target(name: "Neural", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
 
         // Decoding and resizing images: JPEG, PNG, raw pixels; limits against abuse.
         .target(name: "Imaging", dependencies: ["CImageCodecs"], swiftSettings: fastMath),
+
+        // A thin Swift wrapper over LMDB: environment, transactions, cursors, typed errors.
+        .target(name: "LMDB", dependencies: ["CLMDB"]),
+
+        // The replay store: crash-safe items in LMDB, group commit, retention, replay policies.
+        .target(name: "Store", dependencies: ["LMDB", "Imaging", "Neural", "CZlib"], swiftSettings: fastMath),
 
         // Labelled image collections for offline training and evaluation: image folders, IDX files.
         .target(name: "Datasets", dependencies: ["Imaging", "CZlib"], swiftSettings: fastMath),
@@ -39,12 +47,14 @@ let package = Package(
         // The offline command-line tool.
         .executableTarget(
             name: "glf",
-            dependencies: ["Neural", "GLF", "Imaging", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural"]),
         .testTarget(name: "GLFTests", dependencies: ["GLF", "Neural", "Datasets"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "LMDB", "Imaging", "Neural"]),
     ]
 )

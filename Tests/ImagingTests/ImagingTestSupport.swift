@@ -11,7 +11,9 @@ struct CIFARSample: Sendable {
     let bytes: [UInt8]
 }
 
-let cifarArchive = "/work/shared/data/cifar10/test.tar.gz"
+/// ../shared beside the repository, as on the developers' machines and in CI.
+let cifarArchive = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../../shared/data/cifar10/test.tar.gz").standardized.path
 let cifarClasses = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 /// The first 20 test images of every class (200 JPEGs), extracted once per test process into a

@@ -1,0 +1,364 @@
+// ImageStore: the daemon's memory of every acknowledged image, and the replay set the trainer
+// samples from.
+//
+// One LMDB environment, three databases:
+//   items   id (8 bytes, big-endian: key order = id order = age) → record (StoredItem.swift)
+//   replay  id → empty: the members of the replay set, written in the same commit as the items
+//   meta    "schema", "canonical", "counters", "replay.state"
+//
+// Writes go through one writer thread (GroupCommitWriter) that commits whatever is queued in one
+// transaction; readers run on any thread in their own snapshots and never see a partial commit.
+import Foundation
+import Imaging
+import LMDB
+import Neural
+
+public final class ImageStore: @unchecked Sendable {
+    /// Version of the on-disk layout; a later change bumps it and migrates older stores on open.
+    public static let schemaVersion: UInt32 = 1
+
+    public let configuration: StoreConfiguration
+    let environment: LMDBEnvironment
+    let itemsDB: LMDBDatabase
+    let replayDB: LMDBDatabase
+    let metaDB: LMDBDatabase
+
+    /// Guards `policy` and `counters`: the writer changes them inside its transaction, samplers and
+    /// `statistics` read them from other threads.
+    private let lock = NSLock()
+    private var policy: any ReplayPolicy
+    private var counters: Counters
+    private var writer: GroupCommitWriter!
+
+    /// Persisted in meta "counters", updated in every commit.
+    struct Counters: Equatable {
+        var nextID: UInt64 = 1
+        var recordBytes: UInt64 = 0
+        var ingested: UInt64 = 0
+        var retired: UInt64 = 0
+        var deleted: UInt64 = 0
+
+        var encoded: [UInt8] {
+            [nextID, recordBytes, ingested, retired, deleted].flatMap { value in
+                withUnsafeBytes(of: value.littleEndian) { Array($0) }
+            }
+        }
+
+        init() {}
+        init(_ bytes: UnsafeRawBufferPointer) {
+            func field(_ i: Int) -> UInt64 {
+                i * 8 + 8 <= bytes.count ? UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) : 0
+            }
+            nextID = max(1, field(0))
+            recordBytes = field(1)
+            ingested = field(2)
+            retired = field(3)
+            deleted = field(4)
+        }
+    }
+
+    /// Opens the store in `configuration.directory`, creating it (mode 0700) if needed.
+    public init(_ configuration: StoreConfiguration) throws(StoreError) {
+        self.configuration = configuration
+        do {
+            try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw .lmdb(LMDBError(code: EACCES, operation: "mkdir \(configuration.directory): \(error.localizedDescription)"))
+        }
+        do {
+            environment = try LMDBEnvironment(
+                directory: configuration.directory,
+                options: .init(mapSize: configuration.initialMapSize, maxDatabases: 4,
+                               durability: configuration.durability))
+            itemsDB = try environment.database("items")
+            replayDB = try environment.database("replay")
+            metaDB = try environment.database("meta")
+        } catch {
+            throw .lmdb(error)
+        }
+        counters = Counters()
+        policy = configuration.replay.makePolicy(members: [], state: [])
+        try openOrCreate()
+        writer = GroupCommitWriter(store: self)
+    }
+
+    deinit { writer?.stop() }
+
+    /// Finishes every queued write, flushes, and refuses further writes. Reads keep working.
+    public func close() {
+        writer.stop()
+        try? environment.sync()
+    }
+
+    // MARK: Writing
+
+    /// Stores `items` and returns their ids once the commit holding them is durable (or, in fast
+    /// mode, committed). Nothing is stored if this throws.
+    public func ingest(_ items: [NewItem]) async throws(StoreError) -> [UInt64] {
+        for item in items { try item.validate(canonical: configuration.canonical) }
+        let result = await withCheckedContinuation { continuation in
+            writer.submit(.ingest(items)) { continuation.resume(returning: $0) }
+        }
+        return try result.get()
+    }
+
+    /// `ingest` for callers outside async code (tools, benchmarks): blocks until acknowledged.
+    public func ingestAndWait(_ items: [NewItem]) throws(StoreError) -> [UInt64] {
+        for item in items { try item.validate(canonical: configuration.canonical) }
+        return try writer.submitAndWait(.ingest(items)).get()
+    }
+
+    /// Deletes items; returns the ids that were present.
+    public func delete(_ ids: [UInt64]) async throws(StoreError) -> [UInt64] {
+        let result = await withCheckedContinuation { continuation in
+            writer.submit(.delete(ids)) { continuation.resume(returning: $0) }
+        }
+        return try result.get()
+    }
+
+    // MARK: Reading
+
+    /// The item with `id`, or nil if there is none (never was, deleted, or retired).
+    public func item(_ id: UInt64) throws(StoreError) -> StoredItem? {
+        try items([id])[0]
+    }
+
+    /// Items by id in one snapshot, nil where absent: what a training batch reads.
+    public func items(_ ids: [UInt64]) throws(StoreError) -> [StoredItem?] {
+        try reading { txn in
+            try ids.map { id in
+                guard let record = try txn.get(itemsDB, id) else { return nil }
+                return try ItemRecord.read(id: id, record)
+            }
+        }
+    }
+
+    /// Up to `limit` items with ids greater than `id`, in id order: for walking the whole store.
+    public func items(after id: UInt64, limit: Int) throws(StoreError) -> [StoredItem] {
+        try reading { txn in
+            try txn.withCursor(itemsDB) { cursor in
+                var result: [StoredItem] = []
+                var entry = try cursor.seek(atLeast: id &+ 1)
+                while let (key, value) = entry, result.count < limit {
+                    result.append(try ItemRecord.read(id: UInt64(keyBytes: key), value))
+                    entry = try cursor.next()
+                }
+                return result
+            }
+        }
+    }
+
+    /// Ids drawn uniformly (with replacement) from the replay set; empty while it is. An id may be
+    /// gone by the time it is read (deleted, retired, or its commit failed): readers skip nils.
+    public func sampleReplay(_ count: Int, using rng: inout SeededGenerator) -> [UInt64] {
+        lock.withLock { policy.members.sample(count, using: &rng) }
+    }
+
+    /// Hands MinRed the current model's embeddings of replay members (ids.count × dimension
+    /// floats). Other policies ignore them.
+    public func setReplayEmbeddings(_ ids: [UInt64], _ vectors: [Float], dimension: Int) {
+        lock.withLock { (policy as? MinRedReplay)?.setEmbeddings(ids, vectors, dimension: dimension) }
+    }
+
+    public struct Statistics: Sendable, Equatable {
+        public var items: Int
+        public var recordBytes: UInt64
+        public var replayMembers: Int
+        public var replayPolicy: ReplayPolicyKind
+        public var nextID: UInt64
+        /// Since the store was created: items ever stored, retired by retention, deleted.
+        public var ingested: UInt64
+        public var retired: UInt64
+        public var deleted: UInt64
+        public var mapSize: Int
+        public var mapUsedBytes: Int
+    }
+
+    public var statistics: Statistics {
+        let (members, counters) = lock.withLock { (policy.members.count, self.counters) }
+        let items = (try? reading { txn in try txn.count(itemsDB) }) ?? 0
+        let usage = environment.usage
+        return Statistics(items: items, recordBytes: counters.recordBytes, replayMembers: members,
+                          replayPolicy: configuration.replay.policy, nextID: counters.nextID,
+                          ingested: counters.ingested, retired: counters.retired, deleted: counters.deleted,
+                          mapSize: usage.mapSize, mapUsedBytes: usage.usedBytes)
+    }
+
+    /// Checks every record's checksum and the counters against the records: an `fsck` for tools.
+    /// Returns the number of items checked.
+    public func verify() throws(StoreError) -> Int {
+        let recorded = lock.withLock { counters }
+        return try reading { txn in
+            var count = 0, bytes: UInt64 = 0
+            try txn.withCursor(itemsDB) { cursor in
+                var entry = try cursor.first()
+                while let (key, value) = entry {
+                    _ = try ItemRecord.read(id: UInt64(keyBytes: key), value)
+                    count += 1
+                    bytes += UInt64(value.count)
+                    entry = try cursor.next()
+                }
+            }
+            guard bytes == recorded.recordBytes else {
+                throw StoreError.corruptRecord(id: 0, "records hold \(bytes) bytes, the counters say \(recorded.recordBytes)")
+            }
+            return count
+        }
+    }
+
+    /// Runs a read transaction, mapping its errors to StoreError.
+    func reading<Result>(_ body: (LMDBTransaction) throws -> Result) throws(StoreError) -> Result {
+        do {
+            return try environment.read(body)
+        } catch let error as StoreError {
+            throw error
+        } catch let error as LMDBError {
+            throw .lmdb(error)
+        } catch {
+            throw .lmdb(LMDBError(code: EIO, operation: "\(error)"))
+        }
+    }
+
+    // MARK: Opening
+
+    private func openOrCreate() throws(StoreError) {
+        let canonical = configuration.canonical
+        do {
+            try environment.write { txn in
+                if let schema = try txn.get(metaDB, "schema") {
+                    let found = UInt32(littleEndian: schema.loadUnaligned(as: UInt32.self))
+                    guard found <= Self.schemaVersion else {
+                        throw StoreError.schemaTooNew(found: found, supported: Self.schemaVersion)
+                    }
+                    let stored = try txn.get(metaDB, "canonical").flatMap {
+                        try? JSONDecoder().decode(CanonicalShape.self, from: Data($0))
+                    }
+                    guard stored == canonical else {
+                        throw StoreError.configurationMismatch(
+                            "the store holds \(stored.map(\.description) ?? "unknown")-images, configured for \(canonical)")
+                    }
+                } else {
+                    try txn.put(metaDB, "schema", withUnsafeBytes(of: Self.schemaVersion.littleEndian) { Array($0) })
+                    try txn.put(metaDB, "canonical", Array(try JSONEncoder().encode(canonical)))
+                    try txn.put(metaDB, "counters", Counters().encoded)
+                }
+                try loadCountersAndPolicy(txn)
+                // A smaller capacity than last time: the oldest members leave now.
+                let excess = policy.members.count - configuration.replay.capacity
+                if excess > 0 {
+                    for id in policy.members.ids.sorted().prefix(excess) {
+                        policy.remove(id)
+                        try txn.delete(replayDB, id)
+                    }
+                }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch let error as LMDBError {
+            throw .lmdb(error)
+        } catch {
+            throw .configurationMismatch("could not read the store's metadata: \(error)")
+        }
+    }
+
+    /// Reads counters and replay membership as committed: on open, and after a failed commit
+    /// (which may have changed them in memory only).
+    func loadCountersAndPolicy(_ txn: LMDBTransaction) throws {
+        let counters = try txn.get(metaDB, "counters").map(Counters.init) ?? Counters()
+        var members: [UInt64] = []
+        try txn.withCursor(replayDB) { cursor in
+            var entry = try cursor.first()
+            while let (key, _) = entry {
+                members.append(UInt64(keyBytes: key))
+                entry = try cursor.next()
+            }
+        }
+        let state = try txn.get(metaDB, "replay.state").map { Array($0) } ?? []
+        let policy = configuration.replay.makePolicy(members: members, state: state)
+        lock.withLock {
+            self.counters = counters
+            self.policy = policy
+        }
+    }
+
+    // MARK: The writer's side
+
+    /// Applies a batch of requests in one write transaction (called on the writer thread only).
+    /// Returns each request's ids and the counters to publish once the commit succeeded; throws if
+    /// the transaction failed (nothing of it was written).
+    func apply(_ requests: [GroupCommitWriter.Request], in txn: LMDBTransaction) throws -> (ids: [[UInt64]], counters: Counters) {
+        try lock.withLock {
+            var counters = self.counters
+            let now = Date()
+            var results: [[UInt64]] = []
+            for request in requests {
+                switch request {
+                case .ingest(let items):
+                    var ids: [UInt64] = []
+                    ids.reserveCapacity(items.count)
+                    for item in items {
+                        let id = counters.nextID
+                        counters.nextID += 1
+                        let size = ItemRecord.size(of: item)
+                        try txn.put(itemsDB, id, reserving: size, options: .append) { buffer in
+                            ItemRecord.write(item, ingestedAt: item.ingestedAt ?? now, into: buffer)
+                        }
+                        counters.recordBytes += UInt64(size)
+                        counters.ingested += 1
+                        let admission = policy.admit(id)
+                        if admission.joined { try txn.put(replayDB, id, []) }
+                        for evicted in admission.evicted { try txn.delete(replayDB, evicted) }
+                        ids.append(id)
+                    }
+                    results.append(ids)
+                case .delete(let ids):
+                    var deleted: [UInt64] = []
+                    for id in ids {
+                        guard let record = try txn.get(itemsDB, id) else { continue }
+                        counters.recordBytes -= UInt64(record.count)
+                        counters.deleted += 1
+                        try txn.delete(itemsDB, id)
+                        try txn.delete(replayDB, id)
+                        policy.remove(id)
+                        deleted.append(id)
+                    }
+                    results.append(deleted)
+                }
+            }
+            try enforceRetention(txn, &counters)
+            try txn.put(metaDB, "counters", counters.encoded)
+            let state = policy.persistentState
+            if !state.isEmpty { try txn.put(metaDB, "replay.state", state) }
+            return (results, counters)
+        }
+    }
+
+    /// The commit is durable: statistics may show it.
+    func didCommit(_ counters: Counters) {
+        lock.withLock { self.counters = counters }
+    }
+
+    /// Evicts the oldest items while the store is over `maxItems` or `maxBytes`.
+    private func enforceRetention(_ txn: LMDBTransaction, _ counters: inout Counters) throws {
+        let maxItems = configuration.maxItems ?? .max, maxBytes = UInt64(configuration.maxBytes ?? .max)
+        var count = try txn.count(itemsDB)
+        guard count > maxItems || counters.recordBytes > maxBytes else { return }
+        try txn.withCursor(itemsDB) { cursor in
+            while count > maxItems || counters.recordBytes > maxBytes, let (key, value) = try cursor.first() {
+                let id = UInt64(keyBytes: key)
+                counters.recordBytes -= UInt64(value.count)
+                counters.retired += 1
+                count -= 1
+                try cursor.deleteCurrent()
+                try txn.delete(replayDB, id)
+                policy.remove(id)
+            }
+        }
+    }
+
+    /// After a failed transaction: forget in-memory changes by reloading what is committed.
+    func reloadAfterFailedCommit() {
+        try? environment.read { txn in try loadCountersAndPolicy(txn) }
+    }
+}

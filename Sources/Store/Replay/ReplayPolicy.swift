@@ -1,0 +1,122 @@
+// Replay policies decide which stored items the trainer replays. They see every committed item in
+// id order (inside the writer's transaction, which persists their decisions in the same commit) and
+// every removal (delete, retention). If that transaction fails, the store rebuilds the policy from
+// what is on disk, so a policy never has to undo anything itself.
+import Foundation
+import Neural
+
+public enum ReplayPolicyKind: String, Codable, Sendable, CaseIterable {
+    /// The most recent `capacity` items.
+    case fifo
+    /// A uniform sample of everything ever ingested (Vitter's algorithm R).
+    case reservoir
+    /// Minimum redundancy (MinRed, Purushwalkam et al. 2022): when full, evict the member whose
+    /// embedding is most similar to another member's. Without embeddings it evicts the oldest.
+    case minred
+}
+
+public struct ReplayConfiguration: Codable, Sendable, Equatable {
+    public var policy: ReplayPolicyKind
+    /// Members kept; the store may hold more items (retention is separate).
+    public var capacity: Int
+    /// Seed of reservoir's draws: decisions are a function of (seed, stream position).
+    public var seed: UInt64
+
+    public init(policy: ReplayPolicyKind = .fifo, capacity: Int = 65_536, seed: UInt64 = 0) {
+        self.policy = policy
+        self.capacity = capacity
+        self.seed = seed
+    }
+}
+
+/// The outcome of admitting one item.
+public struct Admission: Equatable, Sendable {
+    public var joined: Bool
+    public var evicted: [UInt64]
+}
+
+public protocol ReplayPolicy: AnyObject {
+    var members: ReplaySet { get }
+    /// A new item was committed: whether it joins the set, and which members leave to make room.
+    func admit(_ id: UInt64) -> Admission
+    /// The item left the store (deleted or retired by retention).
+    func remove(_ id: UInt64)
+    /// Counters beyond membership that must survive a restart.
+    var persistentState: [UInt8] { get }
+}
+
+extension ReplayConfiguration {
+    /// A policy in the state recorded on disk: `members` in ascending id order and its saved state.
+    func makePolicy(members: [UInt64], state: [UInt8]) -> any ReplayPolicy {
+        switch policy {
+        case .fifo: FIFOReplay(capacity: capacity, members: members)
+        case .reservoir: ReservoirReplay(capacity: capacity, seed: seed, members: members, state: state)
+        case .minred: MinRedReplay(capacity: capacity, members: members)
+        }
+    }
+}
+
+final class FIFOReplay: ReplayPolicy {
+    let capacity: Int
+    private(set) var members = ReplaySet()
+    private var order = AdmissionOrder()
+
+    init(capacity: Int, members: [UInt64]) {
+        self.capacity = capacity
+        for id in members { _ = admit(id) }
+    }
+
+    func admit(_ id: UInt64) -> Admission {
+        members.insert(id)
+        order.append(id)
+        var evicted: [UInt64] = []
+        while members.count > capacity, let oldest = order.popOldest(in: members) {
+            members.remove(oldest)
+            evicted.append(oldest)
+        }
+        return Admission(joined: members.contains(id), evicted: evicted)
+    }
+
+    func remove(_ id: UInt64) { members.remove(id) }
+    var persistentState: [UInt8] { [] }
+}
+
+/// Algorithm R: the n-th item of the stream joins with probability capacity / n, replacing a
+/// uniformly chosen member; so at any time every item seen is a member with equal probability.
+/// The draw for stream position n comes from a generator seeded by (seed, n), so decisions do not
+/// depend on how commits were batched or on restarts.
+final class ReservoirReplay: ReplayPolicy {
+    let capacity: Int
+    let seed: UInt64
+    private(set) var members = ReplaySet()
+    /// Items offered so far (n).
+    private(set) var seen: UInt64 = 0
+
+    init(capacity: Int, seed: UInt64, members: [UInt64], state: [UInt8]) {
+        self.capacity = capacity
+        self.seed = seed
+        for id in members { self.members.insert(id) }
+        if state.count == 8 {
+            seen = state.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        }
+        seen = max(seen, UInt64(members.count))
+    }
+
+    func admit(_ id: UInt64) -> Admission {
+        seen += 1
+        if members.count < capacity {
+            members.insert(id)
+            return Admission(joined: true, evicted: [])
+        }
+        var rng = SeededGenerator(seed: seed ^ (seen &* 0x9E37_79B9_7F4A_7C15))
+        guard rng.next() % seen < UInt64(capacity) else { return Admission(joined: false, evicted: []) }
+        let victim = members.randomMember(using: &rng)
+        members.remove(victim)
+        members.insert(id)
+        return Admission(joined: true, evicted: [victim])
+    }
+
+    func remove(_ id: UInt64) { members.remove(id) }
+
+    var persistentState: [UInt8] { withUnsafeBytes(of: seen.littleEndian) { Array($0) } }
+}

@@ -1,0 +1,70 @@
+// The replay set: the stored ids the trainer samples from.
+//
+// Ids live in an array plus an index from id to slot, so insertion, removal (swap with the last)
+// and uniform sampling are all O(1): drawing a batch never scans the store.
+import Neural
+
+public struct ReplaySet: Sendable {
+    private(set) var ids: [UInt64] = []
+    private var slots: [UInt64: Int] = [:]
+
+    public init() {}
+
+    public var count: Int { ids.count }
+    public func contains(_ id: UInt64) -> Bool { slots[id] != nil }
+
+    mutating func insert(_ id: UInt64) {
+        guard slots[id] == nil else { return }
+        slots[id] = ids.count
+        ids.append(id)
+    }
+
+    mutating func remove(_ id: UInt64) {
+        guard let slot = slots.removeValue(forKey: id) else { return }
+        let last = ids.removeLast()
+        if slot < ids.count {
+            ids[slot] = last
+            slots[last] = slot
+        }
+    }
+
+    /// A uniformly drawn member (the set must not be empty).
+    func randomMember(using rng: inout SeededGenerator) -> UInt64 {
+        ids[Int(rng.next() % UInt64(ids.count))]
+    }
+
+    /// `count` ids drawn uniformly with replacement (the usual replay sampling); empty if the set is.
+    public func sample(_ count: Int, using rng: inout SeededGenerator) -> [UInt64] {
+        guard !ids.isEmpty else { return [] }
+        return (0..<count).map { _ in randomMember(using: &rng) }
+    }
+}
+
+/// Ids in the order they were admitted (ids only grow, so also ascending), for "evict the oldest".
+/// Removed ids are skipped lazily, so removal anywhere costs nothing here.
+struct AdmissionOrder {
+    private var queue: [UInt64] = []
+    private var head = 0
+
+    mutating func append(_ id: UInt64) { queue.append(id) }
+
+    /// The oldest id still in `set`, removed from the queue; nil if none.
+    mutating func popOldest(in set: ReplaySet) -> UInt64? {
+        while head < queue.count {
+            let id = queue[head]
+            head += 1
+            if set.contains(id) {
+                compactIfWasteful()
+                return id
+            }
+        }
+        return nil
+    }
+
+    private mutating func compactIfWasteful() {
+        if head > 4096 && head * 2 > queue.count {
+            queue.removeFirst(head)
+            head = 0
+        }
+    }
+}

@@ -1,0 +1,205 @@
+// The store against a real LMDB environment: what is acknowledged reads back whole, survives a
+// reopen, the map grows from tiny, the maximum refuses ingest but not reads, retention evicts the
+// oldest, and the on-disk schema and shape are checked on open.
+import Foundation
+import Imaging
+import LMDB
+import Store
+import Testing
+
+@Suite struct ImageStoreTests {
+    @Test func acknowledgedItemsReadBackWholeAndSurviveAReopen() async throws {
+        let directory = temporaryStoreDirectory()
+        var ids: [UInt64] = []
+        do {
+            let store = try ImageStore(smallConfiguration(directory))
+            ids += try await store.ingest((0..<5).map { patternItem($0) })
+            ids += try await store.ingest([patternItem(5)])
+            #expect(ids == Array(1...6))
+            let item = try #require(try store.item(3))
+            #expect(wholePatternTag(item) == 2)
+            #expect(item.originalWidth == 32 && item.originalHeight == 24 && item.originalFormat == .png)
+            #expect(item.source == "test")
+            #expect(abs(item.ingestedAt.timeIntervalSinceNow) < 60)
+            store.close()
+        }
+        let store = try ImageStore(smallConfiguration(directory))
+        let items = try store.items(ids + [99])
+        #expect(items.compactMap { $0.flatMap(wholePatternTag) } == Array(0...5))
+        #expect(items.last! == nil)
+        #expect(try await store.ingest([patternItem(6)]) == [7])
+        #expect(try store.verify() == 7)
+        let walked = try store.items(after: 2, limit: 3).map(\.id)
+        #expect(walked == [3, 4, 5])
+    }
+
+    @Test func itemsThatBreakALimitAreRefusedBeforeAnythingIsWritten() async throws {
+        let store = try ImageStore(smallConfiguration(temporaryStoreDirectory()))
+        var wrongSize = patternItem(0, side: 16)
+        await #expect(throws: StoreError.self) { _ = try await store.ingest([patternItem(1), wrongSize]) }
+        wrongSize = patternItem(0)
+        wrongSize.source = String(repeating: "s", count: 257)
+        await #expect(throws: StoreError.self) { _ = try await store.ingest([wrongSize]) }
+        wrongSize = patternItem(0)
+        wrongSize.metadata = [UInt8](repeating: 1, count: (64 << 10) + 1)
+        await #expect(throws: StoreError.self) { _ = try await store.ingest([wrongSize]) }
+        #expect(store.statistics.items == 0)
+        #expect(try await store.ingest([patternItem(1)]) == [1])
+    }
+
+    @Test func theMapGrowsFromTinyUpToItsMaximumThenIngestIsRefusedAndReadsGoOn() async throws {
+        var configuration = smallConfiguration(temporaryStoreDirectory(), side: 32)
+        configuration.initialMapSize = 128 << 10
+        configuration.maxMapSize = 4 << 20
+        let store = try ImageStore(configuration)
+        var acknowledged: [UInt64] = []
+        var refusal: StoreError?
+        for batch in 0..<200 {
+            do {
+                acknowledged += try store.ingestAndWait((0..<16).map { patternItem(batch * 16 + $0, side: 32) })
+            } catch {
+                refusal = error
+                break
+            }
+        }
+        guard case .storeFull(let mapSize) = refusal else {
+            Issue.record("expected storeFull, got \(String(describing: refusal))")
+            return
+        }
+        #expect(mapSize == 4 << 20)
+        #expect(store.statistics.mapSize == 4 << 20)
+        // 3 KiB images: a 4 MiB map holds about a thousand, far more than the 128 KiB start.
+        #expect(acknowledged.count > 600, "\(acknowledged.count)")
+        let items = try store.items(acknowledged)
+        #expect(items.allSatisfy { $0.flatMap(wholePatternTag) != nil })
+        #expect(try store.verify() == acknowledged.count)
+        // Deleting makes room again (LMDB reuses the freed pages).
+        let deleted = try await store.delete(Array(acknowledged.prefix(300)))
+        #expect(deleted.count == 300)
+        #expect(try store.ingestAndWait([patternItem(0, side: 32)]).count == 1)
+    }
+
+    @Test func retentionEvictsTheOldestByCountAndByBytes() throws {
+        var configuration = smallConfiguration(temporaryStoreDirectory())
+        configuration.maxItems = 10
+        let store = try ImageStore(configuration)
+        for tag in 0..<25 { _ = try store.ingestAndWait([patternItem(tag)]) }
+        let statistics = store.statistics
+        #expect(statistics.items == 10)
+        #expect(statistics.retired == 15)
+        #expect(try store.item(15) == nil)
+        #expect(try store.items(after: 0, limit: 100).map(\.id) == Array(16...25))
+
+        var byBytes = smallConfiguration(temporaryStoreDirectory())
+        let recordBytes = 32 + 8 * 8 * 3 + 4 + "tag=0".utf8.count + 4
+        byBytes.maxBytes = recordBytes * 7 + recordBytes / 2
+        let bounded = try ImageStore(byBytes)
+        _ = try bounded.ingestAndWait((0..<9).map { patternItem($0) })
+        #expect(bounded.statistics.items == 7)
+        #expect(bounded.statistics.recordBytes <= UInt64(byBytes.maxBytes!))
+        #expect(try bounded.items(after: 0, limit: 100).map(\.id) == Array(3...9))
+        #expect(try bounded.verify() == 7)
+    }
+
+    @Test func openingChecksTheSchemaAndTheCanonicalShape() throws {
+        let directory = temporaryStoreDirectory()
+        try ImageStore(smallConfiguration(directory)).close()
+        #expect(throws: StoreError.configurationMismatch("the store holds 8×8×3-images, configured for 16×16×3")) {
+            _ = try ImageStore(smallConfiguration(directory, side: 16))
+        }
+        // A store written by a future schema is refused, not misread.
+        let environment = try LMDBEnvironment(directory: directory)
+        let meta = try environment.database("meta")
+        try environment.write { txn in try txn.put(meta, "schema", withUnsafeBytes(of: UInt32(2).littleEndian) { Array($0) }) }
+        #expect(throws: StoreError.schemaTooNew(found: 2, supported: 1)) { _ = try ImageStore(smallConfiguration(directory)) }
+    }
+
+    @Test func aDamagedRecordIsAnErrorNotAWrongImage() throws {
+        let directory = temporaryStoreDirectory()
+        let store = try ImageStore(smallConfiguration(directory))
+        _ = try store.ingestAndWait([patternItem(1), patternItem(2)])
+        store.close()
+        // Flip one pixel byte of item 2 behind the store's back.
+        let environment = try LMDBEnvironment(directory: directory)
+        let items = try environment.database("items")
+        try environment.write { txn in
+            var record = Array(try txn.get(items, UInt64(2))!)
+            record[40] ^= 0x10
+            try txn.put(items, UInt64(2), record)
+        }
+        let reopened = try ImageStore(smallConfiguration(directory))
+        #expect(try reopened.item(1).flatMap(wholePatternTag) == 1)
+        #expect(throws: StoreError.corruptRecord(id: 2, "checksum mismatch")) { _ = try reopened.item(2) }
+        #expect(throws: StoreError.self) { _ = try reopened.verify() }
+    }
+
+    @Test func fastModeAcknowledgesOnCommitAndKeepsEverythingAcrossAReopen() async throws {
+        var configuration = smallConfiguration(temporaryStoreDirectory())
+        configuration.durability = .syncOnDemand
+        configuration.syncInterval = .milliseconds(50)
+        let store = try ImageStore(configuration)
+        var ids: [UInt64] = []
+        for tag in 0..<50 { ids += try await store.ingest([patternItem(tag)]) }
+        try await Task.sleep(for: .milliseconds(120))
+        store.close()
+        let reopened = try ImageStore(configuration)
+        #expect(try reopened.items(ids).compactMap { $0.flatMap(wholePatternTag) } == Array(0..<50))
+    }
+
+    @Test func concurrentIngestsShareCommitsAndEveryCallerGetsItsOwnIds() async throws {
+        let store = try ImageStore(smallConfiguration(temporaryStoreDirectory()))
+        let results = try await withThrowingTaskGroup(of: (Int, [UInt64]).self) { group in
+            for caller in 0..<32 {
+                group.addTask { (caller, try await store.ingest((0..<10).map { patternItem(caller * 10 + $0) })) }
+            }
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        #expect(Set(results.values.flatMap { $0 }).count == 320)
+        for (caller, ids) in results {
+            let tags = try store.items(ids).map { $0.flatMap(wholePatternTag) }
+            #expect(tags == (0..<10).map { caller * 10 + $0 })
+        }
+    }
+
+    @Test func readersRunningDuringWritesNeverSeeATornItem() throws {
+        let store = try ImageStore(smallConfiguration(temporaryStoreDirectory(), side: 32))
+        let stop = LockedFlag()
+        let torn = LockedCounter(), read = LockedCounter()
+        let readers = (0..<2).map { _ in
+            Thread {
+                var rng = SystemRandomNumberGenerator()
+                while !stop.value {
+                    let next = store.statistics.nextID
+                    guard next > 1 else { continue }
+                    let ids = (0..<16).map { _ in UInt64.random(in: 1..<next, using: &rng) }
+                    guard let items = try? store.items(ids) else { torn.add(1); continue }
+                    for item in items {
+                        guard let item else { torn.add(1); continue }
+                        if wholePatternTag(item) == nil { torn.add(1) }
+                        read.add(1)
+                    }
+                }
+            }
+        }
+        readers.forEach { $0.start() }
+        for batch in 0..<300 { _ = try store.ingestAndWait((0..<8).map { patternItem(batch * 8 + $0, side: 32) }) }
+        stop.set()
+        while readers.contains(where: { !$0.isFinished }) { usleep(1000) }
+        #expect(torn.value == 0)
+        #expect(read.value > 1000, "readers only read \(read.value) items")
+    }
+}
+
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    var value: Bool { lock.withLock { flag } }
+    func set() { lock.withLock { flag = true } }
+}
+
+final class LockedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { lock.withLock { count } }
+    func add(_ n: Int) { lock.withLock { count += n } }
+}
