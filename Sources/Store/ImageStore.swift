@@ -3,7 +3,8 @@
 //
 // One LMDB environment, three databases:
 //   items   id (8 bytes, big-endian: key order = id order = age) → record (StoredItem.swift)
-//   replay  id → empty: the members of the replay set, written in the same commit as the items
+//   replay  id → slot (UInt32 LE): the members of the replay set and their place in its array,
+//           written in the same commit as the items
 //   meta    "schema", "canonical", "counters", "replay.state"
 //
 // Writes go through one writer thread (GroupCommitWriter) that commits whatever is queued in one
@@ -251,6 +252,7 @@ public final class ImageStore: @unchecked Sendable {
                         policy.remove(id)
                         try txn.delete(replayDB, id)
                     }
+                    try persistSlotChanges(txn)
                 }
             }
         } catch let error as StoreError {
@@ -266,14 +268,16 @@ public final class ImageStore: @unchecked Sendable {
     /// (which may have changed them in memory only).
     func loadCountersAndPolicy(_ txn: LMDBTransaction) throws {
         let counters = try txn.get(metaDB, "counters").map(Counters.init) ?? Counters()
-        var members: [UInt64] = []
+        var placed: [(id: UInt64, slot: UInt32)] = []
         try txn.withCursor(replayDB) { cursor in
             var entry = try cursor.first()
-            while let (key, _) = entry {
-                members.append(UInt64(keyBytes: key))
+            while let (key, value) = entry {
+                let slot = value.count == 4 ? UInt32(littleEndian: value.loadUnaligned(as: UInt32.self)) : .max
+                placed.append((UInt64(keyBytes: key), slot))
                 entry = try cursor.next()
             }
         }
+        let members = placed.sorted { ($0.slot, $0.id) < ($1.slot, $1.id) }.map(\.id)
         let state = try txn.get(metaDB, "replay.state").map { Array($0) } ?? []
         let policy = configuration.replay.makePolicy(members: members, state: state)
         lock.withLock {
@@ -306,9 +310,7 @@ public final class ImageStore: @unchecked Sendable {
                         }
                         counters.recordBytes += UInt64(size)
                         counters.ingested += 1
-                        let admission = policy.admit(id)
-                        if admission.joined { try txn.put(replayDB, id, []) }
-                        for evicted in admission.evicted { try txn.delete(replayDB, evicted) }
+                        for evicted in policy.admit(id).evicted { try txn.delete(replayDB, evicted) }
                         ids.append(id)
                     }
                     results.append(ids)
@@ -327,6 +329,7 @@ public final class ImageStore: @unchecked Sendable {
                 }
             }
             try enforceRetention(txn, &counters)
+            try persistSlotChanges(txn)
             try txn.put(metaDB, "counters", counters.encoded)
             let state = policy.persistentState
             if !state.isEmpty { try txn.put(metaDB, "replay.state", state) }
@@ -337,6 +340,12 @@ public final class ImageStore: @unchecked Sendable {
     /// The commit is durable: statistics may show it.
     func didCommit(_ counters: Counters) {
         lock.withLock { self.counters = counters }
+    }
+
+    private func persistSlotChanges(_ txn: LMDBTransaction) throws {
+        for (id, slot) in policy.takeSlotChanges() {
+            try txn.put(replayDB, id, withUnsafeBytes(of: UInt32(slot).littleEndian) { Array($0) })
+        }
     }
 
     /// Evicts the oldest items while the store is over `maxItems` or `maxBytes`.

@@ -29,13 +29,13 @@ final class MinRedReplay: ReplayPolicy {
 
     init(capacity: Int, members: [UInt64]) {
         self.capacity = capacity
-        for id in members {
-            self.members.insert(id)
-            order.append(id)
-        }
+        for id in members { self.members.insert(id) }
+        for id in members.sorted() { order.append(id) }
+        _ = self.members.takeSlotChanges()
     }
 
     var persistentState: [UInt8] { [] }
+    func takeSlotChanges() -> [(id: UInt64, slot: Int)] { members.takeSlotChanges() }
     var embeddedCount: Int { slotIDs.count }
 
     func admit(_ id: UInt64) -> Admission {

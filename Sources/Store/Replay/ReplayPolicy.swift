@@ -43,10 +43,12 @@ public protocol ReplayPolicy: AnyObject {
     func remove(_ id: UInt64)
     /// Counters beyond membership that must survive a restart.
     var persistentState: [UInt8] { get }
+    /// Members whose slot in `members` changed since the last call: what the store persists.
+    func takeSlotChanges() -> [(id: UInt64, slot: Int)]
 }
 
 extension ReplayConfiguration {
-    /// A policy in the state recorded on disk: `members` in ascending id order and its saved state.
+    /// A policy in the state recorded on disk: `members` in slot order, and its saved state.
     func makePolicy(members: [UInt64], state: [UInt8]) -> any ReplayPolicy {
         switch policy {
         case .fifo: FIFOReplay(capacity: capacity, members: members)
@@ -63,7 +65,9 @@ final class FIFOReplay: ReplayPolicy {
 
     init(capacity: Int, members: [UInt64]) {
         self.capacity = capacity
-        for id in members { _ = admit(id) }
+        for id in members { self.members.insert(id) }
+        for id in members.sorted() { order.append(id) }
+        _ = self.members.takeSlotChanges()
     }
 
     func admit(_ id: UInt64) -> Admission {
@@ -79,6 +83,7 @@ final class FIFOReplay: ReplayPolicy {
 
     func remove(_ id: UInt64) { members.remove(id) }
     var persistentState: [UInt8] { [] }
+    func takeSlotChanges() -> [(id: UInt64, slot: Int)] { members.takeSlotChanges() }
 }
 
 /// Algorithm R: the n-th item of the stream joins with probability capacity / n, replacing a
@@ -96,6 +101,7 @@ final class ReservoirReplay: ReplayPolicy {
         self.capacity = capacity
         self.seed = seed
         for id in members { self.members.insert(id) }
+        _ = self.members.takeSlotChanges()
         if state.count == 8 {
             seen = state.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         }
@@ -110,13 +116,14 @@ final class ReservoirReplay: ReplayPolicy {
         }
         var rng = SeededGenerator(seed: seed ^ (seen &* 0x9E37_79B9_7F4A_7C15))
         guard rng.next() % seen < UInt64(capacity) else { return Admission(joined: false, evicted: []) }
+        // Algorithm R's "replace slot j": the victim's slot goes to the newcomer.
         let victim = members.randomMember(using: &rng)
-        members.remove(victim)
-        members.insert(id)
+        members.replace(victim, with: id)
         return Admission(joined: true, evicted: [victim])
     }
 
     func remove(_ id: UInt64) { members.remove(id) }
+    func takeSlotChanges() -> [(id: UInt64, slot: Int)] { members.takeSlotChanges() }
 
     var persistentState: [UInt8] { withUnsafeBytes(of: seen.littleEndian) { Array($0) } }
 }

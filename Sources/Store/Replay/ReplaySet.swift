@@ -1,12 +1,16 @@
 // The replay set: the stored ids the trainer samples from.
 //
 // Ids live in an array plus an index from id to slot, so insertion, removal (swap with the last)
-// and uniform sampling are all O(1): drawing a batch never scans the store.
+// and uniform sampling are all O(1): drawing a batch never scans the store. The store persists each
+// member's slot, so after a restart the array is laid out as before and seeded draws (sampling,
+// reservoir's victims) come out the same.
 import Neural
 
 public struct ReplaySet: Sendable {
     private(set) var ids: [UInt64] = []
     private var slots: [UInt64: Int] = [:]
+    /// Ids given a new slot since the last `takeSlotChanges` (inserted, or moved by a removal).
+    private var moved: [UInt64] = []
 
     public init() {}
 
@@ -17,6 +21,7 @@ public struct ReplaySet: Sendable {
         guard slots[id] == nil else { return }
         slots[id] = ids.count
         ids.append(id)
+        moved.append(id)
     }
 
     mutating func remove(_ id: UInt64) {
@@ -25,7 +30,22 @@ public struct ReplaySet: Sendable {
         if slot < ids.count {
             ids[slot] = last
             slots[last] = slot
+            moved.append(last)
         }
+    }
+
+    /// Puts `newcomer` in the slot of `member`, which leaves.
+    mutating func replace(_ member: UInt64, with newcomer: UInt64) {
+        guard let slot = slots.removeValue(forKey: member), slots[newcomer] == nil else { return }
+        ids[slot] = newcomer
+        slots[newcomer] = slot
+        moved.append(newcomer)
+    }
+
+    /// Members whose slot changed since the last call, with their slot now (for persisting).
+    mutating func takeSlotChanges() -> [(id: UInt64, slot: Int)] {
+        defer { moved.removeAll(keepingCapacity: true) }
+        return moved.compactMap { id in slots[id].map { (id, $0) } }
     }
 
     /// A uniformly drawn member (the set must not be empty).

@@ -1,0 +1,139 @@
+// Replay policies, on their own and through the store: fifo keeps the newest, reservoir is uniform
+// over the stream (checked statistically with fixed seeds) and independent of how commits were
+// batched, MinRed evicts near-duplicates once it has embeddings and is fifo before.
+import Foundation
+import Neural
+@testable import Store
+import Testing
+
+@Suite struct ReplayPolicyTests {
+    @Test func fifoKeepsTheMostRecentItems() {
+        let fifo = FIFOReplay(capacity: 100, members: [])
+        var evicted: [UInt64] = []
+        for id in UInt64(1)...250 { evicted += fifo.admit(id).evicted }
+        #expect(Set(fifo.members.ids) == Set(151...250))
+        #expect(evicted == Array(1...150))
+        fifo.remove(200)
+        #expect(fifo.admit(251).evicted.isEmpty)
+        #expect(fifo.admit(252).evicted == [151])
+    }
+
+    /// After a stream of 10,000 items into a reservoir of 1,000, each item is a member with
+    /// probability 1/10. Over 40 seeds, membership counts per stream decile must fit a uniform
+    /// distribution (chi-square, 9 degrees of freedom, below the 0.999 quantile 27.88), and so must
+    /// the positions of the members within one run.
+    @Test func reservoirIsUniformOverTheStream() {
+        let streamLength = 10_000, capacity = 1_000, runs = 40
+        var perDecile = [Double](repeating: 0, count: 10)
+        for seed in 0..<runs {
+            let reservoir = ReservoirReplay(capacity: capacity, seed: UInt64(seed), members: [], state: [])
+            for id in 1...streamLength { _ = reservoir.admit(UInt64(id)) }
+            #expect(reservoir.members.count == capacity)
+            for id in reservoir.members.ids { perDecile[Int(id - 1) * 10 / streamLength] += 1 }
+        }
+        let expected = Double(runs * capacity) / 10
+        let chiSquare = perDecile.reduce(0) { $0 + ($1 - expected) * ($1 - expected) / expected }
+        #expect(chiSquare < 27.88, "per-decile members \(perDecile), χ² = \(chiSquare)")
+        // A fifo would put everything in the last decile: the test can tell.
+        #expect(perDecile.min()! > expected * 0.9)
+    }
+
+    @Test func reservoirDecisionsDoNotDependOnBatchingOrRestarts() async throws {
+        var configuration = smallConfiguration(temporaryStoreDirectory())
+        configuration.replay = ReplayConfiguration(policy: .reservoir, capacity: 50, seed: 7)
+        var secondConfiguration = configuration
+        secondConfiguration.directory = temporaryStoreDirectory("second")
+
+        let oneByOne = try ImageStore(configuration)
+        for tag in 0..<300 { _ = try await oneByOne.ingest([patternItem(tag)]) }
+        oneByOne.close()
+
+        var batched = try ImageStore(secondConfiguration)
+        _ = try await batched.ingest((0..<120).map { patternItem($0) })
+        batched.close()
+        batched = try ImageStore(secondConfiguration)  // the reservoir resumes from disk
+        _ = try await batched.ingest((120..<300).map { patternItem($0) })
+
+        let reopened = try ImageStore(configuration)
+        var rng = SeededGenerator(seed: 1)
+        let a = Set(reopened.sampleReplay(5000, using: &rng)), b = Set(batched.sampleReplay(5000, using: &rng))
+        #expect(a.count == 50)
+        #expect(a == b)
+    }
+
+    @Test func samplingDrawsEveryMemberAboutEquallyOften() throws {
+        var configuration = smallConfiguration(temporaryStoreDirectory())
+        configuration.replay = ReplayConfiguration(policy: .fifo, capacity: 20)
+        let store = try ImageStore(configuration)
+        _ = try store.ingestAndWait((0..<30).map { patternItem($0) })
+        var rng = SeededGenerator(seed: 3)
+        let counts = Dictionary(grouping: store.sampleReplay(20_000, using: &rng), by: { $0 }).mapValues(\.count)
+        #expect(Set(counts.keys) == Set(11...30))
+        // 1000 expected per member; 5 standard deviations is about ±150.
+        #expect(counts.values.allSatisfy { abs($0 - 1000) < 150 }, "\(counts)")
+    }
+
+    @Test func minredBehavesAsFifoUntilItHasEmbeddings() {
+        let minred = MinRedReplay(capacity: 10, members: [])
+        var evicted: [UInt64] = []
+        for id in UInt64(1)...15 { evicted += minred.admit(id).evicted }
+        #expect(evicted == Array(1...5))
+        #expect(Set(minred.members.ids) == Set(6...15))
+    }
+
+    /// Members 1–8 are spread on a circle; 9 and 10 are near-copies of 1. Over capacity, MinRed
+    /// must evict from the duplicates, not the oldest (1) nor a spread-out member.
+    @Test func minredEvictsTheMostRedundantMember() {
+        let minred = MinRedReplay(capacity: 10, members: [])
+        for id in UInt64(1)...10 { #expect(minred.admit(id).evicted.isEmpty) }
+        func circle(_ k: Int) -> [Float] { [cos(Float(k) * .pi / 4), sin(Float(k) * .pi / 4), 0] }
+        var vectors: [Float] = []
+        for k in 0..<8 { vectors += circle(k) }
+        vectors += [1, 0.01, 0.0] + [1, -0.01, 0.005]
+        minred.setEmbeddings(Array(1...10), vectors, dimension: 3)
+        #expect(minred.embeddedCount == 10)
+        let first = minred.admit(11).evicted
+        let second = minred.admit(12).evicted
+        #expect(first.count == 1 && second.count == 1)
+        // Two of {1, 9, 10} go: the three are mutual near-duplicates.
+        #expect(Set(first + second).isSubset(of: [1, 9, 10]), "evicted \(first + second)")
+        // What is left of the cluster keeps its nearest neighbour up to date.
+        #expect(minred.members.count == 10)
+        // A third arrival: now every embedded member is 45° from its neighbours, and 11, 12 have no
+        // embedding, so the evicted one is an embedded member, never a new arrival.
+        let third = minred.admit(13).evicted
+        #expect(third.count == 1 && ![11, 12, 13].contains(third[0]))
+    }
+
+    @Test func policiesSurviveAReopenWithTheirMembers() throws {
+        for policy in ReplayPolicyKind.allCases {
+            var configuration = smallConfiguration(temporaryStoreDirectory("\(policy)"))
+            configuration.replay = ReplayConfiguration(policy: policy, capacity: 8, seed: 1)
+            let store = try ImageStore(configuration)
+            _ = try store.ingestAndWait((0..<20).map { patternItem($0) })
+            var rng = SeededGenerator(seed: 0)
+            let before = Set(store.sampleReplay(2000, using: &rng))
+            store.close()
+            let reopened = try ImageStore(configuration)
+            let after = Set(reopened.sampleReplay(2000, using: &rng))
+            #expect(before == after, "\(policy)")
+            #expect(reopened.statistics.replayMembers == 8, "\(policy)")
+            // A smaller capacity on the next start trims the set at once.
+            reopened.close()
+            configuration.replay.capacity = 3
+            #expect(try ImageStore(configuration).statistics.replayMembers == 3, "\(policy)")
+        }
+    }
+
+    @Test func deletedAndRetiredItemsLeaveTheReplaySet() async throws {
+        var configuration = smallConfiguration(temporaryStoreDirectory())
+        configuration.maxItems = 12
+        configuration.replay = ReplayConfiguration(policy: .reservoir, capacity: 100)
+        let store = try ImageStore(configuration)
+        let ids = try await store.ingest((0..<20).map { patternItem($0) })
+        _ = try await store.delete([ids[15], ids[16]])
+        var rng = SeededGenerator(seed: 0)
+        let sampled = Set(store.sampleReplay(5000, using: &rng))
+        #expect(sampled == Set(ids[8..<20]).subtracting([ids[15], ids[16]]))
+    }
+}
