@@ -50,6 +50,9 @@ public struct NewItem: Sendable, Equatable {
         self.ingestedAt = ingestedAt
     }
 
+    /// Bytes of this item's record on disk.
+    public var recordBytes: Int { ItemRecord.size(of: self) }
+
     /// Checks the limits the record format and the store impose.
     func validate(canonical: CanonicalShape) throws(StoreError) {
         guard image.width == canonical.side, image.height == canonical.side, image.channels == canonical.channels else {
