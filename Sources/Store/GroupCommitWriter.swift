@@ -137,7 +137,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                         let grown = min(configuration.maxMapSize, mapSize * 2)
                         if (try? environment.setMapSize(grown)) != nil { continue }
                     }
-                    failure = StoreError.fromWrite(lmdb, mapSize: mapSize)
+                    failure = StoreError.fromWrite(lmdb, mapSize: mapSize, directory: configuration.directory)
                 } else if let storeError = error as? StoreError {
                     failure = storeError
                 } else {

@@ -8,7 +8,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The map reached `StoreConfiguration.maxMapSize`: ingest is refused, reads go on. Raise the
     /// limit, lower retention, or delete items.
     case storeFull(mapSize: Int)
-    /// The file system has no room (ENOSPC/EDQUOT) for the commit: nothing of it was written.
+    /// The file system has no room for the commit (ENOSPC, EDQUOT, or a cut-short write with no
+    /// space left): nothing of it was written.
     case diskFull(String)
     /// The image could not be decoded or broke a limit (see `ImageError.code`).
     case badImage(ImageError)
@@ -39,10 +40,21 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Maps LMDB's failures of a write onto the cases callers act on.
-    static func fromWrite(_ error: LMDBError, mapSize: Int) -> StoreError {
-        if error.isDiskFull { return .diskFull(error.description) }
+    /// Maps LMDB's failures of a write onto the cases callers act on. A full file system does not
+    /// always come back as ENOSPC: when a write is cut short, LMDB reports EIO. So an EIO with
+    /// (almost) no free space left where the store lives is reported as a full disk too.
+    static func fromWrite(_ error: LMDBError, mapSize: Int, directory: String) -> StoreError {
         if error.isMapFull { return .storeFull(mapSize: mapSize) }
+        if error.isDiskFull { return .diskFull(error.description) }
+        if error.code == EIO, let free = freeBytes(directory), free < 8 << 20 {
+            return .diskFull("\(error.description) with \(free) bytes free in \(directory)")
+        }
         return .lmdb(error)
+    }
+
+    static func freeBytes(_ directory: String) -> Int? {
+        var stats = statvfs()
+        guard statvfs(directory, &stats) == 0 else { return nil }
+        return Int(stats.f_bavail) * Int(stats.f_frsize)
     }
 }
