@@ -38,6 +38,9 @@ let package = Package(
         // The replay store: crash-safe items in LMDB, group commit, retention, replay policies.
         .target(name: "Store", dependencies: ["LMDB", "Imaging", "Neural", "CZlib"], swiftSettings: fastMath),
 
+        // The wire protocol (protocol/PROTOCOL.md): requests, replies, announcements, their limits.
+        .target(name: "Protocol"),
+
         // Labelled image collections for offline training and evaluation: image folders, IDX files.
         .target(name: "Datasets", dependencies: ["Imaging", "CZlib"], swiftSettings: fastMath),
 
@@ -55,6 +58,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
+        .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "LMDB", "Imaging", "Neural"]),
     ]
 )

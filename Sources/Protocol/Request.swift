@@ -1,0 +1,344 @@
+// Requests: what a client sends after the routing envelope.
+//
+//   frame 0      "glfd/1"
+//   frame 1      header: a JSON object with "cmd", an optional "id" echoed in the reply, and the
+//                command's fields (unknown fields are ignored)
+//   frames 2...  binary payloads, as many as the command's fields say (images, a vector)
+//
+// `Request.decode` checks everything in the order of cost — frame count, version, header size,
+// JSON, command, fields, payload sizes — and returns a typed ProtocolError for the first problem,
+// along with the request id when the header got that far (so the error reply can echo it).
+import Foundation
+
+/// The client's request id: a number or a string, echoed verbatim in the reply.
+public enum RequestID: Codable, Equatable, Sendable, CustomStringConvertible {
+    case number(Int64)
+    case string(String)
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(Int64.self) {
+            self = .number(number)
+        } else {
+            self = .string(try container.decode(String.self))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .number(let number): try container.encode(number)
+        case .string(let string): try container.encode(string)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .number(let number): "\(number)"
+        case .string(let string): string
+        }
+    }
+}
+
+/// How an image payload is to be read.
+public enum ImageEncoding: String, Codable, Sendable {
+    /// JPEG or PNG, recognised by its magic bytes.
+    case auto
+    case jpeg
+    case png
+    /// 8-bit pixels, height × width × channels, row-major; width, height and channels required.
+    case raw
+}
+
+/// What the header says about one image frame.
+public struct ImageDescriptor: Codable, Equatable, Sendable {
+    public var format: ImageEncoding?
+    public var width: Int?
+    public var height: Int?
+    public var channels: Int?
+    /// Ingest only: the client's source tag (at most 256 bytes) and a metadata string kept verbatim.
+    public var source: String?
+    public var meta: String?
+
+    public init(format: ImageEncoding? = nil, width: Int? = nil, height: Int? = nil, channels: Int? = nil,
+                source: String? = nil, meta: String? = nil) {
+        self.format = format
+        self.width = width
+        self.height = height
+        self.channels = channels
+        self.source = source
+        self.meta = meta
+    }
+}
+
+public struct ImagePayload: Equatable, Sendable {
+    public var descriptor: ImageDescriptor
+    public var bytes: [UInt8]
+
+    public init(_ bytes: [UInt8], _ descriptor: ImageDescriptor = ImageDescriptor()) {
+        self.bytes = bytes
+        self.descriptor = descriptor
+    }
+}
+
+public struct KNNQuery: Equatable, Sendable {
+    public enum Target: Equatable, Sendable {
+        case image(ImagePayload)
+        /// A stored item: its embedding under the current version.
+        case item(UInt64)
+        case vector([Float])
+    }
+
+    public var target: Target
+    public var k: Int
+    /// Only items ingested with this source tag.
+    public var source: String?
+    /// Exact search over every item (sgemm) instead of the approximate index.
+    public var exact: Bool
+
+    public init(_ target: Target, k: Int = 10, source: String? = nil, exact: Bool = false) {
+        self.target = target
+        self.k = k
+        self.source = source
+        self.exact = exact
+    }
+}
+
+public enum Command: Equatable, Sendable {
+    case ingest([ImagePayload])
+    case embed([ImagePayload])
+    case knn(KNNQuery)
+    case get(ids: [UInt64], pixels: Bool)
+    case delete(ids: [UInt64])
+    case status
+    case model
+    case lastAnnouncement
+
+    public var name: String {
+        switch self {
+        case .ingest: "ingest"
+        case .embed: "embed"
+        case .knn: "knn"
+        case .get: "get"
+        case .delete: "delete"
+        case .status: "status"
+        case .model: "model"
+        case .lastAnnouncement: "last_announcement"
+        }
+    }
+}
+
+public struct Request: Equatable, Sendable {
+    public var id: RequestID?
+    public var command: Command
+
+    public init(id: RequestID? = nil, _ command: Command) {
+        self.id = id
+        self.command = command
+    }
+}
+
+// MARK: - Encoding (clients)
+
+/// The header fields of every command, one struct: unknown fields are ignored on decoding.
+struct RequestHeader: Codable {
+    var cmd: String
+    var id: RequestID?
+    var images: [ImageDescriptor]?
+    var image: ImageDescriptor?
+    var by: String?
+    var k: Int?
+    var item: UInt64?
+    var dim: Int?
+    var source: String?
+    var exact: Bool?
+    var ids: [UInt64]?
+    var pixels: Bool?
+}
+
+extension Request {
+    public func encode() -> [[UInt8]] {
+        var header = RequestHeader(cmd: command.name, id: id)
+        var payloads: [[UInt8]] = []
+        switch command {
+        case .ingest(let images), .embed(let images):
+            header.images = images.map(\.descriptor)
+            payloads = images.map(\.bytes)
+        case .knn(let query):
+            header.k = query.k
+            header.source = query.source
+            header.exact = query.exact
+            switch query.target {
+            case .image(let image):
+                header.by = "image"
+                header.image = image.descriptor
+                payloads = [image.bytes]
+            case .item(let id):
+                header.by = "item"
+                header.item = id
+            case .vector(let vector):
+                header.by = "vector"
+                header.dim = vector.count
+                payloads = [VectorFrame.encode(vector)]
+            }
+        case .get(let ids, let pixels):
+            header.ids = ids
+            header.pixels = pixels
+        case .delete(let ids):
+            header.ids = ids
+        case .status, .model, .lastAnnouncement:
+            break
+        }
+        return [GLFDProtocol.versionFrame, Array(try! JSONCoding.encoder.encode(header))] + payloads
+    }
+}
+
+// MARK: - Decoding (the server)
+
+extension Request {
+    /// Decodes a request body (the frames after the envelope). On failure, `id` is the request id
+    /// if the header was readable.
+    public static func decode(_ frames: [[UInt8]], limits: ProtocolLimits = .default)
+        -> Result<Request, RequestDecodingFailure> {
+        var id: RequestID?
+        do {
+            guard frames.count >= 2 else {
+                throw ProtocolError(.badFrames, "a request has at least 2 frames (version, header), this one has \(frames.count)")
+            }
+            guard frames[0] == GLFDProtocol.versionFrame else {
+                let shown = String(decoding: frames[0].prefix(32), as: UTF8.self)
+                throw ProtocolError(.unsupportedVersion, "frame 0 must be \"\(GLFDProtocol.version)\", not \"\(shown)\"")
+            }
+            let total = frames.reduce(0) { $0 + $1.count }
+            guard total <= limits.maxRequestBytes else {
+                throw ProtocolError(.tooLarge, "request of \(total) bytes; at most \(limits.maxRequestBytes)")
+            }
+            guard frames[1].count <= limits.maxHeaderBytes else {
+                throw ProtocolError(.tooLarge, "header of \(frames[1].count) bytes; at most \(limits.maxHeaderBytes)")
+            }
+            let header: RequestHeader
+            do {
+                header = try JSONCoding.decoder.decode(RequestHeader.self, from: Data(frames[1]))
+            } catch {
+                // The id, if it can be read on its own, still goes back in the error reply.
+                id = try? JSONCoding.decoder.decode(IDOnly.self, from: Data(frames[1])).id
+                throw ProtocolError(.badHeader, "the header is not a valid request: \(JSONCoding.describe(error))")
+            }
+            id = header.id
+            let command = try decodeCommand(header, payloads: Array(frames.dropFirst(2)), limits: limits)
+            return .success(Request(id: header.id, command))
+        } catch let error as ProtocolError {
+            return .failure(RequestDecodingFailure(id: id, error: error))
+        } catch {
+            return .failure(RequestDecodingFailure(id: id, error: ProtocolError(.internalError, "\(error)")))
+        }
+    }
+
+    private struct IDOnly: Decodable { var id: RequestID? }
+
+    private static func decodeCommand(_ header: RequestHeader, payloads: [[UInt8]], limits: ProtocolLimits) throws -> Command {
+        func expectPayloads(_ count: Int) throws {
+            guard payloads.count == count else {
+                throw ProtocolError(.badFrames, "\(header.cmd) with these fields takes \(count) payload frame\(count == 1 ? "" : "s"), got \(payloads.count)")
+            }
+        }
+        func images() throws -> [ImagePayload] {
+            guard let descriptors = header.images, !descriptors.isEmpty else {
+                throw ProtocolError(.badHeader, "\(header.cmd) needs \"images\": a non-empty array with one descriptor per image frame")
+            }
+            guard descriptors.count <= limits.maxImagesPerRequest else {
+                throw ProtocolError(.tooLarge, "\(descriptors.count) images; at most \(limits.maxImagesPerRequest) per request")
+            }
+            try expectPayloads(descriptors.count)
+            return try zip(descriptors, payloads).enumerated().map { index, pair in
+                try checkedImage(pair.0, pair.1, index: index, limits: limits)
+            }
+        }
+        func ids() throws -> [UInt64] {
+            guard let ids = header.ids else { throw ProtocolError(.badHeader, "\(header.cmd) needs \"ids\": an array of item ids") }
+            guard ids.count <= limits.maxIDsPerRequest else {
+                throw ProtocolError(.tooLarge, "\(ids.count) ids; at most \(limits.maxIDsPerRequest) per request")
+            }
+            try expectPayloads(0)
+            return ids
+        }
+
+        switch header.cmd {
+        case "ingest":
+            return .ingest(try images())
+        case "embed":
+            return .embed(try images())
+        case "knn":
+            let k = header.k ?? 10
+            guard k >= 1 else { throw ProtocolError(.badHeader, "k must be at least 1, not \(k)") }
+            guard k <= limits.maxK else { throw ProtocolError(.tooLarge, "k = \(k); at most \(limits.maxK)") }
+            let target: KNNQuery.Target
+            switch header.by ?? "image" {
+            case "image":
+                try expectPayloads(1)
+                target = .image(try checkedImage(header.image ?? ImageDescriptor(), payloads[0], index: 0, limits: limits))
+            case "item":
+                guard let item = header.item else { throw ProtocolError(.badHeader, "knn by item needs \"item\": an item id") }
+                try expectPayloads(0)
+                target = .item(item)
+            case "vector":
+                guard let dim = header.dim, dim >= 1, dim <= limits.maxVectorDimension else {
+                    throw ProtocolError(.badHeader, "knn by vector needs \"dim\" between 1 and \(limits.maxVectorDimension)")
+                }
+                try expectPayloads(1)
+                guard let vector = VectorFrame.decode(payloads[0], dimension: dim) else {
+                    throw ProtocolError(.badFrames, "the vector frame has \(payloads[0].count) bytes; dim \(dim) needs \(dim * 4)")
+                }
+                guard vector.allSatisfy(\.isFinite) else { throw ProtocolError(.badHeader, "the vector has non-finite values") }
+                target = .vector(vector)
+            case let other:
+                throw ProtocolError(.badHeader, "\"by\" must be \"image\", \"item\" or \"vector\", not \"\(other)\"")
+            }
+            return .knn(KNNQuery(target, k: k, source: header.source, exact: header.exact ?? false))
+        case "get":
+            return .get(ids: try ids(), pixels: header.pixels ?? false)
+        case "delete":
+            return .delete(ids: try ids())
+        case "status":
+            try expectPayloads(0)
+            return .status
+        case "model":
+            try expectPayloads(0)
+            return .model
+        case "last_announcement":
+            try expectPayloads(0)
+            return .lastAnnouncement
+        default:
+            throw ProtocolError(.unknownCommand, "unknown command \"\(header.cmd.prefix(64))\"")
+        }
+    }
+
+    private static func checkedImage(_ descriptor: ImageDescriptor, _ bytes: [UInt8], index: Int,
+                                      limits: ProtocolLimits) throws -> ImagePayload {
+        guard !bytes.isEmpty else { throw ProtocolError(.badImage, "the image frame is empty", index: index) }
+        guard bytes.count <= limits.maxImageBytes else {
+            throw ProtocolError(.tooLarge, "image of \(bytes.count) bytes; at most \(limits.maxImageBytes)", index: index)
+        }
+        if descriptor.format == .raw {
+            guard let w = descriptor.width, let h = descriptor.height, let c = descriptor.channels,
+                  (1...65_535).contains(w), (1...65_535).contains(h), [1, 3, 4].contains(c) else {
+                throw ProtocolError(.badHeader, "a raw image needs width and height in 1...65535 and channels 1, 3 or 4", index: index)
+            }
+            guard w * h * c == bytes.count else {
+                throw ProtocolError(.badImage, "raw image declared \(w)×\(h)×\(c) but the frame has \(bytes.count) bytes", index: index)
+            }
+        }
+        if let source = descriptor.source, source.utf8.count > 256 {
+            throw ProtocolError(.tooLarge, "source tag of \(source.utf8.count) bytes; at most 256", index: index)
+        }
+        if let meta = descriptor.meta, meta.utf8.count > 64 << 10 {
+            throw ProtocolError(.tooLarge, "meta of \(meta.utf8.count) bytes; at most 65536", index: index)
+        }
+        return ImagePayload(bytes, descriptor)
+    }
+}
+
+public struct RequestDecodingFailure: Error, Equatable, Sendable {
+    public var id: RequestID?
+    public var error: ProtocolError
+}

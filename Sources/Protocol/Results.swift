@@ -1,0 +1,193 @@
+// The result objects of each command and the model announcement: shared by the server (encoding)
+// and clients (decoding), so both sides agree by construction. Keys are snake_case on the wire.
+import Foundation
+
+public struct IngestResult: Codable, Equatable, Sendable {
+    /// One id per image, in request order; given once the items are durable.
+    public var ids: [UInt64]
+    public init(ids: [UInt64]) { self.ids = ids }
+}
+
+public struct EmbedResult: Codable, Equatable, Sendable {
+    /// The model version that computed the vectors; one float32 frame of `dim` values per image.
+    public var version: Int
+    public var dim: Int
+    public init(version: Int, dim: Int) {
+        self.version = version
+        self.dim = dim
+    }
+}
+
+public struct Neighbour: Codable, Equatable, Sendable {
+    public var id: UInt64
+    /// Cosine similarity of the unit embeddings, in [-1, 1]; higher is nearer.
+    public var score: Float
+    public init(id: UInt64, score: Float) {
+        self.id = id
+        self.score = score
+    }
+}
+
+public struct KNNResult: Codable, Equatable, Sendable {
+    public var version: Int
+    public var exact: Bool
+    /// Nearest first.
+    public var neighbours: [Neighbour]
+    public init(version: Int, exact: Bool, neighbours: [Neighbour]) {
+        self.version = version
+        self.exact = exact
+        self.neighbours = neighbours
+    }
+}
+
+public struct ItemInfo: Codable, Equatable, Sendable {
+    public var id: UInt64
+    public var source: String
+    public var meta: String
+    public var width: Int
+    public var height: Int
+    public var format: String
+    /// Seconds since 1970-01-01 UTC.
+    public var ingestedAt: Double
+    /// Side and channels of the stored (canonical) image; its pixels are a frame when asked for.
+    public var storedSide: Int
+    public var storedChannels: Int
+
+    public init(id: UInt64, source: String, meta: String, width: Int, height: Int, format: String,
+                ingestedAt: Double, storedSide: Int, storedChannels: Int) {
+        self.id = id
+        self.source = source
+        self.meta = meta
+        self.width = width
+        self.height = height
+        self.format = format
+        self.ingestedAt = ingestedAt
+        self.storedSide = storedSide
+        self.storedChannels = storedChannels
+    }
+}
+
+public struct GetResult: Codable, Equatable, Sendable {
+    /// In request order; null where there is no such item. With "pixels": one frame per found item.
+    public var items: [ItemInfo?]
+    public init(items: [ItemInfo?]) { self.items = items }
+}
+
+public struct DeleteResult: Codable, Equatable, Sendable {
+    /// The ids that existed and are now gone.
+    public var deleted: [UInt64]
+    public init(deleted: [UInt64]) { self.deleted = deleted }
+}
+
+public struct ModelResult: Codable, Equatable, Sendable {
+    /// 0 before the first version is published.
+    public var version: Int
+    public var path: String?
+    public var step: Int
+    public var publishedAt: Double?
+    public init(version: Int, path: String?, step: Int, publishedAt: Double?) {
+        self.version = version
+        self.path = path
+        self.step = step
+        self.publishedAt = publishedAt
+    }
+}
+
+/// Published on the PUB socket under the topic "model" whenever a version is published, and the
+/// result of `last_announcement`.
+public struct Announcement: Codable, Equatable, Sendable {
+    public var version: Int
+    /// The version's directory (model.safetensors, config.json, stats.json).
+    public var path: String
+    public var step: Int
+    public var publishedAt: Double
+    /// Training statistics at publication: loss terms, collapse monitor, images/s.
+    public var metrics: [String: Double]
+
+    public init(version: Int, path: String, step: Int, publishedAt: Double, metrics: [String: Double]) {
+        self.version = version
+        self.path = path
+        self.step = step
+        self.publishedAt = publishedAt
+        self.metrics = metrics
+    }
+
+    /// The PUB message: topic frame, version frame, JSON.
+    public func encode() -> [[UInt8]] {
+        [Array(GLFDProtocol.announcementTopic.utf8), GLFDProtocol.versionFrame, Array(try! JSONCoding.encoder.encode(self))]
+    }
+
+    public static func decode(_ frames: [[UInt8]]) throws(ProtocolError) -> Announcement {
+        guard frames.count == 3, frames[0] == Array(GLFDProtocol.announcementTopic.utf8),
+              frames[1] == GLFDProtocol.versionFrame else {
+            throw ProtocolError(.badFrames, "an announcement is 3 frames: \"model\", \"\(GLFDProtocol.version)\", JSON")
+        }
+        do {
+            return try JSONCoding.decoder.decode(Announcement.self, from: Data(frames[2]))
+        } catch {
+            throw ProtocolError(.badHeader, "announcement: \(JSONCoding.describe(error))")
+        }
+    }
+}
+
+public struct LastAnnouncementResult: Codable, Equatable, Sendable {
+    /// Null before the first version.
+    public var announcement: Announcement?
+    public init(announcement: Announcement?) { self.announcement = announcement }
+}
+
+public struct StatusResult: Codable, Equatable, Sendable {
+    public struct Store: Codable, Equatable, Sendable {
+        public var items: Int
+        public var bytes: UInt64
+        public var ingested: UInt64
+        public var replayPolicy: String
+        public var replayMembers: Int
+        public var mapUsedBytes: Int
+        public var mapSize: Int
+        public init(items: Int, bytes: UInt64, ingested: UInt64, replayPolicy: String, replayMembers: Int,
+                    mapUsedBytes: Int, mapSize: Int) {
+            self.items = items
+            self.bytes = bytes
+            self.ingested = ingested
+            self.replayPolicy = replayPolicy
+            self.replayMembers = replayMembers
+            self.mapUsedBytes = mapUsedBytes
+            self.mapSize = mapSize
+        }
+    }
+
+    public struct Training: Codable, Equatable, Sendable {
+        public var method: String
+        public var step: Int
+        public var imagesPerSecond: Double
+        /// Each loss term of the last step (aligning, constraining, adc.dcm, adc.lpm...).
+        public var loss: [String: Double]
+        /// Std of the unit projections over the batch; near 0 means collapse.
+        public var collapse: Double
+        public var rolledBack: Int
+        public init(method: String, step: Int, imagesPerSecond: Double, loss: [String: Double], collapse: Double,
+                    rolledBack: Int) {
+            self.method = method
+            self.step = step
+            self.imagesPerSecond = imagesPerSecond
+            self.loss = loss
+            self.collapse = collapse
+            self.rolledBack = rolledBack
+        }
+    }
+
+    public var protocolVersion: String
+    public var uptimeSeconds: Double
+    public var store: Store
+    public var training: Training
+    public var model: ModelResult
+
+    public init(uptimeSeconds: Double, store: Store, training: Training, model: ModelResult) {
+        protocolVersion = GLFDProtocol.version
+        self.uptimeSeconds = uptimeSeconds
+        self.store = store
+        self.training = training
+        self.model = model
+    }
+}
