@@ -41,6 +41,9 @@ let package = Package(
         // The wire protocol (protocol/PROTOCOL.md): requests, replies, announcements, their limits.
         .target(name: "Protocol"),
 
+        // glfd's parts: the trainer loop on the replay store, model versions, the request server.
+        .target(name: "Daemon", dependencies: ["Store", "GLF", "Neural", "Protocol", "Imaging"], swiftSettings: fastMath),
+
         // Labelled image collections for offline training and evaluation: image folders, IDX files.
         .target(name: "Datasets", dependencies: ["Imaging", "CZlib"], swiftSettings: fastMath),
 
@@ -59,6 +62,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Store", "GLF", "Neural", "Imaging"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "LMDB", "Imaging", "Neural"]),
     ]
 )

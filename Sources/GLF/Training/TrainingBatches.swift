@@ -13,42 +13,30 @@ public enum InputPrior {
     case frozenEncoder(Embedder)
 }
 
-public final class TrainingBatches {
+/// A batch of stored images → the step's inputs: both augmented views, and the prior when the
+/// config has ADC. Where the images come from (an in-memory dataset, the daemon's replay store) is
+/// the caller's business; augmentation draws depend only on (seed, step).
+public final class TrainingInputs {
     public let shape: SourceImageShape
-    public let count: Int
-    private let pixels: [UInt8]
     private let config: TrainingConfig
     private let augmenter: Augmenter
     private let normalization: ImageNormalization
-    private var batchPixels: [UInt8]
     public let views = Tensor(zeros: [0])
     private let originals = Tensor(zeros: [0])
     private let prior: InputPrior
 
-    public init(pixels: [UInt8], shape: SourceImageShape, config: TrainingConfig, prior: InputPrior = .pixels) throws(AugmentationError) {
-        precondition(pixels.count % shape.bytesPerImage == 0 && !pixels.isEmpty, "pixels do not hold whole images")
-        self.pixels = pixels
+    public init(shape: SourceImageShape, config: TrainingConfig, prior: InputPrior = .pixels) throws(AugmentationError) {
         self.shape = shape
-        self.count = pixels.count / shape.bytesPerImage
         self.config = config
         augmenter = try Augmenter(recipe: config.augmentation, seed: config.seed)
         normalization = ImageNormalization(config.augmentation)
-        batchPixels = [UInt8](repeating: 0, count: config.batch * shape.bytesPerImage)
         self.prior = prior
     }
 
-    /// The views [2B, S, S, C] and, when the config has ADC, the prior [B, P] for `step`.
-    public func batch(step: Int) throws(AugmentationError) -> (views: Tensor, prior: Tensor?) {
-        var sampler = SeededGenerator(seed: config.seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15))
-        let size = shape.bytesPerImage
-        batchPixels.withUnsafeMutableBufferPointer { dst in
-            pixels.withUnsafeBufferPointer { src in
-                for b in 0..<config.batch {
-                    let index = Int(sampler.next() % UInt64(count))
-                    (dst.baseAddress! + b * size).update(from: src.baseAddress! + index * size, count: size)
-                }
-            }
-        }
+    /// The views [2B, S, S, C] and the prior [B, P] (nil without ADC) of `config.batch` images,
+    /// given as `batchPixels` (B × H × W × C bytes).
+    public func inputs(_ batchPixels: [UInt8], step: Int) throws(AugmentationError) -> (views: Tensor, prior: Tensor?) {
+        precondition(batchPixels.count == config.batch * shape.bytesPerImage, "a batch is \(config.batch) whole images")
         try augmenter.augmentBothViews(images: batchPixels, shape: shape, step: UInt64(step), into: views, workers: config.workers)
         guard config.adc != nil else { return (views, nil) }
         switch prior {
@@ -67,5 +55,40 @@ public final class TrainingBatches {
             }
             return (views, features)
         }
+    }
+}
+
+/// Batches drawn uniformly from an in-memory collection of images (offline training).
+public final class TrainingBatches {
+    public let shape: SourceImageShape
+    public let count: Int
+    private let pixels: [UInt8]
+    private let config: TrainingConfig
+    private let inputs: TrainingInputs
+    private var batchPixels: [UInt8]
+
+    public init(pixels: [UInt8], shape: SourceImageShape, config: TrainingConfig, prior: InputPrior = .pixels) throws(AugmentationError) {
+        precondition(pixels.count % shape.bytesPerImage == 0 && !pixels.isEmpty, "pixels do not hold whole images")
+        self.pixels = pixels
+        self.shape = shape
+        self.count = pixels.count / shape.bytesPerImage
+        self.config = config
+        inputs = try TrainingInputs(shape: shape, config: config, prior: prior)
+        batchPixels = [UInt8](repeating: 0, count: config.batch * shape.bytesPerImage)
+    }
+
+    /// The views [2B, S, S, C] and, when the config has ADC, the prior [B, P] for `step`.
+    public func batch(step: Int) throws(AugmentationError) -> (views: Tensor, prior: Tensor?) {
+        var sampler = SeededGenerator(seed: config.seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15))
+        let size = shape.bytesPerImage
+        batchPixels.withUnsafeMutableBufferPointer { dst in
+            pixels.withUnsafeBufferPointer { src in
+                for b in 0..<config.batch {
+                    let index = Int(sampler.next() % UInt64(count))
+                    (dst.baseAddress! + b * size).update(from: src.baseAddress! + index * size, count: size)
+                }
+            }
+        }
+        return try inputs.inputs(batchPixels, step: step)
     }
 }

@@ -1,0 +1,243 @@
+// The trainer loop: GLF steps on batches drawn from the replay store, for as long as the daemon runs.
+//
+//   - It trains only when there is something to learn from: at least `minItems` replay members,
+//     and no more than `updatesPerImage` images' worth of steps per ingested image (SCALE and
+//     MinRed replay 4–20 updates per incoming batch); otherwise it waits for ingest.
+//   - Collapse guard: a step whose loss is not finite, or after which the collapse monitor falls
+//     below `collapseFloor`, is rolled back — the trainer returns to its last healthy snapshot
+//     (`snapshotEverySteps`) — and nothing is published from a broken state.
+//   - Every `publishEverySteps` steps or `publishEverySeconds` seconds (whichever first, and only
+//     after healthy steps) it publishes a model version, which also is the resume point: on start
+//     it continues from the newest of its snapshot and the latest version, optimiser state included.
+//   - It runs on its own thread at a lower scheduling priority (nice 10), so on 2 cores the
+//     request loop and the queries it serves are not starved.
+import Foundation
+import GLF
+import Neural
+import Store
+
+public final class ContinuousTrainer: @unchecked Sendable {
+    public struct Settings: Sendable {
+        public var updatesPerImage: Double = 4
+        public var minItems = 512
+        public var publishEverySteps = 500
+        public var publishEverySeconds: Double = 600
+        public var snapshotEverySteps = 50
+        /// Relative to a healthy 1/√D: the floor is `collapseFloorFraction / √D`.
+        public var collapseFloorFraction: Float = 0.1
+        public var nice: Int32 = 10
+        public init() {}
+    }
+
+    public struct Status: Sendable, Equatable {
+        public var step = 0
+        public var imagesPerSecond = 0.0
+        public var loss: [String: Double] = [:]
+        public var collapse = 0.0
+        public var rolledBack = 0
+        public var idle = true
+    }
+
+    public let store: ImageStore
+    public let versions: ModelVersions
+    public let settings: Settings
+    /// Where the snapshot the collapse guard returns to (and a restart resumes from) lives.
+    public let snapshotDirectory: URL
+    private let onPublish: @Sendable (PublishedVersion) -> Void
+
+    private let lock = NSLock()
+    private var status = Status()
+    private var stopping = false
+    private let wake = NSCondition()
+    private var finished = DispatchSemaphore(value: 0)
+    private var running = false
+
+    private var trainer: Trainer
+    private var inputs: TrainingInputs
+    private let shape: SourceImageShape
+    private let collapseFloor: Float
+    /// Rollbacks so far: mixed into the draws so the steps after a rollback see other batches.
+    private var rollbacks = 0
+
+    public init(store: ImageStore, versions: ModelVersions, config: TrainingConfig, settings: Settings,
+                snapshotDirectory: URL, onPublish: @escaping @Sendable (PublishedVersion) -> Void) throws {
+        self.store = store
+        self.versions = versions
+        self.settings = settings
+        self.snapshotDirectory = snapshotDirectory
+        self.onPublish = onPublish
+        let canonical = store.configuration.canonical
+        shape = SourceImageShape(height: canonical.side, width: canonical.side, channels: canonical.channels)
+        trainer = try Self.resumeOrStart(config: config, versions: versions, snapshot: snapshotDirectory)
+        inputs = try TrainingInputs(shape: shape, config: trainer.config)
+        let projection = trainer.method.projector(featureDimension: trainer.config.encoder.featureDimension).outputDimension
+        collapseFloor = settings.collapseFloorFraction / Float(projection).squareRoot()
+        status.step = trainer.stepCount
+    }
+
+    /// The newest of: the snapshot, the latest published version; else a fresh model.
+    private static func resumeOrStart(config: TrainingConfig, versions: ModelVersions, snapshot: URL) throws -> Trainer {
+        var candidates: [(step: Int, url: URL)] = []
+        if let latest = versions.latest { candidates.append((latest.step, URL(fileURLWithPath: latest.path))) }
+        if let state = try? JSONDecoder().decode(TrainingState.self, from: Data(contentsOf: snapshot.appendingPathComponent(Trainer.stateFileName))) {
+            candidates.append((state.step, snapshot))
+        }
+        for candidate in candidates.sorted(by: { $0.step > $1.step }) {
+            if let trainer = try? Trainer.resume(from: candidate.url, workers: config.workers) { return trainer }
+        }
+        return Trainer(config)
+    }
+
+    public var currentStatus: Status { lock.withLock { status } }
+    public var config: TrainingConfig { lock.withLock { trainer.config } }
+
+    public func start() {
+        running = true
+        let thread = Thread { [self] in
+            // On Linux the nice value is per thread and who = 0 is the calling thread (setpriority(2),
+            // BUGS): only this thread, and the replica threads it starts (they inherit it), yield.
+            setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, settings.nice)
+            run()
+            finished.signal()
+        }
+        thread.name = "glfd-trainer"
+        thread.start()
+    }
+
+    /// Ingest happened: a waiting trainer looks again.
+    public func notifyIngest() {
+        wake.lock()
+        wake.signal()
+        wake.unlock()
+    }
+
+    /// Finishes the current step, saves a snapshot, and returns.
+    public func stop() {
+        guard running else { return }
+        wake.lock()
+        stopping = true
+        wake.signal()
+        wake.unlock()
+        finished.wait()
+        running = false
+    }
+
+    private var shouldStop: Bool { wake.withLock { stopping } }
+
+    private func run() {
+        // Queries need a model from the first minute: with no version yet, the initial one is
+        // published before any training.
+        if versions.latest == nil, let first = try? publish() { onPublish(first) }
+        var lastPublishedStep = versions.latest?.step ?? trainer.stepCount
+        var lastPublishedAt = Date()
+        var lastSnapshotStep = trainer.stepCount
+        var healthyStepsSincePublish = 0
+        var window: (started: Date, images: Int) = (Date(), 0)
+        while !shouldStop {
+            guard let batch = nextBatch() else {
+                setIdle(true)
+                wake.lock()
+                if !stopping { _ = wake.wait(until: Date().addingTimeInterval(1)) }
+                wake.unlock()
+                continue
+            }
+            setIdle(false)
+            let report: StepReport
+            do {
+                let (views, prior) = try inputs.inputs(batch, step: trainer.stepCount &+ rollbacks << 32)
+                report = trainer.step(views: views, prior: prior)
+            } catch {
+                // Augmentation refuses only impossible shapes, which the store's canonical shape rules out.
+                fatalError("augmentation failed on canonical images: \(error)")
+            }
+            let healthy = report.updated && report.loss.isFinite && report.collapseMonitor >= collapseFloor
+            if !healthy {
+                rollBack()
+                healthyStepsSincePublish = 0
+                continue
+            }
+            healthyStepsSincePublish += 1
+            window.images += trainer.config.batch
+            let elapsed = Date().timeIntervalSince(window.started)
+            lock.withLock {
+                status.step = trainer.stepCount
+                status.loss = Dictionary(report.terms.map { ($0.name, Double($0.value)) }, uniquingKeysWith: { a, _ in a })
+                status.loss["total"] = Double(report.loss)
+                status.collapse = Double(report.collapseMonitor)
+                if elapsed > 0.5 { status.imagesPerSecond = Double(window.images) / elapsed }
+            }
+            if elapsed > 30 { window = (Date(), 0) }
+            if trainer.stepCount - lastSnapshotStep >= settings.snapshotEverySteps {
+                try? trainer.save(to: snapshotDirectory)
+                lastSnapshotStep = trainer.stepCount
+            }
+            let due = trainer.stepCount - lastPublishedStep >= settings.publishEverySteps
+                || Date().timeIntervalSince(lastPublishedAt) >= settings.publishEverySeconds
+            if due && healthyStepsSincePublish > 0 {
+                if let published = try? publish() {
+                    lastPublishedStep = published.step
+                    lastPublishedAt = Date()
+                    healthyStepsSincePublish = 0
+                    onPublish(published)
+                }
+            }
+        }
+        try? trainer.save(to: snapshotDirectory)
+    }
+
+    /// Publishes the current state as the next version (on the trainer thread only).
+    private func publish() throws -> PublishedVersion {
+        let status = currentStatus
+        var metrics = status.loss.mapKeys { "loss.\($0)" }
+        metrics["collapse"] = status.collapse
+        metrics["images_per_second"] = status.imagesPerSecond
+        return try versions.publish(step: trainer.stepCount, metrics: metrics) { directory in
+            try trainer.save(to: directory)
+        }
+    }
+
+    /// A batch of canonical images from the replay set, or nil when the trainer should wait.
+    private func nextBatch() -> [UInt8]? {
+        let statistics = store.statistics
+        let batchSize = trainer.config.batch
+        guard statistics.replayMembers >= max(settings.minItems, 2) else { return nil }
+        let allowedSteps = Int(Double(statistics.ingested) * settings.updatesPerImage / Double(batchSize))
+        guard trainer.stepCount < allowedSteps else { return nil }
+        // Draws depend on (seed, step, rollbacks): resumable, and different after a rollback, so a
+        // batch that broke the model is not drawn again.
+        let position = UInt64(trainer.stepCount &+ rollbacks << 32)
+        var rng = SeededGenerator(seed: trainer.config.seed ^ (position &* 0xD1B5_4A32_D192_ED03))
+        var pixels: [UInt8] = []
+        pixels.reserveCapacity(batchSize * shape.bytesPerImage)
+        var attempts = 0
+        while pixels.count < batchSize * shape.bytesPerImage && attempts < 4 {
+            attempts += 1
+            let missing = batchSize - pixels.count / shape.bytesPerImage
+            guard let items = try? store.items(store.sampleReplay(missing, using: &rng)) else { return nil }
+            // Items deleted or retired since they were sampled are skipped and drawn again.
+            for case let item? in items { pixels += item.image.pixels }
+        }
+        return pixels.count == batchSize * shape.bytesPerImage ? pixels : nil
+    }
+
+    private func rollBack() {
+        let config = trainer.config
+        let restored = (try? Trainer.resume(from: snapshotDirectory, workers: config.workers))
+            ?? versions.latest.flatMap { try? Trainer.resume(from: URL(fileURLWithPath: $0.path), workers: config.workers) }
+            ?? Trainer(config)
+        trainer = restored
+        rollbacks += 1
+        lock.withLock {
+            status.rolledBack += 1
+            status.step = trainer.stepCount
+        }
+    }
+
+    private func setIdle(_ idle: Bool) { lock.withLock { status.idle = idle } }
+}
+
+extension Dictionary {
+    func mapKeys<T: Hashable>(_ transform: (Key) -> T) -> [T: Value] {
+        Dictionary<T, Value>(uniqueKeysWithValues: map { (transform($0.key), $0.value) })
+    }
+}

@@ -1,0 +1,134 @@
+// Published model versions on disk:
+//
+//   models/000001/ ... models/000007/     one directory per version: a complete training
+//                                          checkpoint (model.safetensors + config.json, the other
+//                                          networks, optimiser state, training.json) + stats.json
+//   models/.staging-000008-<pid>/          a version being written (removed on start)
+//
+// Publishing writes into a staging directory, flushes every file and the directory, renames it to
+// its final name, and flushes the parent: a version directory either does not exist or is complete,
+// whatever moment the process or the machine stops. Readers (and the daemon on start) only look
+// at final names. The last `keep` versions are kept.
+import Foundation
+
+public struct PublishedVersion: Codable, Sendable, Equatable {
+    public var version: Int
+    public var path: String
+    public var step: Int
+    public var publishedAt: Double
+    public var metrics: [String: Double]
+}
+
+public enum ModelVersionError: Error, Equatable, CustomStringConvertible {
+    case io(String)
+    public var description: String {
+        switch self {
+        case .io(let message): "model versions: \(message)"
+        }
+    }
+}
+
+public final class ModelVersions: @unchecked Sendable {
+    public let directory: URL
+    public let keep: Int
+    public static let statsFileName = "stats.json"
+    private let lock = NSLock()
+    private var published: [PublishedVersion]
+
+    /// Opens (creating) the models directory; forgets staging directories of interrupted publications.
+    public init(directory: URL, keep: Int) throws(ModelVersionError) {
+        precondition(keep >= 1)
+        self.directory = directory
+        self.keep = keep
+        let files = FileManager.default
+        do {
+            try files.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+            for name in try files.contentsOfDirectory(atPath: directory.path) where name.hasPrefix(".staging-") {
+                try files.removeItem(at: directory.appendingPathComponent(name))
+            }
+        } catch {
+            throw .io("cannot prepare \(directory.path): \(error.localizedDescription)")
+        }
+        published = Self.scan(directory)
+    }
+
+    /// Complete versions, oldest first. A directory counts once its stats.json reads back.
+    private static func scan(_ directory: URL) -> [PublishedVersion] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.compactMap { name -> PublishedVersion? in
+            guard name.count == 6, let version = Int(name), version > 0 else { return nil }
+            let stats = directory.appendingPathComponent(name).appendingPathComponent(statsFileName)
+            guard let data = try? Data(contentsOf: stats),
+                  var entry = try? JSONDecoder().decode(PublishedVersion.self, from: data) else { return nil }
+            entry.path = directory.appendingPathComponent(name).path
+            return entry
+        }.sorted { $0.version < $1.version }
+    }
+
+    public var latest: PublishedVersion? { lock.withLock { published.last } }
+    public var all: [PublishedVersion] { lock.withLock { published } }
+    public var nextVersion: Int { (latest?.version ?? 0) + 1 }
+
+    /// Publishes the next version: `write` fills the staging directory (e.g. `Trainer.save(to:)`),
+    /// then stats.json is added, everything flushed and renamed into place; older versions beyond
+    /// `keep` are removed.
+    @discardableResult
+    public func publish(step: Int, metrics: [String: Double],
+                        write: (URL) throws -> Void) throws(ModelVersionError) -> PublishedVersion {
+        let version = nextVersion
+        let name = String(format: "%06d", version)
+        let staging = directory.appendingPathComponent(".staging-\(name)-\(getpid())")
+        let final = directory.appendingPathComponent(name)
+        var entry = PublishedVersion(version: version, path: final.path, step: step,
+                                     publishedAt: Date().timeIntervalSince1970, metrics: metrics)
+        do {
+            try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+            try write(staging)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(entry).write(to: staging.appendingPathComponent(Self.statsFileName))
+            try Durability.flushTree(staging)
+            guard rename(staging.path, final.path) == 0 else {
+                throw ModelVersionError.io("rename \(staging.lastPathComponent) → \(name): \(String(cString: strerror(errno)))")
+            }
+            try Durability.flushDirectory(directory)
+        } catch let error as ModelVersionError {
+            try? FileManager.default.removeItem(at: staging)
+            throw error
+        } catch {
+            try? FileManager.default.removeItem(at: staging)
+            throw .io("publishing version \(version): \(error.localizedDescription)")
+        }
+        entry.path = final.path
+        lock.withLock {
+            published.append(entry)
+            while published.count > keep {
+                let old = published.removeFirst()
+                try? FileManager.default.removeItem(atPath: old.path)
+            }
+        }
+        return entry
+    }
+}
+
+/// fsync for files and directories: what makes a rename-based publication survive a power cut.
+enum Durability {
+    static func flushTree(_ directory: URL) throws(ModelVersionError) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for name in names {
+            try flush(directory.appendingPathComponent(name).path, flags: O_RDONLY)
+        }
+        try flushDirectory(directory)
+    }
+
+    static func flushDirectory(_ directory: URL) throws(ModelVersionError) {
+        try flush(directory.path, flags: O_RDONLY | O_DIRECTORY)
+    }
+
+    private static func flush(_ path: String, flags: Int32) throws(ModelVersionError) {
+        let fd = open(path, flags)
+        guard fd >= 0 else { throw .io("open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw .io("fsync \(path): \(String(cString: strerror(errno)))") }
+    }
+}

@@ -1,0 +1,120 @@
+// The trainer loop on a real replay store of real CIFAR-10 images: it waits for enough items,
+// trains up to its budget of updates per ingested image and then idles, publishes versions that a
+// restart resumes from (optimiser state included), and the collapse guard rolls broken steps back
+// without publishing.
+import Daemon
+import Foundation
+import GLF
+import Neural
+import Store
+import Testing
+
+func smallTrainingConfig() -> TrainingConfig {
+    var config = TrainingConfig()
+    config.method = .byol
+    config.encoder = EncoderConfig(inputChannels: 3, imageSize: 32, width: 4, blocksPerStage: [1, 1])
+    config.heads = HeadSizes(hidden: 32, projection: 16, predictorHidden: 32)
+    config.batch = 16
+    config.workers = 1
+    config.optimiser.warmupSteps = 0
+    return config
+}
+
+/// A store of `count` CIFAR-10 test images, ingested through the real decode path.
+func cifarStore(_ directory: URL, count: Int) throws -> ImageStore {
+    let archive = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../../shared/data/cifar10/test.tar.gz").standardized.path
+    let unpacked = NSTemporaryDirectory() + "glfd-daemon-cifar-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: unpacked) }
+    let classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    let members = (0..<count).map { String(format: "test/\(classes[$0 % 10])/%04d.jpg", $0 / 10 + 1) }
+    let tar = Process()
+    tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
+    tar.arguments = ["-xzf", archive, "-C", unpacked] + members
+    try tar.run()
+    tar.waitUntilExit()
+    let store = try ImageStore(StoreConfiguration(directory: directory.path))
+    let decoder = IngestDecoder(canonical: store.configuration.canonical)
+    let items = try members.map { try decoder.item(encoded: [UInt8](Data(contentsOf: URL(fileURLWithPath: unpacked + "/" + $0)))) }
+    _ = try store.ingestAndWait(items)
+    return store
+}
+
+final class Published: @unchecked Sendable {
+    private let lock = NSLock()
+    private var versions: [PublishedVersion] = []
+    func add(_ version: PublishedVersion) { lock.withLock { versions.append(version) } }
+    var all: [PublishedVersion] { lock.withLock { versions } }
+}
+
+func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(20_000)
+    }
+    return condition()
+}
+
+@Suite(.serialized) struct ContinuousTrainerTests {
+    @Test func trainsToItsBudgetPublishesAndResumes() throws {
+        let root = temporaryDaemonDirectory()
+        let store = try cifarStore(root.appendingPathComponent("store"), count: 64)
+        let versions = try ModelVersions(directory: root.appendingPathComponent("models"), keep: 10)
+        var settings = ContinuousTrainer.Settings()
+        settings.minItems = 32
+        settings.updatesPerImage = 3  // 64 images × 3 / batch 16 = 12 steps, then idle
+        settings.publishEverySteps = 5
+        settings.snapshotEverySteps = 4
+        let published = Published()
+        let trainer = try ContinuousTrainer(store: store, versions: versions, config: smallTrainingConfig(), settings: settings,
+                                            snapshotDirectory: root.appendingPathComponent("training"),
+                                            onPublish: { published.add($0) })
+        trainer.start()
+        #expect(waitUntil(seconds: 120) { trainer.currentStatus.step == 12 && trainer.currentStatus.idle })
+        let status = trainer.currentStatus
+        trainer.stop()
+        #expect(status.loss["total"].map { $0.isFinite } == true, "\(status.loss)")
+        #expect(status.collapse > 0)
+        #expect(status.rolledBack == 0)
+        // The initial version (step 0), then every 5 steps.
+        #expect(published.all.map(\.step) == [0, 5, 10], "\(published.all.map(\.step))")
+        #expect(versions.latest?.version == 3)
+        #expect(FileManager.default.fileExists(atPath: versions.latest!.path + "/model.safetensors"))
+
+        // More images raise the budget; a new trainer resumes at step 12 from its snapshot.
+        let decoder = IngestDecoder(canonical: store.configuration.canonical)
+        let more = try store.items(Array(1...32)).map { try decoder.item(raw: $0!.image.pixels, width: 32, height: 32, channels: 3) }
+        _ = try store.ingestAndWait(more)
+        let resumed = try ContinuousTrainer(store: store, versions: versions, config: smallTrainingConfig(), settings: settings,
+                                            snapshotDirectory: root.appendingPathComponent("training"),
+                                            onPublish: { published.add($0) })
+        #expect(resumed.currentStatus.step == 12)
+        resumed.start()
+        #expect(waitUntil(seconds: 120) { resumed.currentStatus.step == 18 && resumed.currentStatus.idle })
+        resumed.stop()
+        #expect(published.all.map(\.step).last == 15)
+    }
+
+    @Test func theCollapseGuardRollsBackAndPublishesNothingBroken() throws {
+        let root = temporaryDaemonDirectory()
+        let store = try cifarStore(root.appendingPathComponent("store"), count: 32)
+        let versions = try ModelVersions(directory: root.appendingPathComponent("models"), keep: 10)
+        var settings = ContinuousTrainer.Settings()
+        settings.minItems = 16
+        settings.updatesPerImage = 4
+        settings.publishEverySteps = 1
+        // A floor no real projection reaches: every step counts as collapsed.
+        settings.collapseFloorFraction = 100
+        let published = Published()
+        let trainer = try ContinuousTrainer(store: store, versions: versions, config: smallTrainingConfig(), settings: settings,
+                                            snapshotDirectory: root.appendingPathComponent("training"),
+                                            onPublish: { published.add($0) })
+        trainer.start()
+        #expect(waitUntil(seconds: 60) { trainer.currentStatus.rolledBack >= 3 })
+        trainer.stop()
+        #expect(trainer.currentStatus.step == 0)
+        #expect(published.all.map(\.step) == [0], "only the initial version: \(published.all.map(\.step))")
+    }
+}
