@@ -25,6 +25,7 @@ let package = Package(
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
+        .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
 
         // The neural engine: tensors, layers (forward + backward), optimisers, weight files.
         .target(name: "Neural", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
@@ -34,6 +35,9 @@ let package = Package(
 
         // A thin Swift wrapper over LMDB: environment, transactions, cursors, typed errors.
         .target(name: "LMDB", dependencies: ["CLMDB"]),
+
+        // A thin Swift wrapper over libzmq: context, sockets, multipart messages, options, poll, CURVE keys.
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
 
         // The replay store: crash-safe items in LMDB, group commit, retention, replay policies.
         .target(name: "Store", dependencies: ["LMDB", "Imaging", "Neural", "CZlib"], swiftSettings: fastMath),
@@ -61,6 +65,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Store", "GLF", "Neural", "Imaging"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "LMDB", "Imaging", "Neural"]),
