@@ -45,6 +45,9 @@ let package = Package(
         // The wire protocol (protocol/PROTOCOL.md): requests, replies, announcements, their limits.
         .target(name: "Protocol"),
 
+        // The daemon's configuration: a TOML subset, GLFD_ environment variables, --set overrides.
+        .target(name: "Configuration"),
+
         // glfd's parts: the trainer loop on the replay store, model versions, the request server.
         .target(name: "Daemon", dependencies: ["Store", "GLF", "Neural", "Protocol", "Imaging"], swiftSettings: fastMath),
 
@@ -66,6 +69,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Store", "GLF", "Neural", "Imaging"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "LMDB", "Imaging", "Neural"]),
