@@ -45,6 +45,9 @@ let package = Package(
         // The wire protocol (protocol/PROTOCOL.md): requests, replies, announcements, their limits.
         .target(name: "Protocol"),
 
+        // Nearest neighbours of one model version's embeddings: exact (sgemm) and approximate (HNSW).
+        .target(name: "Index", dependencies: ["Neural"], swiftSettings: fastMath),
+
         // The daemon's configuration: a TOML subset, GLFD_ environment variables, --set overrides.
         .target(name: "Configuration"),
 
@@ -60,7 +63,7 @@ let package = Package(
         // The offline command-line tool.
         .executableTarget(
             name: "glf",
-            dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", "Index", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural"]),
@@ -70,6 +73,7 @@ let package = Package(
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
+        .testTarget(name: "IndexTests", dependencies: ["Index", "Neural"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Store", "GLF", "Neural", "Imaging"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "LMDB", "Imaging", "Neural"]),

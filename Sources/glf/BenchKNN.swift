@@ -1,0 +1,120 @@
+// glf bench knn: the nearest-neighbour indexes on synthetic clustered unit vectors (Index's
+// SyntheticEmbeddings: 100 Gaussian clusters at spread 0.5 by default).
+//
+//   exact, batched     all queries in one call: sgemm in blocks + a k-heap per query
+//   exact, one query   median latency of single queries (one sdot pass over the items)
+//   hnsw build         one thread, in item order, M and efConstruction as given
+//   hnsw at each ef    queries/s one query at a time on one thread, and recall@k against exact
+//
+// `--save-npy DIR` writes items.npy [N, D] and queries.npy [Q, D] (float32, unit rows) so that
+// tools/bench/knn.py runs FAISS (IndexFlatIP) and hnswlib on the same data and prints the same
+// fields. Nothing here asserts a time: the machine is shared, the ratios are what to read.
+import ArgumentParser
+import Foundation
+import Index
+import Neural
+
+struct BenchKNN: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "knn",
+        abstract: "Exact (sgemm) and HNSW nearest-neighbour search on synthetic clustered embeddings: queries/s, build time, recall.")
+
+    @Option(help: "Items in the catalog.")
+    var count = 100_000
+
+    @Option(help: "Dimension of the embeddings.")
+    var dim = 128
+
+    @Option(help: "Queries (drawn from the same clusters as the items).")
+    var queries = 1000
+
+    @Option(help: "Neighbours per query.")
+    var k = 10
+
+    @Option(help: "Gaussian clusters the items are drawn around.")
+    var clusters = 100
+
+    @Option(help: "Seed of the data (items use it, queries use it + 1).")
+    var seed: UInt64 = 1
+
+    @Option(help: "HNSW links per node (2M on layer 0).")
+    var m = 16
+
+    @Option(help: "HNSW ef while building.")
+    var efConstruction = 200
+
+    @Option(parsing: .unconditional, help: "HNSW ef values to query with, comma-separated.")
+    var ef = "16,64,256"
+
+    @Option(help: "OpenBLAS threads for the exact search (the HNSW build and queries use one thread).")
+    var threads = 2
+
+    @Option(help: "Single queries timed for the exact latency.")
+    var latencyQueries = 100
+
+    @Option(help: "Also write items.npy and queries.npy to this folder (for tools/bench/knn.py).")
+    var saveNpy: String?
+
+    func validate() throws {
+        guard count >= 1, dim >= 1, queries >= 1, k >= 1, clusters >= 1, m >= 2, efConstruction >= 1, threads >= 1,
+              latencyQueries >= 1 else {
+            throw ValidationError("--count, --dim, --queries, --k, --clusters, --ef-construction, --threads and --latency-queries must be at least 1, --m at least 2")
+        }
+        guard !efValues.isEmpty, efValues.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--ef: comma-separated positive integers, e.g. 16,64,256") }
+    }
+
+    private var efValues: [Int] { ef.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        warnAboutOpenBLASCore()
+        let data = SyntheticEmbeddings(dimension: dim, clusters: clusters, seed: seed)
+        let itemMatrix = data.sample(count: count, seed: seed &+ 1)
+        let queryMatrix = data.sample(count: queries, seed: seed &+ 2)
+        let queryRows = (0..<queries).map { Array(queryMatrix[$0 * dim..<($0 + 1) * dim]) }
+        if let saveNpy {
+            let folder = URL(fileURLWithPath: saveNpy)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try NumpyFile.write(NumpyArray(shape: [count, dim], values: itemMatrix), to: folder.appendingPathComponent("items.npy"))
+            try NumpyFile.write(NumpyArray(shape: [queries, dim], values: queryMatrix), to: folder.appendingPathComponent("queries.npy"))
+            note("wrote items.npy [\(count), \(dim)] and queries.npy [\(queries), \(dim)] to \(saveNpy)")
+        }
+        print("glf bench knn: \(count) × \(dim) clustered unit vectors (\(clusters) clusters, seed \(seed)), \(queries) queries, k \(k)")
+        print("  \(BLAS.configuration)")
+
+        var builder = ExactIndex.Builder(dimension: dim, capacity: count)
+        for i in 0..<count { builder.append(id: UInt64(i), vector: Array(itemMatrix[i * dim..<(i + 1) * dim])) }
+        let exact = builder.build()
+
+        // Exact, all queries in one call (best of three), then single-query latency.
+        var truth: [[Neighbour]] = []
+        let batchSeconds = (0..<3).map { _ in timed { truth = exact.search(queries: queryRows, k: k) } }.min()!
+        let latencies = queryRows.prefix(latencyQueries).map { query in timed { _ = exact.search(query, k: k) } }
+        print(String(format: "  exact, batched sgemm   %9.0f queries/s   (%d queries in %.1f ms, %d BLAS thread%@)",
+                     Double(queries) / batchSeconds, queries, batchSeconds * 1e3, threads, threads == 1 ? "" : "s"))
+        print(String(format: "  exact, one query       %9.2f ms median   (%.0f queries/s, %d queries)",
+                     latencies.median * 1e3, 1 / latencies.median, latencies.count))
+
+        var hnsw: HNSWIndex!
+        let buildSeconds = timed { hnsw = HNSWIndex(from: exact, parameters: HNSWParameters(m: m, efConstruction: efConstruction)) }
+        print(String(format: "  hnsw build             %9.1f s          (%.0f items/s; M %d, efConstruction %d, 1 thread)",
+                     buildSeconds, Double(count) / buildSeconds, m, efConstruction))
+        for width in efValues {
+            var answers: [[Neighbour]] = []
+            let seconds = timed { answers = queryRows.map { hnsw.search($0, k: k, ef: width) } }
+            print(String(format: "  hnsw ef %-4d           %9.0f queries/s   recall@%d %.4f   (1 thread)",
+                         width, Double(queries) / seconds, k, recall(answers, truth)))
+        }
+    }
+
+    /// Share of the exact answers' ids found.
+    private func recall(_ approximate: [[Neighbour]], _ exact: [[Neighbour]]) -> Double {
+        var found = 0, total = 0
+        for (a, e) in zip(approximate, exact) {
+            let truth = Set(e.map(\.id))
+            found += a.filter { truth.contains($0.id) }.count
+            total += truth.count
+        }
+        return Double(found) / Double(max(total, 1))
+    }
+}
