@@ -11,6 +11,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "glf", targets: ["glf"]),
+        .executable(name: "glfd", targets: ["glfd"]),
+        .executable(name: "glfctl", targets: ["glfctl"]),
         .library(name: "Neural", targets: ["Neural"]),
         .library(name: "GLF", targets: ["GLF"]),
         .library(name: "Imaging", targets: ["Imaging"]),
@@ -42,17 +44,17 @@ let package = Package(
         // The replay store: crash-safe items in LMDB, group commit, retention, replay policies.
         .target(name: "Store", dependencies: ["LMDB", "Imaging", "Neural", "CZlib"], swiftSettings: fastMath),
 
-        // The wire protocol (protocol/PROTOCOL.md): requests, replies, announcements, their limits.
-        .target(name: "Protocol"),
-
         // Nearest neighbours of one model version's embeddings: exact (sgemm) and approximate (HNSW).
         .target(name: "Index", dependencies: ["Neural"], swiftSettings: fastMath),
+
+        // The wire protocol (protocol/PROTOCOL.md): requests, replies, announcements, their limits.
+        .target(name: "Protocol"),
 
         // The daemon's configuration: a TOML subset, GLFD_ environment variables, --set overrides.
         .target(name: "Configuration"),
 
         // glfd's parts: the trainer loop on the replay store, model versions, the request server.
-        .target(name: "Daemon", dependencies: ["Store", "GLF", "Neural", "Protocol", "Imaging"], swiftSettings: fastMath),
+        .target(name: "Daemon", dependencies: ["Store", "GLF", "Neural", "Protocol", "Imaging", "Index", "ZeroMQ"], swiftSettings: fastMath),
 
         // Labelled image collections for offline training and evaluation: image folders, IDX files.
         .target(name: "Datasets", dependencies: ["Imaging", "CZlib"], swiftSettings: fastMath),
@@ -66,16 +68,28 @@ let package = Package(
             dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", "Index", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
+        // The daemon.
+        .executableTarget(
+            name: "glfd",
+            dependencies: ["Daemon", "Configuration", "GLF", "Neural", "Store", "Index", "Protocol",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fastMath),
+
+        // The command-line client of a running glfd.
+        .executableTarget(
+            name: "glfctl",
+            dependencies: ["Protocol", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
         .testTarget(name: "NeuralTests", dependencies: ["Neural"]),
         .testTarget(name: "GLFTests", dependencies: ["GLF", "Neural", "Datasets"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
-        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
-        .testTarget(name: "IndexTests", dependencies: ["Index", "Neural"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Store", "GLF", "Neural", "Imaging"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "LMDB", "Imaging", "Neural"]),
+        .testTarget(name: "IndexTests", dependencies: ["Index", "Neural"]),
     ]
 )

@@ -124,7 +124,9 @@ extension GLFDConfiguration {
                 ? nil : "store.initial_map_mib must not exceed store.max_map_mib"
         },
         ConfigurationConstraint(["server.request_endpoint", "server.announce_endpoint"]) { configuration in
-            configuration.server.requestEndpoint != configuration.server.announceEndpoint
+            // A wildcard port (tcp://127.0.0.1:*) binds a free port for each: equal text is fine then.
+            let request = configuration.server.requestEndpoint
+            return request != configuration.server.announceEndpoint || request.hasSuffix(":*")
                 ? nil : "server.request_endpoint and server.announce_endpoint must differ"
         },
         ConfigurationConstraint(["security.curve", "security.server_secret_key_file"]) { configuration in

@@ -26,6 +26,9 @@ public final class ContinuousTrainer: @unchecked Sendable {
         /// Relative to a healthy 1/√D: the floor is `collapseFloorFraction / √D`.
         public var collapseFloorFraction: Float = 0.1
         public var nice: Int32 = 10
+        /// LPM's prior: the embeddings of the latest published version (method.md §3, "previous")
+        /// instead of the down-sampled pixels. It follows each publication.
+        public var priorFromPreviousVersion = false
         public init() {}
     }
 
@@ -69,7 +72,7 @@ public final class ContinuousTrainer: @unchecked Sendable {
         let canonical = store.configuration.canonical
         shape = SourceImageShape(height: canonical.side, width: canonical.side, channels: canonical.channels)
         trainer = try Self.resumeOrStart(config: config, versions: versions, snapshot: snapshotDirectory)
-        inputs = try TrainingInputs(shape: shape, config: trainer.config)
+        inputs = try Self.makeInputs(shape: shape, config: trainer.config, settings: settings, prior: versions.latest)
         let projection = trainer.method.projector(featureDimension: trainer.config.encoder.featureDimension).outputDimension
         collapseFloor = settings.collapseFloorFraction / Float(projection).squareRoot()
         status.step = trainer.stepCount
@@ -86,6 +89,13 @@ public final class ContinuousTrainer: @unchecked Sendable {
             if let trainer = try? Trainer.resume(from: candidate.url, workers: config.workers) { return trainer }
         }
         return Trainer(config)
+    }
+
+    private static func makeInputs(shape: SourceImageShape, config: TrainingConfig, settings: Settings,
+                                   prior version: PublishedVersion?) throws -> TrainingInputs {
+        guard settings.priorFromPreviousVersion, let version else { return try TrainingInputs(shape: shape, config: config) }
+        let embedder = try Embedder.load(modelDirectory: URL(fileURLWithPath: version.path), workers: 1, batch: config.batch)
+        return try TrainingInputs(shape: shape, config: config, prior: .frozenEncoder(embedder))
     }
 
     public var currentStatus: Status { lock.withLock { status } }
@@ -178,6 +188,10 @@ public final class ContinuousTrainer: @unchecked Sendable {
                     lastPublishedStep = published.step
                     lastPublishedAt = Date()
                     healthyStepsSincePublish = 0
+                    if settings.priorFromPreviousVersion,
+                       let next = try? Self.makeInputs(shape: shape, config: trainer.config, settings: settings, prior: published) {
+                        inputs = next
+                    }
                     onPublish(published)
                 }
             }

@@ -11,7 +11,7 @@
 import Foundation
 
 /// The client's request id: a number or a string, echoed verbatim in the reply.
-public enum RequestID: Codable, Equatable, Sendable, CustomStringConvertible {
+public enum RequestID: Codable, Hashable, Sendable, CustomStringConvertible {
     case number(Int64)
     case string(String)
 
@@ -113,6 +113,8 @@ public enum Command: Equatable, Sendable {
     case status
     case model
     case lastAnnouncement
+    /// The catalog's embeddings under the current version, a page at a time: items with id > after.
+    case export(after: UInt64, limit: Int)
 
     public var name: String {
         switch self {
@@ -124,6 +126,7 @@ public enum Command: Equatable, Sendable {
         case .status: "status"
         case .model: "model"
         case .lastAnnouncement: "last_announcement"
+        case .export: "export"
         }
     }
 }
@@ -154,6 +157,8 @@ struct RequestHeader: Codable {
     var exact: Bool?
     var ids: [UInt64]?
     var pixels: Bool?
+    var after: UInt64?
+    var limit: Int?
 }
 
 extension Request {
@@ -186,6 +191,9 @@ extension Request {
             header.pixels = pixels
         case .delete(let ids):
             header.ids = ids
+        case .export(let after, let limit):
+            header.after = after
+            header.limit = limit
         case .status, .model, .lastAnnouncement:
             break
         }
@@ -308,6 +316,14 @@ extension Request {
         case "last_announcement":
             try expectPayloads(0)
             return .lastAnnouncement
+        case "export":
+            try expectPayloads(0)
+            let limit = header.limit ?? 1024
+            guard limit >= 1 else { throw ProtocolError(.badHeader, "limit must be at least 1, not \(limit)") }
+            guard limit <= limits.maxIDsPerRequest else {
+                throw ProtocolError(.tooLarge, "limit \(limit); at most \(limits.maxIDsPerRequest) per page")
+            }
+            return .export(after: header.after ?? 0, limit: limit)
         default:
             throw ProtocolError(.unknownCommand, "unknown command \"\(header.cmd.prefix(64))\"")
         }

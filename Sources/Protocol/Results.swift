@@ -191,3 +191,18 @@ public struct StatusResult: Codable, Equatable, Sendable {
         self.model = model
     }
 }
+
+public struct ExportResult: Codable, Equatable, Sendable {
+    public var version: Int
+    public var dim: Int
+    /// The page's item ids, ascending; one frame of ids.count × dim float32 follows.
+    public var ids: [UInt64]
+    /// Pass as "after" for the next page; null when this page was the last.
+    public var nextAfter: UInt64?
+    public init(version: Int, dim: Int, ids: [UInt64], nextAfter: UInt64?) {
+        self.version = version
+        self.dim = dim
+        self.ids = ids
+        self.nextAfter = nextAfter
+    }
+}

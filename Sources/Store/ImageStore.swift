@@ -104,6 +104,24 @@ public final class ImageStore: @unchecked Sendable {
         return try result.get()
     }
 
+    /// `ingest` with a completion handler, called on the writer thread once the commit is durable
+    /// (keep it short). For servers that answer from their own threads rather than from tasks.
+    public func ingest(_ items: [NewItem], completion: @escaping @Sendable (Result<[UInt64], StoreError>) -> Void) {
+        for item in items {
+            do {
+                try item.validate(canonical: configuration.canonical)
+            } catch {
+                return completion(.failure(error))
+            }
+        }
+        writer.submit(.ingest(items), completion: completion)
+    }
+
+    /// `delete` with a completion handler (see `ingest(_:completion:)`).
+    public func delete(_ ids: [UInt64], completion: @escaping @Sendable (Result<[UInt64], StoreError>) -> Void) {
+        writer.submit(.delete(ids), completion: completion)
+    }
+
     /// `ingest` for callers outside async code (tools, benchmarks): blocks until acknowledged.
     public func ingestAndWait(_ items: [NewItem]) throws(StoreError) -> [UInt64] {
         for item in items { try item.validate(canonical: configuration.canonical) }

@@ -20,6 +20,7 @@ let everyRequest: [Request] = [
     Request(id: .number(8), .status),
     Request(id: .number(9), .model),
     Request(id: .number(10), .lastAnnouncement),
+    Request(id: .number(11), .export(after: 1024, limit: 512)),
 ]
 
 func decodeError(_ frames: [[UInt8]]) -> RequestDecodingFailure? {
@@ -110,6 +111,8 @@ func header(_ json: String, _ payloads: [[UInt8]] = []) -> [[UInt8]] {
             (header("{\"cmd\": \"knn\", \"by\": \"vector\", \"dim\": 1}", [[0, 0, 192, 127]]), .badHeader),
             (header("{\"cmd\": \"knn\", \"by\": \"vector\"}", [[0, 0, 128, 63]]), .badHeader),
             (header("{\"cmd\": \"get\"}"), .badHeader),
+            (header("{\"cmd\": \"export\", \"limit\": 0}"), .badHeader),
+            (header("{\"cmd\": \"export\", \"limit\": 20000}"), .tooLarge),
             (header("{\"cmd\": \"get\", \"ids\": [-1]}"), .badHeader),
             (header("{\"cmd\": \"delete\", \"ids\": [\(Array(repeating: "1", count: 10_001).joined(separator: ","))]}"), .tooLarge),
         ]

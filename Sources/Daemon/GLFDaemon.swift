@@ -1,0 +1,299 @@
+// glfd: the parts wired together.
+//
+//   RequestServer ──(ingest)──► decode on the ingest queue ──► ImageStore (group commit) ──► reply
+//                 ──(embed, knn)──► the query queue: the current Catalog (one model version)
+//                 ──(get, delete, status, model, last_announcement)──► answered from the store
+//   ContinuousTrainer ──publish──► ModelVersions ──► new Catalog built in the background, swapped
+//                                                    in on the query queue; announcement on PUB
+//
+// Queries come first: they run on a high-priority serial queue while the trainer's thread runs at
+// nice 10, so on 2 cores the trainer takes what the queries leave.
+import Foundation
+import GLF
+import Imaging
+import Index
+import Neural
+import Protocol
+import Store
+import ZeroMQ
+
+public struct DaemonSettings: Sendable {
+    public var stateDirectory: URL
+    public var store: StoreConfiguration
+    public var server = ServerSettings()
+    public var training = TrainingConfig()
+    public var trainingEnabled = true
+    public var trainer = ContinuousTrainer.Settings()
+    public var keepVersions = 5
+    public var catalog = CatalogSettings()
+
+    public init(stateDirectory: URL) {
+        self.stateDirectory = stateDirectory
+        store = StoreConfiguration(directory: stateDirectory.appendingPathComponent("store").path)
+        modelsDirectory = stateDirectory.appendingPathComponent("models")
+    }
+
+    public var modelsDirectory: URL
+    var snapshotDirectory: URL { stateDirectory.appendingPathComponent("training") }
+}
+
+public final class GLFDaemon: RequestHandling, @unchecked Sendable {
+    public let settings: DaemonSettings
+    public let store: ImageStore
+    public let versions: ModelVersions
+    public private(set) var trainer: ContinuousTrainer!
+    public private(set) var server: RequestServer!
+    private let started = Date()
+
+    private let ingestQueue = DispatchQueue(label: "glfd.ingest", qos: .utility, attributes: .concurrent)
+    private let queryQueue = DispatchQueue(label: "glfd.query", qos: .userInitiated)
+    private let catalogQueue = DispatchQueue(label: "glfd.catalog", qos: .utility)
+    /// Touched only on the query queue.
+    private var catalog: Catalog?
+    private let lock = NSLock()
+    private var lastAnnouncement: Announcement?
+    private var shuttingDown = false
+
+    /// Opens the store and the model versions and binds the sockets; `start()` begins serving.
+    public init(settings: DaemonSettings) throws {
+        self.settings = settings
+        try FileManager.default.createDirectory(at: settings.stateDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        store = try ImageStore(settings.store)
+        versions = try ModelVersions(directory: settings.modelsDirectory, keep: settings.keepVersions)
+        if let latest = versions.latest { lastAnnouncement = Self.announcement(latest) }
+        trainer = try ContinuousTrainer(store: store, versions: versions, config: settings.training, settings: settings.trainer,
+                                        snapshotDirectory: settings.snapshotDirectory) { [weak self] version in
+            self?.published(version)
+        }
+        server = try RequestServer(settings: settings.server, handler: self)
+    }
+
+    public func start() {
+        server.start()
+        if let latest = versions.latest { rebuildCatalog(for: latest) }
+        if settings.trainingEnabled { trainer.start() }
+    }
+
+    /// Graceful stop: refuse new work, finish the trainer's step (snapshot saved), let queued
+    /// ingests commit and their replies go out, then close the store.
+    public func stop() {
+        lock.withLock { shuttingDown = true }
+        trainer.stop()
+        ingestQueue.sync(flags: .barrier) {}
+        queryQueue.sync {}
+        // Give acknowledgements of commits that just finished a moment to be handed back.
+        Thread.sleep(forTimeInterval: 0.05)
+        server.stop()
+        store.close()
+    }
+
+    private static func announcement(_ version: PublishedVersion) -> Announcement {
+        Announcement(version: version.version, path: version.path, step: version.step, publishedAt: version.publishedAt,
+                     metrics: version.metrics)
+    }
+
+    /// The trainer published a version: announce it, and embed the catalog under it.
+    private func published(_ version: PublishedVersion) {
+        let announcement = Self.announcement(version)
+        lock.withLock { lastAnnouncement = announcement }
+        server?.announce(announcement)
+        rebuildCatalog(for: version)
+    }
+
+    private func rebuildCatalog(for version: PublishedVersion) {
+        catalogQueue.async { [self] in
+            guard let built = try? Catalog(version: version, store: store, settings: settings.catalog) else { return }
+            queryQueue.async { [self] in
+                // Versions only move forward, even if builds finish out of order.
+                if (catalog?.version.version ?? 0) < built.version.version { catalog = built }
+            }
+        }
+    }
+
+    // MARK: Requests
+
+    public func handle(_ request: Request, from client: ClientRef, respond: @escaping @Sendable (Reply) -> Void) {
+        let id = request.id
+        if lock.withLock({ shuttingDown }) {
+            respond(.failure(id: id, ProtocolError(.shuttingDown, "the daemon is stopping; the request was not applied")))
+            return
+        }
+        switch request.command {
+        case .ingest(let images):
+            ingestQueue.async { [self] in ingest(images, id: id, respond: respond) }
+        case .embed(let images):
+            queryQueue.async { [self] in respond(embed(images, id: id)) }
+        case .knn(let query):
+            queryQueue.async { [self] in respond(knn(query, id: id)) }
+        case .get(let ids, let pixels):
+            respond(get(ids, pixels: pixels, id: id))
+        case .delete(let ids):
+            store.delete(ids) { result in
+                switch result {
+                case .success(let deleted): respond(.success(id: id, DeleteResult(deleted: deleted)))
+                case .failure(let error): respond(.failure(id: id, Self.protocolError(error)))
+                }
+            }
+        case .status:
+            respond(.success(id: id, status()))
+        case .model:
+            let latest = versions.latest
+            respond(.success(id: id, ModelResult(version: latest?.version ?? 0, path: latest?.path, step: latest?.step ?? 0,
+                                                 publishedAt: latest?.publishedAt)))
+        case .lastAnnouncement:
+            respond(.success(id: id, LastAnnouncementResult(announcement: lock.withLock { lastAnnouncement })))
+        case .export(let after, let limit):
+            queryQueue.async { [self] in respond(export(after: after, limit: limit, id: id)) }
+        }
+    }
+
+    private func decode(_ images: [ImagePayload]) -> Result<[NewItem], ProtocolError> {
+        let decoder = IngestDecoder(canonical: store.configuration.canonical)
+        var items: [NewItem] = []
+        for (index, image) in images.enumerated() {
+            do {
+                let d = image.descriptor
+                var item: NewItem
+                switch d.format ?? .auto {
+                case .raw:
+                    item = try decoder.item(raw: image.bytes, width: d.width ?? 0, height: d.height ?? 0, channels: d.channels ?? 0)
+                case .auto, .jpeg, .png:
+                    item = try decoder.item(encoded: image.bytes)
+                    if let format = d.format, format.rawValue != item.originalFormat.rawValue {
+                        return .failure(ProtocolError(.badImage, "declared \(format.rawValue), but the bytes are \(item.originalFormat.rawValue)", index: index))
+                    }
+                }
+                item.source = d.source ?? ""
+                item.metadata = Array((d.meta ?? "").utf8)
+                items.append(item)
+            } catch {
+                var protocolError = Self.protocolError(error)
+                protocolError.index = index
+                return .failure(protocolError)
+            }
+        }
+        return .success(items)
+    }
+
+    private func ingest(_ images: [ImagePayload], id: RequestID?, respond: @escaping @Sendable (Reply) -> Void) {
+        switch decode(images) {
+        case .failure(let error):
+            respond(.failure(id: id, error))
+        case .success(let items):
+            // Answered from the store's writer thread once durable: no task, no thread waiting.
+            let trainer = self.trainer
+            store.ingest(items) { result in
+                switch result {
+                case .success(let ids):
+                    respond(.success(id: id, IngestResult(ids: ids)))
+                    trainer?.notifyIngest()
+                case .failure(let error):
+                    respond(.failure(id: id, Self.protocolError(error)))
+                }
+            }
+        }
+    }
+
+    /// On the query queue.
+    private func embed(_ images: [ImagePayload], id: RequestID?) -> Reply {
+        guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "no model version is loaded yet")) }
+        switch decode(images) {
+        case .failure(let error):
+            return .failure(id: id, error)
+        case .success(let items):
+            let vectors = catalog.embed(items.map(\.image.pixels))
+            return .success(id: id, EmbedResult(version: catalog.version.version, dim: catalog.dimension),
+                            payloads: vectors.map { VectorFrame.encode($0) })
+        }
+    }
+
+    /// On the query queue.
+    private func knn(_ query: KNNQuery, id: RequestID?) -> Reply {
+        guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "no model version is loaded yet")) }
+        do {
+            try catalog.catchUp()
+            if catalog.wantsRebuild { rebuildCatalog(for: catalog.version) }
+            let vector: [Float]
+            switch query.target {
+            case .image(let image):
+                switch decode([image]) {
+                case .failure(let error): return .failure(id: id, error)
+                case .success(let items): vector = catalog.embed([items[0].image.pixels])[0]
+                }
+            case .item(let item):
+                guard let stored = catalog.vector(of: item), try store.item(item) != nil else {
+                    return .failure(id: id, ProtocolError(.notFound, "no stored item \(item)"))
+                }
+                vector = stored
+            case .vector(let given):
+                guard given.count == catalog.dimension else {
+                    return .failure(id: id, ProtocolError(.badHeader, "the vector has dim \(given.count); version \(catalog.version.version) embeds in \(catalog.dimension)"))
+                }
+                vector = given
+            }
+            let (neighbours, exact) = try catalog.search(vector, k: query.k, source: query.source, exact: query.exact)
+            return .success(id: id, KNNResult(version: catalog.version.version, exact: exact,
+                                              neighbours: neighbours.map { Protocol.Neighbour(id: $0.id, score: $0.score) }))
+        } catch {
+            return .failure(id: id, Self.protocolError(error))
+        }
+    }
+
+    /// On the query queue.
+    private func export(after: UInt64, limit: Int, id: RequestID?) -> Reply {
+        guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "no model version is loaded yet")) }
+        do {
+            try catalog.catchUp()
+            let page = try catalog.page(after: after, limit: limit)
+            return .success(id: id, ExportResult(version: catalog.version.version, dim: catalog.dimension, ids: page.ids,
+                                                 nextAfter: page.more ? page.ids.last : nil),
+                            payloads: [VectorFrame.encode(page.vectors)])
+        } catch {
+            return .failure(id: id, Self.protocolError(error))
+        }
+    }
+
+    private func get(_ ids: [UInt64], pixels: Bool, id: RequestID?) -> Reply {
+        do {
+            let items = try store.items(ids)
+            let infos = items.map { item in
+                item.map {
+                    ItemInfo(id: $0.id, source: $0.source, meta: String(decoding: $0.metadata, as: UTF8.self),
+                             width: $0.originalWidth, height: $0.originalHeight, format: $0.originalFormat.rawValue,
+                             ingestedAt: $0.ingestedAt.timeIntervalSince1970, storedSide: $0.image.width,
+                             storedChannels: $0.image.channels)
+                }
+            }
+            return .success(id: id, GetResult(items: infos), payloads: pixels ? items.compactMap { $0?.image.pixels } : [])
+        } catch {
+            return .failure(id: id, Self.protocolError(error))
+        }
+    }
+
+    public func status() -> StatusResult {
+        let s = store.statistics
+        let t = trainer.currentStatus
+        let latest = versions.latest
+        let method = settings.training.method.rawValue + (settings.training.adc == nil ? "" : "+adc")
+        return StatusResult(
+            uptimeSeconds: Date().timeIntervalSince(started),
+            store: .init(items: s.items, bytes: s.recordBytes, ingested: s.ingested, replayPolicy: s.replayPolicy.rawValue,
+                         replayMembers: s.replayMembers, mapUsedBytes: s.mapUsedBytes, mapSize: s.mapSize),
+            training: .init(method: method, step: t.step, imagesPerSecond: t.imagesPerSecond, loss: t.loss,
+                            collapse: t.collapse, rolledBack: t.rolledBack),
+            model: ModelResult(version: latest?.version ?? 0, path: latest?.path, step: latest?.step ?? 0,
+                               publishedAt: latest?.publishedAt))
+    }
+
+    static func protocolError(_ error: Error) -> ProtocolError {
+        switch error as? StoreError {
+        case .badImage(let image)?: ProtocolError(.badImage, image.description)
+        case .invalidItem(let message)?: ProtocolError(.badImage, message)
+        case .storeFull?: ProtocolError(.storeFull, "\(error)")
+        case .diskFull?: ProtocolError(.diskFull, "\(error)")
+        case .closed?: ProtocolError(.shuttingDown, "the store is closed")
+        default: ProtocolError(.internalError, "\(error)")
+        }
+    }
+}

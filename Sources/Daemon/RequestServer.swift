@@ -1,0 +1,202 @@
+// The request loop: one thread owns the ROUTER socket (requests), the PUB socket (announcements)
+// and the receiving end of a mailbox through which other threads hand back replies. It never waits
+// on anything but zmq_poll: decoding a request is cheap and bounded by the protocol limits, and the
+// work itself (ingest, queries) runs elsewhere and answers through the mailbox.
+//
+// Limits, so that one client cannot hurt the others: explicit high-water marks on both sockets, a
+// per-frame maximum (ZMQ_MAXMSGSIZE) enforced by libzmq before a byte reaches us, the protocol's
+// limits after, and a cap on each client's ingests in flight (`busy` beyond it).
+import Foundation
+import Protocol
+import ZeroMQ
+
+public struct ServerSettings: Sendable {
+    public var requestEndpoint = "tcp://127.0.0.1:5555"
+    public var announceEndpoint = "tcp://127.0.0.1:5556"
+    public var sendHighWaterMark: Int32 = 1000
+    public var receiveHighWaterMark: Int32 = 1000
+    public var maxInflightIngestsPerClient = 8
+    public var limits = ProtocolLimits.default
+    public init() {}
+}
+
+/// Who asked: enough to send the reply back and to count the client's ingests.
+public struct ClientRef: Sendable, Hashable {
+    let envelope: [[UInt8]]
+    public var routingID: [UInt8] { envelope.first ?? [] }
+}
+
+/// What the server hands requests to. `respond` may be called from any thread, exactly once.
+public protocol RequestHandling: AnyObject, Sendable {
+    func handle(_ request: Request, from client: ClientRef, respond: @escaping @Sendable (Reply) -> Void)
+}
+
+public final class RequestServer: @unchecked Sendable {
+    public let settings: ServerSettings
+    private let context: ZMQContext
+    private let router: ZMQSocket
+    private let publisher: ZMQSocket
+    private let mailbox: Mailbox
+    private weak var handler: (any RequestHandling)?
+    private let finished = DispatchSemaphore(value: 0)
+    private var inflightIngests: [[UInt8]: Int] = [:]  // server thread only
+
+    /// Binds both sockets: once this returns, clients can connect.
+    public init(settings: ServerSettings, handler: any RequestHandling) throws(ZMQError) {
+        self.settings = settings
+        self.handler = handler
+        context = try ZMQContext()
+        router = try ZMQSocket(context: context, type: .router)
+        try router.set(.sendHighWaterMark, to: settings.sendHighWaterMark)
+        try router.set(.receiveHighWaterMark, to: settings.receiveHighWaterMark)
+        try router.set(.maxMessageSize, to: Int64(settings.limits.maxImageBytes + settings.limits.maxHeaderBytes))
+        try router.bind(settings.requestEndpoint)
+        publisher = try ZMQSocket(context: context, type: .pub)
+        try publisher.set(.sendHighWaterMark, to: settings.sendHighWaterMark)
+        try publisher.bind(settings.announceEndpoint)
+        mailbox = try Mailbox(context: context)
+    }
+
+    /// The endpoints as bound (a `:*` port resolved), for logs and tests.
+    public var boundEndpoints: (requests: String, announcements: String) {
+        ((try? router.lastEndpoint) ?? settings.requestEndpoint, (try? publisher.lastEndpoint) ?? settings.announceEndpoint)
+    }
+
+    public func start() {
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "glfd-server"
+        thread.start()
+    }
+
+    /// Stops the loop after it has sent every reply already handed back; later replies are dropped.
+    public func stop() {
+        mailbox.post(.stop)
+        finished.wait()
+    }
+
+    /// Sends an announcement on the PUB socket (from any thread).
+    public func announce(_ announcement: Announcement) { mailbox.post(.announce(announcement)) }
+
+    private func run() {
+        var running = true
+        while running {
+            let ready: [ZMQEvents]
+            do {
+                ready = try ZeroMQ.poll([(router, .readable), (mailbox.receiver, .readable)], timeoutMilliseconds: -1)
+            } catch {
+                if error.isInterrupted { continue }
+                break
+            }
+            if ready[1].contains(.readable) {
+                for letter in mailbox.take() {
+                    switch letter {
+                    case .reply(let client, let frames, let wasIngest):
+                        if wasIngest { release(client) }
+                        try? router.send(client.envelope + frames, dontWait: true)
+                    case .announce(let announcement):
+                        try? publisher.send(announcement.encode(), dontWait: true)
+                    case .stop:
+                        running = false
+                    }
+                }
+            }
+            // Drain what is queued, a bounded number per turn so replies are not starved.
+            for _ in 0..<64 where running {
+                guard let message = try? router.receive(dontWait: true) else { break }
+                serve(message)
+            }
+        }
+        router.close()
+        publisher.close()
+        mailbox.close()
+    }
+
+    private func serve(_ message: [[UInt8]]) {
+        guard let (envelope, body) = Envelope.split(message) else { return }
+        let client = ClientRef(envelope: envelope.frames)
+        switch Request.decode(body, limits: settings.limits) {
+        case .failure(let failure):
+            try? router.send(client.envelope + Reply.failure(id: failure.id, failure.error).encode(), dontWait: true)
+        case .success(let request):
+            let isIngest: Bool
+            if case .ingest = request.command { isIngest = true } else { isIngest = false }
+            if isIngest {
+                let inflight = inflightIngests[client.routingID, default: 0]
+                guard inflight < settings.maxInflightIngestsPerClient else {
+                    let error = ProtocolError(.busy, "\(inflight) ingests of this client are in flight; wait for a reply")
+                    try? router.send(client.envelope + Reply.failure(id: request.id, error).encode(), dontWait: true)
+                    return
+                }
+                inflightIngests[client.routingID] = inflight + 1
+            }
+            guard let handler else {
+                mailbox.post(.reply(client, Reply.failure(id: request.id, ProtocolError(.shuttingDown, "the daemon is stopping")).encode(), isIngest))
+                return
+            }
+            let mailbox = self.mailbox
+            handler.handle(request, from: client) { reply in
+                mailbox.post(.reply(client, reply.encode(), isIngest))
+            }
+        }
+    }
+
+    private func release(_ client: ClientRef) {
+        let remaining = inflightIngests[client.routingID, default: 1] - 1
+        inflightIngests[client.routingID] = remaining > 0 ? remaining : nil
+    }
+}
+
+/// Replies and announcements from other threads to the server thread: a locked queue, and a
+/// one-byte wake-up over an inproc PAIR socket the server polls. The sending socket is shared under
+/// the lock (ZeroMQ allows a socket to move between threads with a full memory barrier).
+final class Mailbox: @unchecked Sendable {
+    enum Letter {
+        case reply(ClientRef, [[UInt8]], Bool)
+        case announce(Announcement)
+        case stop
+    }
+
+    let receiver: ZMQSocket
+    private let sender: ZMQSocket
+    private let lock = NSLock()
+    private var letters: [Letter] = []
+    private var closed = false
+
+    init(context: ZMQContext) throws(ZMQError) {
+        let endpoint = "inproc://glfd-mailbox-\(UUID().uuidString)"
+        receiver = try ZMQSocket(context: context, type: .pair)
+        try receiver.bind(endpoint)
+        sender = try ZMQSocket(context: context, type: .pair)
+        try sender.connect(endpoint)
+    }
+
+    func post(_ letter: Letter) {
+        lock.withLock {
+            guard !closed else { return }
+            let wasEmpty = letters.isEmpty
+            letters.append(letter)
+            // One wake-up per batch of letters: the server takes them all at once.
+            if wasEmpty { try? sender.send([[1]], dontWait: true) }
+        }
+    }
+
+    /// Everything posted so far (server thread), with the wake-ups consumed.
+    func take() -> [Letter] {
+        while (try? receiver.receive(dontWait: true)) != nil {}
+        return lock.withLock {
+            defer { letters.removeAll() }
+            return letters
+        }
+    }
+
+    func close() {
+        lock.withLock {
+            closed = true
+            sender.close()
+        }
+        receiver.close()
+    }
+}

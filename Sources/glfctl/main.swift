@@ -1,0 +1,299 @@
+// glfctl: talk to a running glfd — ingest files, embed, nearest neighbours, status, follow model
+// versions, export the catalog's embeddings.
+import ArgumentParser
+import Foundation
+import Protocol
+import ZeroMQ
+
+struct GLFCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "glfctl",
+        abstract: "Control and query a running glfd (protocol/PROTOCOL.md).",
+        subcommands: [Ingest.self, Embed.self, KNN.self, Status.self, Watch.self, Export.self])
+}
+
+struct Connection: ParsableArguments {
+    @Option(help: "glfd's request endpoint.") var endpoint = "tcp://127.0.0.1:5555"
+    @Option(help: "Seconds to wait for a reply.") var timeout = 120.0
+
+    func client() throws -> GLFDClient {
+        try GLFDClient(endpoint: endpoint, timeoutMilliseconds: Int32(timeout * 1000))
+    }
+}
+
+func printJSON(_ value: some Encodable) {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    print(String(decoding: try! encoder.encode(value), as: UTF8.self))
+}
+
+func readImage(_ path: String) throws -> ImagePayload {
+    guard let data = FileManager.default.contents(atPath: path) else { throw ClientError("cannot read \(path)") }
+    return ImagePayload([UInt8](data))
+}
+
+// MARK: ingest
+
+struct Ingest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Store images: files, folders (recursively) or quoted globs; prints a summary, ids with --print-ids.")
+
+    @OptionGroup var connection: Connection
+    @Option(help: "Source tag stored with every image.") var source = "glfctl"
+    @Option(help: "Metadata string stored with every image.") var meta: String?
+    @Option(help: "Images per request.") var batch = 32
+    @Option(help: "Requests in flight (glfd allows 8 per client).") var inflight = 4
+    @Flag(name: .customLong("print-ids"), help: "Print \"<id>\\t<path>\" for each stored image.") var printIDs = false
+    @Argument(help: "Files, folders or globs (*.jpg).") var paths: [String]
+
+    func run() throws {
+        let files = try expand(paths)
+        guard !files.isEmpty else { throw ValidationError("no .jpg, .jpeg or .png files in \(paths)") }
+        let client = try connection.client()
+        var chunks = stride(from: 0, to: files.count, by: batch).map { Array(files[$0..<min($0 + batch, files.count)]) }
+        var pending: [RequestID: [String]] = [:]
+        var next = 0, stored = 0, refused: [String: Int] = [:]
+        let started = Date()
+        let progress = ProgressLine(total: files.count)
+        while next < chunks.count || !pending.isEmpty {
+            while next < chunks.count && pending.count < inflight {
+                let chunk = chunks[next]
+                next += 1
+                let images = try chunk.map { path -> ImagePayload in
+                    var image = try readImage(path)
+                    image.descriptor = ImageDescriptor(source: source, meta: meta)
+                    return image
+                }
+                pending[try client.send(.ingest(images))] = chunk
+            }
+            let reply = try client.receive()
+            guard let id = reply.id, let chunk = pending.removeValue(forKey: id) else { continue }
+            switch reply.outcome {
+            case .success:
+                let ids = try reply.result(as: IngestResult.self).ids
+                stored += ids.count
+                if printIDs { for (id, path) in zip(ids, chunk) { print("\(id)\t\(path)") } }
+            case .failure(let error):
+                // A request is all or nothing: when glfd names the bad image, only that file is
+                // refused and the rest of its batch goes again.
+                if let index = error.index, chunk.indices.contains(index) {
+                    refused[error.code.rawValue, default: 0] += 1
+                    FileHandle.standardError.write(Data("refused \(chunk[index]): \(error.code.rawValue): \(error.message)\n".utf8))
+                    var rest = chunk
+                    rest.remove(at: index)
+                    if !rest.isEmpty { chunks.append(rest) }
+                } else {
+                    refused[error.code.rawValue, default: 0] += chunk.count
+                    FileHandle.standardError.write(Data("refused a batch of \(chunk.count) (\(chunk[0]) ...): \(error)\n".utf8))
+                }
+            }
+            progress.update(done: stored + refused.values.reduce(0, +))
+        }
+        progress.finish()
+        let seconds = Date().timeIntervalSince(started)
+        let refusedText = refused.isEmpty ? "" : ", not stored: " + refused.sorted { $0.key < $1.key }.map { "\($0.value) (\($0.key))" }.joined(separator: ", ")
+        FileHandle.standardError.write(Data(String(format: "%d stored in %.1f s (%.0f images/s)%@\n", stored, seconds,
+                                                   Double(stored) / max(seconds, 1e-9), refusedText).utf8))
+        if !refused.isEmpty { throw ExitCode(2) }
+    }
+}
+
+/// Files for paths that are files, folders (recursive) or globs.
+func expand(_ paths: [String]) throws -> [String] {
+    let extensions: Set<String> = ["jpg", "jpeg", "png"]
+    var files: [String] = []
+    for path in paths {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue {
+                let found = FileManager.default.enumerator(atPath: path)?.compactMap { $0 as? String } ?? []
+                files += found.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+                    .map { (path as NSString).appendingPathComponent($0) }
+            } else {
+                files.append(path)
+            }
+            continue
+        }
+        var matches = glob_t()
+        defer { globfree(&matches) }
+        guard glob(path, 0, nil, &matches) == 0 else { throw ValidationError("\(path): no such file, folder or glob match") }
+        for i in 0..<Int(matches.gl_pathc) {
+            if let match = matches.gl_pathv[i] { files.append(String(cString: match)) }
+        }
+    }
+    return files
+}
+
+/// "ingest  [#########-----------]  4,096/10,000" on a terminal; nothing otherwise.
+final class ProgressLine {
+    let total: Int
+    let enabled = isatty(STDERR_FILENO) != 0
+    private var last = Date.distantPast
+
+    init(total: Int) { self.total = total }
+
+    func update(done: Int) {
+        guard enabled, Date().timeIntervalSince(last) > 0.1 || done == total else { return }
+        last = Date()
+        let width = 30, filled = total > 0 ? done * width / total : width
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        FileHandle.standardError.write(Data("\ringest  [\(bar)]  \(done)/\(total)".utf8))
+    }
+
+    func finish() { if enabled { FileHandle.standardError.write(Data("\n".utf8)) } }
+}
+
+// MARK: embed, knn, status
+
+struct Embed: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the embedding of an image under the current model version.")
+    @OptionGroup var connection: Connection
+    @Flag(help: "Print JSON.") var json = false
+    @Argument(help: "An image file.") var file: String
+
+    func run() throws {
+        let reply = try connection.client().call(.embed([try readImage(file)]))
+        let result = try reply.result(as: EmbedResult.self)
+        let vector = VectorFrame.decode(reply.payloads.first ?? [], dimension: result.dim) ?? []
+        if json {
+            struct Output: Encodable { var version: Int; var vector: [Float] }
+            printJSON(Output(version: result.version, vector: vector))
+        } else {
+            print("version \(result.version), \(result.dim) dimensions")
+            print(vector.map { String(format: "%.6f", $0) }.joined(separator: " "))
+        }
+    }
+}
+
+struct KNN: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "knn", abstract: "Nearest stored items of an image, a stored item, or a vector.")
+    @OptionGroup var connection: Connection
+    @Option(help: "Neighbours to return.") var k = 10
+    @Option(help: "A stored item's id instead of an image.") var item: UInt64?
+    @Option(help: "Only items with this source tag.") var source: String?
+    @Flag(help: "Exact search over every item (else the approximate index).") var exact = false
+    @Flag(help: "Print JSON.") var json = false
+    @Argument(help: "An image file (unless --item).") var file: String?
+
+    func run() throws {
+        let target: KNNQuery.Target
+        if let item { target = .item(item) }
+        else if let file { target = .image(try readImage(file)) }
+        else { throw ValidationError("give an image file or --item ID") }
+        let client = try connection.client()
+        let result = try client.call(.knn(KNNQuery(target, k: k, source: source, exact: exact))).result(as: KNNResult.self)
+        if json { return printJSON(result) }
+        let infos = try client.call(.get(ids: result.neighbours.map(\.id), pixels: false)).result(as: GetResult.self).items
+        print("version \(result.version), \(result.exact ? "exact" : "approximate") search")
+        print("rank  id            score    source        meta")
+        for (rank, (neighbour, info)) in zip(result.neighbours, infos).enumerated() {
+            print(String(format: "%4d  %-12llu  %7.4f  %-12@  %@", rank + 1, neighbour.id, neighbour.score,
+                         (info?.source ?? "-") as NSString, (info?.meta ?? "") as NSString))
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "What glfd is doing: store, training, model.")
+    @OptionGroup var connection: Connection
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let s = try connection.client().call(.status).result(as: StatusResult.self)
+        if json { return printJSON(s) }
+        let loss = s.training.loss.sorted { $0.key < $1.key }.map { String(format: "%@ %.4f", $0.key, $0.value) }.joined(separator: ", ")
+        print("""
+            uptime     \(Int(s.uptimeSeconds)) s
+            store      \(s.store.items) items (\(s.store.bytes >> 20) MiB), \(s.store.ingested) ingested; replay \(s.store.replayPolicy), \(s.store.replayMembers) members; map \(s.store.mapUsedBytes >> 20)/\(s.store.mapSize >> 20) MiB
+            training   \(s.training.method) step \(s.training.step), \(String(format: "%.1f", s.training.imagesPerSecond)) images/s, collapse \(String(format: "%.4f", s.training.collapse)), rolled back \(s.training.rolledBack)
+            loss       \(loss.isEmpty ? "-" : loss)
+            model      version \(s.model.version) (step \(s.model.step)) \(s.model.path ?? "")
+            """)
+    }
+}
+
+// MARK: watch, export
+
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Follow model versions as glfd publishes them (the last one first).")
+    @OptionGroup var connection: Connection
+    @Option(help: "glfd's announcement endpoint.") var announceEndpoint = "tcp://127.0.0.1:5556"
+    @Option(help: "Stop after this many new announcements.") var count: Int?
+    @Flag(help: "Print JSON lines.") var json = false
+
+    func run() throws {
+        let subscriber = try ZMQSocket(context: try ZMQContext(), type: .sub)
+        try subscriber.subscribe(Array(GLFDProtocol.announcementTopic.utf8))
+        try subscriber.connect(announceEndpoint)
+        // PUB does not replay: the latest one comes from a request, then the stream.
+        if let last = try connection.client().call(.lastAnnouncement).result(as: LastAnnouncementResult.self).announcement {
+            show(last)
+        }
+        var seen = 0
+        while count.map({ seen < $0 }) ?? true {
+            show(try Announcement.decode(try subscriber.receive()))
+            seen += 1
+        }
+    }
+
+    func show(_ a: Announcement) {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try! encoder.encode(a), as: UTF8.self))
+        } else {
+            let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: a.publishedAt))
+            print("version \(a.version)  step \(a.step)  \(when)  \(a.path)")
+        }
+        fflush(nil)  // all streams: a pipe reader sees each version as it comes
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the catalog's embeddings: DIR/embeddings.npy (float32, N × dim) and DIR/ids.npy (uint64, N).")
+    @OptionGroup var connection: Connection
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Items per page.") var page = 4096
+
+    func run() throws {
+        let client = try connection.client()
+        var after: UInt64 = 0, ids: [UInt64] = [], vectors: [Float] = []
+        var version: Int?, dim = 0
+        while true {
+            let reply = try client.call(.export(after: after, limit: page))
+            let result = try reply.result(as: ExportResult.self)
+            if let version, version != result.version {
+                // A version was published mid-walk: start again, so the file holds one version.
+                FileHandle.standardError.write(Data("version \(version) → \(result.version) during export; starting over\n".utf8))
+                (after, ids, vectors) = (0, [], [])
+            }
+            version = result.version
+            dim = result.dim
+            ids += result.ids
+            vectors += VectorFrame.decode(reply.payloads.first ?? [], dimension: result.ids.count * result.dim) ?? []
+            guard let next = result.nextAfter else { break }
+            after = next
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try writeNpy(descr: "<f4", shape: [ids.count, dim], bytes: vectors.withUnsafeBytes { Array($0) }, to: out + "/embeddings.npy")
+        try writeNpy(descr: "<u8", shape: [ids.count], bytes: ids.map(\.littleEndian).withUnsafeBytes { Array($0) }, to: out + "/ids.npy")
+        FileHandle.standardError.write(Data("\(ids.count) embeddings of version \(version ?? 0), dim \(dim), in \(out)\n".utf8))
+    }
+}
+
+/// NumPy's .npy format 1.0: magic, header dict padded to 64 bytes, raw little-endian data.
+func writeNpy(descr: String, shape: [Int], bytes: [UInt8], to path: String) throws {
+    let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
+    let unpadded = 10 + header.utf8.count + 1
+    header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+    var file: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
+    file += withUnsafeBytes(of: UInt16(header.utf8.count).littleEndian) { Array($0) }
+    file += Array(header.utf8) + bytes
+    guard FileManager.default.createFile(atPath: path, contents: Data(file)) else { throw ClientError("cannot write \(path)") }
+}
+
+GLFCtl.main()

@@ -1,0 +1,60 @@
+// From the operator's configuration (TOML, environment, --set) to the daemon's parts.
+import Configuration
+import Daemon
+import Foundation
+import GLF
+import Index
+import Neural
+import Protocol
+import Store
+
+extension DaemonSettings {
+    init(_ c: GLFDConfiguration) {
+        self.init(stateDirectory: URL(fileURLWithPath: c.paths.stateDirectory))
+        store = StoreConfiguration(
+            directory: c.paths.store,
+            canonical: CanonicalShape(side: c.store.canonicalSide, channels: c.store.channels),
+            durability: c.store.durability == .fast ? .syncOnDemand : .syncOnCommit,
+            initialMapSize: c.store.initialMapMiB << 20, maxMapSize: c.store.maxMapMiB << 20,
+            maxItems: c.store.maxItems > 0 ? c.store.maxItems : nil,
+            maxBytes: c.store.maxBytes > 0 ? c.store.maxBytes : nil,
+            replay: ReplayConfiguration(policy: ReplayPolicyKind(rawValue: c.store.replayPolicy.rawValue) ?? .fifo,
+                                        capacity: c.store.replayCapacity, seed: UInt64(c.training.seed)))
+        modelsDirectory = URL(fileURLWithPath: c.paths.models)
+
+        server.requestEndpoint = c.server.requestEndpoint
+        server.announceEndpoint = c.server.announceEndpoint
+        server.sendHighWaterMark = Int32(clamping: c.server.sendHighWaterMark)
+        server.receiveHighWaterMark = Int32(clamping: c.server.receiveHighWaterMark)
+        server.maxInflightIngestsPerClient = c.server.maxInflightIngestsPerClient
+        server.limits.maxRequestBytes = c.server.maxMessageBytes
+
+        var training = TrainingConfig()
+        training.method = MethodName(rawValue: c.training.method.rawValue) ?? .byol
+        training.encoder = EncoderConfig(inputChannels: c.store.channels, imageSize: c.store.canonicalSide, width: c.training.width)
+        training.adc = c.training.adc
+            ? AdaptiveDistributionCalibration(sigma: Float(c.training.adcSigma), dcmWeight: Float(c.training.adcDCMWeight),
+                                              lpmWeight: Float(c.training.adcLPMWeight))
+            : nil
+        training.batch = c.training.batch
+        training.optimiser.kind = OptimiserConfig.Kind(rawValue: c.training.optimiser.rawValue) ?? .sgd
+        training.optimiser.learningRate = Float(c.training.learningRate)
+        training.optimiser.weightDecay = Float(c.training.weightDecay)
+        training.optimiser.warmupSteps = c.training.warmupSteps
+        training.optimiser.totalSteps = nil  // a daemon never ends: constant rate after warm-up
+        training.workers = c.training.threads
+        training.seed = UInt64(c.training.seed)
+        self.training = training
+        trainingEnabled = c.training.enabled
+        trainer.updatesPerImage = c.training.updatesPerImage
+        trainer.minItems = c.training.minItems
+        trainer.publishEverySteps = c.models.publishEverySteps
+        trainer.publishEverySeconds = Double(c.models.publishEverySeconds)
+        trainer.priorFromPreviousVersion = c.training.lpmPrior == .previous
+        keepVersions = c.models.keep
+
+        catalog.approximate = c.index.approximate
+        catalog.approximateMinItems = c.index.approximateMinItems
+        catalog.hnsw = HNSWParameters(m: c.index.hnswM, efConstruction: c.index.hnswEFConstruction, efSearch: c.index.hnswEFSearch)
+    }
+}

@@ -1,0 +1,71 @@
+// glfd: the self-learning image embedding daemon. Reads its configuration (a TOML file, GLFD_*
+// environment variables, --set overrides), opens the store, binds its sockets, trains and serves
+// until SIGTERM or SIGINT, then stops gracefully and exits 0.
+import ArgumentParser
+import Configuration
+import Daemon
+import Foundation
+import Neural
+
+struct GLFD: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "glfd",
+        abstract: "The self-learning image embedding daemon (protocol: protocol/PROTOCOL.md).",
+        discussion: """
+            Without a configuration file it runs on the built-in defaults: state in ./state, requests on \
+            tcp://127.0.0.1:5555, announcements on tcp://127.0.0.1:5556. Every setting (see systemd/glfd.toml) \
+            can also come from GLFD_<SECTION>_<KEY> environment variables or --set section.key=value.
+            """)
+
+    @Option(name: .customLong("config"), help: "Configuration file (TOML). Default: $GLFD_CONFIG if set, else none.")
+    var configFile: String?
+
+    @Option(name: .customLong("set"), help: "Override one setting: section.key=value (repeatable).")
+    var overrides: [String] = []
+
+    @Flag(name: .customLong("print-config"), help: "Print the effective configuration, with where each value came from, and exit.")
+    var printConfig = false
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let configuration: GLFDConfiguration
+        do {
+            configuration = try GLFDConfiguration.load(file: configFile ?? environment["GLFD_CONFIG"], environment: environment,
+                                                       overrides: overrides)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if printConfig {
+            print(configuration.describe(), terminator: "")
+            return
+        }
+        let daemon = try GLFDaemon(settings: DaemonSettings(configuration))
+        let (requests, announcements) = daemon.server.boundEndpoints
+        log("glfd: serving glfd/1 on \(requests), announcing on \(announcements); state in \(configuration.paths.stateDirectory)")
+        daemon.start()
+        waitForTermination()
+        log("glfd: stopping")
+        daemon.stop()
+        log("glfd: stopped")
+    }
+}
+
+func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+/// Blocks until SIGTERM or SIGINT.
+func waitForTermination() {
+    let stop = DispatchSemaphore(value: 0)
+    var sources: [DispatchSourceSignal] = []
+    for signalNumber in [SIGTERM, SIGINT] {
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+        source.setEventHandler { stop.signal() }
+        source.resume()
+        sources.append(source)
+    }
+    stop.wait()
+    withExtendedLifetime(sources) {}
+}
+
+BLAS.restartWithBetterKernelsIfNeeded()
+GLFD.main()

@@ -1,0 +1,148 @@
+// glfd in this process, on real loopback sockets, with a real store of real CIFAR-10 JPEGs and a
+// real (small) model training: ingest, training advances, a version is published and announced,
+// knn of a stored image returns it first, embedding is stable within a version, garbage gets typed
+// errors while others are served, and a restart keeps every acknowledged item and the model.
+import Daemon
+import Foundation
+import GLF
+import Protocol
+import Store
+import Testing
+import ZeroMQ
+
+/// A DEALER client speaking glfd/1 through our own codec.
+final class TestClient {
+    let socket: ZMQSocket
+    private var nextID: Int64 = 1
+
+    init(_ endpoint: String, context: ZMQContext) throws {
+        socket = try ZMQSocket(context: context, type: .dealer)
+        try socket.set(.receiveTimeout, to: 30_000)
+        try socket.connect(endpoint)
+    }
+
+    func call(_ command: Command) throws -> Reply {
+        let id = RequestID.number(nextID)
+        nextID += 1
+        try socket.send(Request(id: id, command).encode())
+        while true {
+            let reply = try Reply.decode(try socket.receive())
+            if reply.id == id { return reply }
+        }
+    }
+}
+
+func cifarFiles(_ count: Int) throws -> [[UInt8]] {
+    let archive = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../../shared/data/cifar10/test.tar.gz").standardized.path
+    let unpacked = NSTemporaryDirectory() + "glfd-it-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: unpacked) }
+    let classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    let members = (0..<count).map { String(format: "test/\(classes[$0 % 10])/%04d.jpg", $0 / 10 + 1) }
+    let tar = Process()
+    tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
+    tar.arguments = ["-xzf", archive, "-C", unpacked] + members
+    try tar.run()
+    tar.waitUntilExit()
+    return try members.map { try [UInt8](Data(contentsOf: URL(fileURLWithPath: unpacked + "/" + $0))) }
+}
+
+func testDaemonSettings(_ state: URL) -> DaemonSettings {
+    var settings = DaemonSettings(stateDirectory: state)
+    settings.server.requestEndpoint = "tcp://127.0.0.1:*"
+    settings.server.announceEndpoint = "tcp://127.0.0.1:*"
+    settings.training = smallTrainingConfig()
+    settings.trainer.minItems = 32
+    settings.trainer.updatesPerImage = 2
+    settings.trainer.publishEverySteps = 4
+    return settings
+}
+
+@Suite(.serialized) struct DaemonIntegrationTests {
+    @Test func ingestTrainPublishQueryRestart() throws {
+        let state = temporaryDaemonDirectory()
+        let images = try cifarFiles(64)
+        let context = try ZMQContext()
+        var acknowledged: [UInt64] = []
+        var versionBeforeRestart = 0
+        do {
+            let daemon = try GLFDaemon(settings: testDaemonSettings(state))
+            daemon.start()
+            let (requests, announcements) = daemon.server.boundEndpoints
+            let subscriber = try ZMQSocket(context: context, type: .sub)
+            try subscriber.subscribe(Array("model".utf8))
+            try subscriber.set(.receiveTimeout, to: 60_000)
+            try subscriber.connect(announcements)
+            let client = try TestClient(requests, context: context)
+
+            for start in stride(from: 0, to: 64, by: 16) {
+                let batch = images[start..<start + 16].map { ImagePayload($0, ImageDescriptor(source: start < 32 ? "a" : "b", meta: "file \(start)")) }
+                acknowledged += try client.call(.ingest(batch)).result(as: IngestResult.self).ids
+            }
+            #expect(acknowledged == Array(1...64))
+
+            // Training advances to its budget (64 × 2 / 16 = 8 steps) and publishes versions 2 and 3
+            // (steps 4 and 8) after the initial one; the subscriber hears them.
+            var heard: [Announcement] = []
+            while heard.last?.step != 8 {
+                heard.append(try Announcement.decode(try subscriber.receive()))
+            }
+            #expect(heard.last?.version == 3)
+            let status = try client.call(.status).result(as: StatusResult.self)
+            #expect(status.training.step == 8)
+            #expect(status.store.items == 64)
+            #expect(status.training.loss["total"].map(\.isFinite) == true)
+            versionBeforeRestart = try client.call(.model).result(as: ModelResult.self).version
+            #expect(versionBeforeRestart == 3)
+            #expect(try client.call(.lastAnnouncement).result(as: LastAnnouncementResult.self).announcement == heard.last)
+
+            // Queries run on the catalog of the newest version once it is built.
+            var knn: KNNResult?
+            for _ in 0..<200 {
+                let reply = try client.call(.knn(KNNQuery(.image(ImagePayload(images[5])), k: 3, exact: true)))
+                if let result = try? reply.result(as: KNNResult.self), result.version == 3 { knn = result; break }
+                usleep(50_000)
+            }
+            let result = try #require(knn)
+            #expect(result.neighbours.first?.id == 6, "\(result.neighbours)")
+            #expect(abs((result.neighbours.first?.score ?? 0) - 1) < 1e-4)
+            let byItem = try client.call(.knn(KNNQuery(.item(6), k: 5, source: "a"))).result(as: KNNResult.self)
+            #expect(byItem.neighbours.first?.id == 6)
+            #expect(byItem.neighbours.allSatisfy { $0.id <= 32 }, "source a holds ids 1–32: \(byItem.neighbours)")
+
+            let first = try client.call(.embed([ImagePayload(images[9])]))
+            let second = try client.call(.embed([ImagePayload(images[9])]))
+            let dim = try first.result(as: EmbedResult.self).dim
+            #expect(try first.result(as: EmbedResult.self).version == second.result(as: EmbedResult.self).version)
+            #expect(VectorFrame.decode(first.payloads[0], dimension: dim) == VectorFrame.decode(second.payloads[0], dimension: dim))
+
+            // Garbage from another client: typed errors, and the first client is still served.
+            let rogue = try ZMQSocket(context: context, type: .dealer)
+            try rogue.set(.receiveTimeout, to: 10_000)
+            try rogue.connect(requests)
+            for garbage: [[UInt8]] in [[Array("hello".utf8)], [Array("glfd/1".utf8), Array("{not json".utf8)],
+                                       [Array("glfd/1".utf8), Array("{\"cmd\":\"ingest\",\"images\":[{}]}".utf8), Array("no image".utf8)]] {
+                try rogue.send(garbage)
+                let reply = try Reply.decode(try rogue.receive())
+                guard case .failure(let error) = reply.outcome else {
+                    Issue.record("garbage \(garbage) was accepted")
+                    continue
+                }
+                #expect([.unsupportedVersion, .badHeader, .badFrames, .badImage].contains(error.code), "\(error)")
+            }
+            #expect(try client.call(.get(ids: [1, 999], pixels: false)).result(as: GetResult.self).items.map { $0?.meta } == ["file 0", nil])
+            daemon.stop()
+        }
+
+        // Restart on the same state: every acknowledged item is there, the model resumes.
+        let daemon = try GLFDaemon(settings: testDaemonSettings(state))
+        daemon.start()
+        let client = try TestClient(daemon.server.boundEndpoints.requests, context: context)
+        let items = try client.call(.get(ids: acknowledged, pixels: false)).result(as: GetResult.self).items
+        #expect(items.compactMap { $0?.id } == acknowledged)
+        #expect(try client.call(.model).result(as: ModelResult.self).version == versionBeforeRestart)
+        #expect(try client.call(.status).result(as: StatusResult.self).training.step == 8)
+        daemon.stop()
+    }
+}
