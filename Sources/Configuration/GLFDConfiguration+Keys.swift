@@ -82,6 +82,8 @@ extension GLFDConfiguration {
                  "Threads the trainer uses"),
         .integer("training.seed", \.training.seed, 0, .atLeast(0),
                  "Seed of initialisation, sampling and augmentations"),
+        .integer("training.nice", \.training.nice, 10, .atLeast(0),
+                 "Scheduling niceness of the trainer's thread: queries come first"),
 
         .integer("models.publish_every_steps", \.models.publishEverySteps, 500, .atLeast(1),
                  "Publish a model version after this many training steps"),

@@ -85,6 +85,7 @@ public struct GLFDConfiguration: Sendable, Equatable {
         public internal(set) var minItems = 0
         public internal(set) var threads = 0
         public internal(set) var seed = 0
+        public internal(set) var nice = 0
     }
 
     public struct Models: Sendable, Equatable {

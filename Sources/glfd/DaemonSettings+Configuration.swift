@@ -48,6 +48,7 @@ extension DaemonSettings {
         trainingEnabled = c.training.enabled
         trainer.updatesPerImage = c.training.updatesPerImage
         trainer.minItems = c.training.minItems
+        trainer.nice = Int32(clamping: c.training.nice)
         trainer.publishEverySteps = c.models.publishEverySteps
         trainer.publishEverySeconds = Double(c.models.publishEverySeconds)
         trainer.priorFromPreviousVersion = c.training.lpmPrior == .previous

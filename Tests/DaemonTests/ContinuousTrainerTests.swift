@@ -48,6 +48,15 @@ final class Published: @unchecked Sendable {
     var all: [PublishedVersion] { lock.withLock { versions } }
 }
 
+extension ContinuousTrainer.Settings {
+    /// The tests share 2 cores with the whole suite: a trainer at nice 10 would wait for all of it.
+    static var forTests: Self {
+        var settings = Self()
+        settings.nice = 0
+        return settings
+    }
+}
+
 func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
@@ -62,7 +71,7 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         let root = temporaryDaemonDirectory()
         let store = try cifarStore(root.appendingPathComponent("store"), count: 64)
         let versions = try ModelVersions(directory: root.appendingPathComponent("models"), keep: 10)
-        var settings = ContinuousTrainer.Settings()
+        var settings = ContinuousTrainer.Settings.forTests
         settings.minItems = 32
         settings.updatesPerImage = 3  // 64 images × 3 / batch 16 = 12 steps, then idle
         settings.publishEverySteps = 5
@@ -72,7 +81,7 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
                                             snapshotDirectory: root.appendingPathComponent("training"),
                                             onPublish: { published.add($0) })
         trainer.start()
-        #expect(waitUntil(seconds: 120) { trainer.currentStatus.step == 12 && trainer.currentStatus.idle })
+        #expect(waitUntil(seconds: 600) { trainer.currentStatus.step == 12 && trainer.currentStatus.idle })
         let status = trainer.currentStatus
         trainer.stop()
         #expect(status.loss["total"].map { $0.isFinite } == true, "\(status.loss)")
@@ -92,16 +101,39 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
                                             onPublish: { published.add($0) })
         #expect(resumed.currentStatus.step == 12)
         resumed.start()
-        #expect(waitUntil(seconds: 120) { resumed.currentStatus.step == 18 && resumed.currentStatus.idle })
+        #expect(waitUntil(seconds: 600) { resumed.currentStatus.step == 18 && resumed.currentStatus.idle })
         resumed.stop()
         #expect(published.all.map(\.step).last == 15)
+    }
+
+    /// LPM's "previous" prior: the latest version's embeddings instead of pixels, renewed on each
+    /// publication (method.md §3).
+    @Test func thePriorCanBeThePreviousVersion() throws {
+        let root = temporaryDaemonDirectory()
+        let store = try cifarStore(root.appendingPathComponent("store"), count: 32)
+        let versions = try ModelVersions(directory: root.appendingPathComponent("models"), keep: 10)
+        var settings = ContinuousTrainer.Settings.forTests
+        settings.minItems = 16
+        settings.updatesPerImage = 4  // 8 steps
+        settings.publishEverySteps = 3
+        settings.priorFromPreviousVersion = true
+        let published = Published()
+        let trainer = try ContinuousTrainer(store: store, versions: versions, config: smallTrainingConfig(), settings: settings,
+                                            snapshotDirectory: root.appendingPathComponent("training"),
+                                            onPublish: { published.add($0) })
+        trainer.start()
+        #expect(waitUntil(seconds: 600) { trainer.currentStatus.step == 8 && trainer.currentStatus.idle })
+        trainer.stop()
+        #expect(published.all.map(\.step) == [0, 3, 6])
+        #expect(trainer.currentStatus.loss["adc.lpm"].map { $0.isFinite && $0 > 0 } == true, "\(trainer.currentStatus.loss)")
+        #expect(trainer.currentStatus.rolledBack == 0)
     }
 
     @Test func theCollapseGuardRollsBackAndPublishesNothingBroken() throws {
         let root = temporaryDaemonDirectory()
         let store = try cifarStore(root.appendingPathComponent("store"), count: 32)
         let versions = try ModelVersions(directory: root.appendingPathComponent("models"), keep: 10)
-        var settings = ContinuousTrainer.Settings()
+        var settings = ContinuousTrainer.Settings.forTests
         settings.minItems = 16
         settings.updatesPerImage = 4
         settings.publishEverySteps = 1
@@ -112,7 +144,7 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
                                             snapshotDirectory: root.appendingPathComponent("training"),
                                             onPublish: { published.add($0) })
         trainer.start()
-        #expect(waitUntil(seconds: 60) { trainer.currentStatus.rolledBack >= 3 })
+        #expect(waitUntil(seconds: 600) { trainer.currentStatus.rolledBack >= 3 })
         trainer.stop()
         #expect(trainer.currentStatus.step == 0)
         #expect(published.all.map(\.step) == [0], "only the initial version: \(published.all.map(\.step))")

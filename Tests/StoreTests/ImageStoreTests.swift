@@ -13,14 +13,17 @@ import Testing
         var ids: [UInt64] = []
         do {
             let store = try ImageStore(smallConfiguration(directory))
+            let before = Date()
             ids += try await store.ingest((0..<5).map { patternItem($0) })
             ids += try await store.ingest([patternItem(5)])
+            let after = Date()
             #expect(ids == Array(1...6))
             let item = try #require(try store.item(3))
             #expect(wholePatternTag(item) == 2)
             #expect(item.originalWidth == 32 && item.originalHeight == 24 && item.originalFormat == .png)
             #expect(item.source == "test")
-            #expect(abs(item.ingestedAt.timeIntervalSinceNow) < 60)
+            // Stamped at commit, to the microsecond.
+            #expect(item.ingestedAt.timeIntervalSince(before) > -1e-5 && item.ingestedAt.timeIntervalSince(after) < 1e-5)
             store.close()
         }
         let store = try ImageStore(smallConfiguration(directory))
