@@ -47,6 +47,8 @@ public final class ContinuousTrainer: @unchecked Sendable {
     /// Where the snapshot the collapse guard returns to (and a restart resumes from) lives.
     public let snapshotDirectory: URL
     private let onPublish: @Sendable (PublishedVersion) -> Void
+    /// Told each time the loop goes round (a step, or a wait of at most a second): the watchdog.
+    public var heartbeat: (@Sendable () -> Void)?
 
     private let lock = NSLock()
     private var status = Status()
@@ -144,6 +146,7 @@ public final class ContinuousTrainer: @unchecked Sendable {
         var healthyStepsSincePublish = 0
         var window: (started: Date, images: Int) = (Date(), 0)
         while !shouldStop {
+            heartbeat?()
             guard let batch = nextBatch() else {
                 setIdle(true)
                 wake.lock()

@@ -43,6 +43,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     public let versions: ModelVersions
     public private(set) var trainer: ContinuousTrainer!
     public private(set) var server: RequestServer!
+    /// systemd's notification socket, when run by systemd: readiness, status, watchdog.
+    public var notifier: SystemdNotifier?
     private let started = Date()
 
     private let ingestQueue = DispatchQueue(label: "glfd.ingest", qos: .utility, attributes: .concurrent)
@@ -70,6 +72,10 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     }
 
     public func start() {
+        if let notifier {
+            server.heartbeat = { notifier.beat("server") }
+            trainer.heartbeat = { notifier.beat("trainer") }
+        }
         server.start()
         if let latest = versions.latest { rebuildCatalog(for: latest) }
         if settings.trainingEnabled { trainer.start() }
@@ -80,12 +86,20 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     public func stop() {
         lock.withLock { shuttingDown = true }
         trainer.stop()
+        notifier?.retire("trainer")
         ingestQueue.sync(flags: .barrier) {}
         queryQueue.sync {}
         // Give acknowledgements of commits that just finished a moment to be handed back.
         Thread.sleep(forTimeInterval: 0.05)
         server.stop()
+        notifier?.retire("server")
         store.close()
+    }
+
+    /// One line for systemd's STATUS= (and logs): items, training step, model version.
+    public var statusLine: String {
+        let s = status()
+        return "\(s.store.items) items, step \(s.training.step), model version \(s.model.version)"
     }
 
     private static func announcement(_ version: PublishedVersion) -> Announcement {

@@ -40,6 +40,8 @@ public final class RequestServer: @unchecked Sendable {
     private weak var handler: (any RequestHandling)?
     private let finished = DispatchSemaphore(value: 0)
     private var inflightIngests: [[UInt8]: Int] = [:]  // server thread only
+    /// Told each time the loop goes round (at least once a second even when idle): the watchdog.
+    public var heartbeat: (@Sendable () -> Void)?
 
     /// Binds both sockets: once this returns, clients can connect.
     public init(settings: ServerSettings, handler: any RequestHandling) throws(ZMQError) {
@@ -85,7 +87,9 @@ public final class RequestServer: @unchecked Sendable {
         while running {
             let ready: [ZMQEvents]
             do {
-                ready = try ZeroMQ.poll([(router, .readable), (mailbox.receiver, .readable)], timeoutMilliseconds: -1)
+                // A finite wait: an idle loop still beats, so only a stuck loop starves the watchdog.
+                ready = try ZeroMQ.poll([(router, .readable), (mailbox.receiver, .readable)], timeoutMilliseconds: 1000)
+                heartbeat?()
             } catch {
                 if error.isInterrupted { continue }
                 break

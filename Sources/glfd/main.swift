@@ -39,13 +39,25 @@ struct GLFD: ParsableCommand {
             print(configuration.describe(), terminator: "")
             return
         }
+        let notifier = SystemdNotifier()
         let daemon = try GLFDaemon(settings: DaemonSettings(configuration))
+        daemon.notifier = notifier
         let (requests, announcements) = daemon.server.boundEndpoints
         log("glfd: serving glfd/1 on \(requests), announcing on \(announcements); state in \(configuration.paths.stateDirectory)")
         daemon.start()
+        // Sockets are bound and the store is open: ready.
+        notifier.ready(status: daemon.statusLine)
+        notifier.startWatchdog()
+        let statusTimer = DispatchSource.makeTimerSource(queue: .global())
+        statusTimer.schedule(deadline: .now() + 10, repeating: 10)
+        statusTimer.setEventHandler { notifier.status(daemon.statusLine) }
+        statusTimer.resume()
         waitForTermination()
+        statusTimer.cancel()
+        notifier.stopping()
         log("glfd: stopping")
         daemon.stop()
+        notifier.stopWatchdog()
         log("glfd: stopped")
     }
 }
