@@ -17,7 +17,34 @@ public struct ServerSettings: Sendable {
     public var receiveHighWaterMark: Int32 = 1000
     public var maxInflightIngestsPerClient = 8
     public var limits = ProtocolLimits.default
+    /// CURVE encryption and client authentication on both sockets; nil: plain (loopback only).
+    public var curve: CurveSettings?
     public init() {}
+}
+
+public struct CurveSettings: Sendable {
+    /// The server's secret key, 32 bytes (Z85-decoded).
+    public var serverSecretKey: [UInt8]
+    /// Public keys (32 bytes each) of the clients allowed in; everyone else is refused by ZAP.
+    public var allowedClients: Set<[UInt8]>
+
+    public init(serverSecretKey: [UInt8], allowedClients: Set<[UInt8]>) {
+        self.serverSecretKey = serverSecretKey
+        self.allowedClients = allowedClients
+    }
+
+    /// Reads a Z85 secret key file and an allowlist file (one Z85 public key per line, `#` comments).
+    public static func load(secretKeyFile: String, allowedClientsFile: String) throws -> CurveSettings {
+        func lines(_ path: String) throws -> [String] {
+            try String(contentsOfFile: path, encoding: .utf8).split(whereSeparator: \.isNewline)
+                .map { $0.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "" }
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        guard let secret = try lines(secretKeyFile).first else { throw ZMQError(code: EINVAL, operation: "no key in \(secretKeyFile)") }
+        let allowed = allowedClientsFile.isEmpty ? [] : try lines(allowedClientsFile)
+        return CurveSettings(serverSecretKey: try ZMQCurve.z85Decode(secret),
+                             allowedClients: Set(try allowed.map { try ZMQCurve.z85Decode($0) }))
+    }
 }
 
 /// Who asked: enough to send the reply back and to count the client's ingests.
@@ -37,6 +64,9 @@ public final class RequestServer: @unchecked Sendable {
     private let router: ZMQSocket
     private let publisher: ZMQSocket
     private let mailbox: Mailbox
+    /// ZAP (ZeroMQ's authentication protocol, RFC 27) handler when CURVE is on: libzmq asks it,
+    /// for each connecting peer, whether that public key may talk to us.
+    private let authenticator: ZMQSocket?
     private weak var handler: (any RequestHandling)?
     private let finished = DispatchSemaphore(value: 0)
     private var inflightIngests: [[UInt8]: Int] = [:]  // server thread only
@@ -48,13 +78,28 @@ public final class RequestServer: @unchecked Sendable {
         self.settings = settings
         self.handler = handler
         context = try ZMQContext()
+        if settings.curve != nil {
+            // Bound before any CURVE socket, so no handshake happens without it.
+            let zap = try ZMQSocket(context: context, type: .rep)
+            try zap.bind("inproc://zeromq.zap.01")
+            authenticator = zap
+        } else {
+            authenticator = nil
+        }
         router = try ZMQSocket(context: context, type: .router)
         try router.set(.sendHighWaterMark, to: settings.sendHighWaterMark)
         try router.set(.receiveHighWaterMark, to: settings.receiveHighWaterMark)
         try router.set(.maxMessageSize, to: Int64(settings.limits.maxImageBytes + settings.limits.maxHeaderBytes))
-        try router.bind(settings.requestEndpoint)
         publisher = try ZMQSocket(context: context, type: .pub)
         try publisher.set(.sendHighWaterMark, to: settings.sendHighWaterMark)
+        if let curve = settings.curve {
+            for socket in [router, publisher] {
+                try socket.set(.curveServer, to: true)
+                try socket.set(.curveSecretKey, to: curve.serverSecretKey)
+                try socket.set(.zapDomain, to: "glfd")
+            }
+        }
+        try router.bind(settings.requestEndpoint)
         try publisher.bind(settings.announceEndpoint)
         mailbox = try Mailbox(context: context)
     }
@@ -88,7 +133,9 @@ public final class RequestServer: @unchecked Sendable {
             let ready: [ZMQEvents]
             do {
                 // A finite wait: an idle loop still beats, so only a stuck loop starves the watchdog.
-                ready = try ZeroMQ.poll([(router, .readable), (mailbox.receiver, .readable)], timeoutMilliseconds: 1000)
+                var items: [(socket: ZMQSocket, events: ZMQEvents)] = [(router, .readable), (mailbox.receiver, .readable)]
+                if let authenticator { items.append((authenticator, .readable)) }
+                ready = try ZeroMQ.poll(items, timeoutMilliseconds: 1000)
                 heartbeat?()
             } catch {
                 if error.isInterrupted { continue }
@@ -107,6 +154,9 @@ public final class RequestServer: @unchecked Sendable {
                     }
                 }
             }
+            if let authenticator, ready.count > 2, ready[2].contains(.readable) {
+                authenticate(authenticator)
+            }
             // Drain what is queued, a bounded number per turn so replies are not starved.
             for _ in 0..<64 where running {
                 guard let message = try? router.receive(dontWait: true) else { break }
@@ -115,7 +165,21 @@ public final class RequestServer: @unchecked Sendable {
         }
         router.close()
         publisher.close()
+        authenticator?.close()
         mailbox.close()
+    }
+
+    /// Answers one ZAP request: 200 for an allowed CURVE client key, 400 for anything else.
+    /// Request frames: version "1.0", request id, domain, address, routing id, mechanism, credentials.
+    private func authenticate(_ zap: ZMQSocket) {
+        guard let request = try? zap.receive(dontWait: true) else { return }
+        let requestID = request.count > 1 ? request[1] : []
+        let mechanism = request.count > 5 ? String(decoding: request[5], as: UTF8.self) : ""
+        let allowed = request.count >= 7 && request[0] == Array("1.0".utf8) && mechanism == "CURVE"
+            && (settings.curve?.allowedClients.contains(request[6]) ?? false)
+        let status = allowed ? ("200", "OK") : ("400", mechanism == "CURVE" ? "client key not allowed" : "CURVE required")
+        let user: [UInt8] = allowed ? Array(((try? ZMQCurve.z85Encode(request[6])) ?? "").utf8) : []
+        try? zap.send([Array("1.0".utf8), requestID, Array(status.0.utf8), Array(status.1.utf8), user, []])
     }
 
     private func serve(_ message: [[UInt8]]) {

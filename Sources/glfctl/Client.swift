@@ -7,9 +7,10 @@ final class GLFDClient {
     let socket: ZMQSocket
     private var nextID: Int64 = 1
 
-    init(endpoint: String, timeoutMilliseconds: Int32) throws {
+    init(endpoint: String, timeoutMilliseconds: Int32, curve: ClientCurve? = nil) throws {
         socket = try ZMQSocket(context: try ZMQContext(), type: .dealer)
         try socket.set(.receiveTimeout, to: timeoutMilliseconds)
+        try curve?.apply(to: socket)
         try socket.connect(endpoint)
     }
 
@@ -42,4 +43,16 @@ final class GLFDClient {
 struct ClientError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// CURVE on a client socket: the server's public key and this client's key pair (Z85 text).
+struct ClientCurve {
+    var serverPublicKey: String
+    var secretKey: String
+
+    func apply(to socket: ZMQSocket) throws {
+        try socket.set(.curveServerKey, to: try ZMQCurve.z85Decode(serverPublicKey))
+        try socket.set(.curveSecretKey, to: try ZMQCurve.z85Decode(secretKey))
+        try socket.set(.curvePublicKey, to: try ZMQCurve.z85Decode(try ZMQCurve.publicKey(secret: secretKey)))
+    }
 }

@@ -9,15 +9,32 @@ struct GLFCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glfctl",
         abstract: "Control and query a running glfd (protocol/PROTOCOL.md).",
-        subcommands: [Ingest.self, Embed.self, KNN.self, Status.self, Watch.self, Export.self])
+        subcommands: [Ingest.self, Embed.self, KNN.self, Status.self, Watch.self, Export.self, Keygen.self])
 }
 
 struct Connection: ParsableArguments {
     @Option(help: "glfd's request endpoint.") var endpoint = "tcp://127.0.0.1:5555"
     @Option(help: "Seconds to wait for a reply.") var timeout = 120.0
+    @Option(name: .customLong("server-key"), help: "CURVE: the server's public key (Z85), or a file holding it.")
+    var serverKey: String?
+    @Option(name: .customLong("secret-key-file"), help: "CURVE: this client's secret key file (from glfctl keygen).")
+    var secretKeyFile: String?
+
+    var curve: ClientCurve? {
+        get throws {
+            guard let serverKey else { return nil }
+            guard let secretKeyFile else { throw ValidationError("--server-key needs --secret-key-file") }
+            func key(_ text: String) throws -> String {
+                let value = FileManager.default.fileExists(atPath: text) ? try String(contentsOfFile: text, encoding: .utf8) : text
+                return value.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                    .first { !$0.isEmpty && !$0.hasPrefix("#") } ?? ""
+            }
+            return ClientCurve(serverPublicKey: try key(serverKey), secretKey: try key(secretKeyFile))
+        }
+    }
 
     func client() throws -> GLFDClient {
-        try GLFDClient(endpoint: endpoint, timeoutMilliseconds: Int32(timeout * 1000))
+        try GLFDClient(endpoint: endpoint, timeoutMilliseconds: Int32(timeout * 1000), curve: try curve)
     }
 }
 
@@ -224,6 +241,7 @@ struct Watch: ParsableCommand {
 
     func run() throws {
         let subscriber = try ZMQSocket(context: try ZMQContext(), type: .sub)
+        try connection.curve?.apply(to: subscriber)
         try subscriber.subscribe(Array(GLFDProtocol.announcementTopic.utf8))
         try subscriber.connect(announceEndpoint)
         // PUB does not replay: the latest one comes from a request, then the stream.
@@ -294,6 +312,27 @@ func writeNpy(descr: String, shape: [Int], bytes: [UInt8], to path: String) thro
     file += withUnsafeBytes(of: UInt16(header.utf8.count).littleEndian) { Array($0) }
     file += Array(header.utf8) + bytes
     guard FileManager.default.createFile(atPath: path, contents: Data(file)) else { throw ClientError("cannot write \(path)") }
+}
+
+// MARK: keygen
+
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make a CURVE key pair: NAME.key (secret, mode 0600) and NAME.pub (public), Z85 text.",
+        discussion: "For the server, point security.server_secret_key_file at NAME.key and give clients NAME.pub; for a client, add its NAME.pub line to the server's security.allowed_clients_file.")
+    @Argument(help: "Path prefix of the two files.") var name: String
+
+    func run() throws {
+        let pair = try ZMQCurve.generateKeyPair()
+        let secretPath = name + ".key", publicPath = name + ".pub"
+        guard !FileManager.default.fileExists(atPath: secretPath) else { throw ValidationError("\(secretPath) exists; not overwriting a key") }
+        guard FileManager.default.createFile(atPath: secretPath, contents: Data("# glfd CURVE secret key\n\(pair.secret)\n".utf8),
+                                             attributes: [.posixPermissions: 0o600]),
+              FileManager.default.createFile(atPath: publicPath, contents: Data("\(pair.public)\n".utf8)) else {
+            throw ClientError("cannot write \(secretPath) / \(publicPath)")
+        }
+        print(pair.public)
+    }
 }
 
 GLFCtl.main()

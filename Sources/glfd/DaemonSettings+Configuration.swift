@@ -9,7 +9,7 @@ import Protocol
 import Store
 
 extension DaemonSettings {
-    init(_ c: GLFDConfiguration) {
+    init(_ c: GLFDConfiguration) throws {
         self.init(stateDirectory: URL(fileURLWithPath: c.paths.stateDirectory))
         store = StoreConfiguration(
             directory: c.paths.store,
@@ -28,6 +28,10 @@ extension DaemonSettings {
         server.receiveHighWaterMark = Int32(clamping: c.server.receiveHighWaterMark)
         server.maxInflightIngestsPerClient = c.server.maxInflightIngestsPerClient
         server.limits.maxRequestBytes = c.server.maxMessageBytes
+        if c.security.curve {
+            server.curve = try CurveSettings.load(secretKeyFile: c.security.serverSecretKeyFile,
+                                                  allowedClientsFile: c.security.allowedClientsFile)
+        }
 
         var training = TrainingConfig()
         training.method = MethodName(rawValue: c.training.method.rawValue) ?? .byol

@@ -40,7 +40,7 @@ struct GLFD: ParsableCommand {
             return
         }
         let notifier = SystemdNotifier()
-        let daemon = try GLFDaemon(settings: DaemonSettings(configuration))
+        let daemon = try GLFDaemon(settings: try DaemonSettings(configuration))
         daemon.notifier = notifier
         let (requests, announcements) = daemon.server.boundEndpoints
         log("glfd: serving glfd/1 on \(requests), announcing on \(announcements); state in \(configuration.paths.stateDirectory)")
