@@ -32,7 +32,9 @@ import Testing
         return "\(directory)/\(split)"
     }
 
-    @Test(.timeLimit(.minutes(10)))
+    // A guard against a hang, not a speed check: about 2.5 minutes alone on 2 cores, but the suite
+    // runs beside it, and a loaded machine measured 16 minutes.
+    @Test(.timeLimit(.minutes(30)))
     func simclrWithADCLearnsFromRealImages() throws {
         let trainFolder = try Self.unpack("train", perClass: 500)
         let bankFolder = try Self.unpack("train", perClass: 200, skip: 1000)
