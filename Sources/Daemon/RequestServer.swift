@@ -35,10 +35,13 @@ public struct CurveSettings: Sendable {
 
     /// Reads a Z85 secret key file and an allowlist file (one Z85 public key per line, `#` comments).
     public static func load(secretKeyFile: String, allowedClientsFile: String) throws -> CurveSettings {
+        // Keys are the first word of a line; lines starting with '#' are comments. ('#' is a Z85
+        // character, so a comment after a key needs a space before it.)
         func lines(_ path: String) throws -> [String] {
             try String(contentsOfFile: path, encoding: .utf8).split(whereSeparator: \.isNewline)
-                .map { $0.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "" }
-                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+                .compactMap { $0.split(whereSeparator: \.isWhitespace).first.map(String.init) }
         }
         guard let secret = try lines(secretKeyFile).first else { throw ZMQError(code: EINVAL, operation: "no key in \(secretKeyFile)") }
         let allowed = allowedClientsFile.isEmpty ? [] : try lines(allowedClientsFile)
@@ -60,6 +63,8 @@ public protocol RequestHandling: AnyObject, Sendable {
 
 public final class RequestServer: @unchecked Sendable {
     public let settings: ServerSettings
+    /// The CURVE allowlist now: server thread only (SIGHUP replaces it through the mailbox).
+    private var allowedClients: Set<[UInt8]>
     private let context: ZMQContext
     private let router: ZMQSocket
     private let publisher: ZMQSocket
@@ -77,6 +82,7 @@ public final class RequestServer: @unchecked Sendable {
     public init(settings: ServerSettings, handler: any RequestHandling) throws(ZMQError) {
         self.settings = settings
         self.handler = handler
+        allowedClients = settings.curve?.allowedClients ?? []
         context = try ZMQContext()
         if settings.curve != nil {
             // Bound before any CURVE socket, so no handshake happens without it.
@@ -124,6 +130,10 @@ public final class RequestServer: @unchecked Sendable {
         finished.wait()
     }
 
+    /// Replaces the CURVE allowlist (SIGHUP): new connections are checked against it; connections
+    /// already authenticated stay up.
+    public func allowClients(_ keys: Set<[UInt8]>) { mailbox.post(.allowClients(keys)) }
+
     /// Sends an announcement on the PUB socket (from any thread).
     public func announce(_ announcement: Announcement) { mailbox.post(.announce(announcement)) }
 
@@ -149,6 +159,8 @@ public final class RequestServer: @unchecked Sendable {
                         try? router.send(client.envelope + frames, dontWait: true)
                     case .announce(let announcement):
                         try? publisher.send(announcement.encode(), dontWait: true)
+                    case .allowClients(let keys):
+                        allowedClients = keys
                     case .stop:
                         running = false
                     }
@@ -176,7 +188,7 @@ public final class RequestServer: @unchecked Sendable {
         let requestID = request.count > 1 ? request[1] : []
         let mechanism = request.count > 5 ? String(decoding: request[5], as: UTF8.self) : ""
         let allowed = request.count >= 7 && request[0] == Array("1.0".utf8) && mechanism == "CURVE"
-            && (settings.curve?.allowedClients.contains(request[6]) ?? false)
+            && allowedClients.contains(request[6])
         let status = allowed ? ("200", "OK") : ("400", mechanism == "CURVE" ? "client key not allowed" : "CURVE required")
         let user: [UInt8] = allowed ? Array(((try? ZMQCurve.z85Encode(request[6])) ?? "").utf8) : []
         try? zap.send([Array("1.0".utf8), requestID, Array(status.0.utf8), Array(status.1.utf8), user, []])
@@ -224,6 +236,7 @@ final class Mailbox: @unchecked Sendable {
     enum Letter {
         case reply(ClientRef, [[UInt8]], Bool)
         case announce(Announcement)
+        case allowClients(Set<[UInt8]>)
         case stop
     }
 

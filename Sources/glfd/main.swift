@@ -52,7 +52,29 @@ struct GLFD: ParsableCommand {
         statusTimer.schedule(deadline: .now() + 10, repeating: 10)
         statusTimer.setEventHandler { notifier.status(daemon.statusLine) }
         statusTimer.resume()
+        let reload = onSignal(SIGHUP) {
+            // What can change safely while serving: the CURVE allowlist. Everything else needs a
+            // restart (sockets, store layout, model shape); say so rather than half-apply it.
+            notifier.reloading()
+            do {
+                let fresh = try GLFDConfiguration.load(file: configFile ?? environment["GLFD_CONFIG"], environment: environment,
+                                                       overrides: overrides)
+                if fresh.security.curve, configuration.security.curve {
+                    let curve = try CurveSettings.load(secretKeyFile: fresh.security.serverSecretKeyFile,
+                                                       allowedClientsFile: fresh.security.allowedClientsFile)
+                    daemon.server.allowClients(curve.allowedClients)
+                    log("glfd: reloaded the CURVE allowlist: \(curve.allowedClients.count) client key(s)")
+                }
+                if fresh != configuration {
+                    log("glfd: other changed settings take effect at the next restart")
+                }
+            } catch {
+                log("glfd: reload failed, keeping the running configuration: \(error)")
+            }
+            notifier.ready(status: daemon.statusLine)
+        }
         waitForTermination()
+        reload.cancel()
         statusTimer.cancel()
         notifier.stopping()
         log("glfd: stopping")
@@ -63,6 +85,15 @@ struct GLFD: ParsableCommand {
 }
 
 func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+/// Runs `handler` on each `signalNumber` (instead of the default action).
+func onSignal(_ signalNumber: Int32, _ handler: @escaping @Sendable () -> Void) -> DispatchSourceSignal {
+    signal(signalNumber, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+    source.setEventHandler(handler: handler)
+    source.resume()
+    return source
+}
 
 /// Blocks until SIGTERM or SIGINT.
 func waitForTermination() {
