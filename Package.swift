@@ -20,6 +20,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // C libraries, each behind its own target.
@@ -53,8 +55,14 @@ let package = Package(
         // The daemon's configuration: a TOML subset, GLFD_ environment variables, --set overrides.
         .target(name: "Configuration"),
 
+        // Logs for journald (swift-log) and metrics for Prometheus (swift-metrics): the exposition
+        // text, a loopback HTTP endpoint and node_exporter's textfile, over POSIX sockets.
+        .target(name: "Observability", dependencies: [.product(name: "Logging", package: "swift-log"),
+                                                      .product(name: "CoreMetrics", package: "swift-metrics")]),
+
         // glfd's parts: the trainer loop on the replay store, model versions, the request server.
-        .target(name: "Daemon", dependencies: ["Store", "GLF", "Neural", "Protocol", "Imaging", "Index", "ZeroMQ"], swiftSettings: fastMath),
+        .target(name: "Daemon", dependencies: ["Store", "GLF", "Neural", "Protocol", "Imaging", "Index", "ZeroMQ", "Observability",
+                                              .product(name: "Logging", package: "swift-log")], swiftSettings: fastMath),
 
         // Labelled image collections for offline training and evaluation: image folders, IDX files.
         .target(name: "Datasets", dependencies: ["Imaging", "CZlib"], swiftSettings: fastMath),
@@ -65,13 +73,14 @@ let package = Package(
         // The offline command-line tool.
         .executableTarget(
             name: "glf",
-            dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", "Index", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", "Index", "Daemon", "Protocol", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
         // The daemon.
         .executableTarget(
             name: "glfd",
-            dependencies: ["Daemon", "Configuration", "GLF", "Neural", "Store", "Index", "Protocol",
+            dependencies: ["Daemon", "Configuration", "GLF", "Neural", "Store", "Index", "Protocol", "Observability",
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
@@ -91,5 +100,7 @@ let package = Package(
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Store", "GLF", "Neural", "Imaging"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "LMDB", "Imaging", "Neural"]),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Neural"]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", .product(name: "Logging", package: "swift-log"),
+                                                             .product(name: "CoreMetrics", package: "swift-metrics")]),
     ]
 )
