@@ -270,8 +270,10 @@ extension ConfigurationKey {
         let port = text[text.index(after: colon)...]
         if host.isEmpty { return "'\(text)' has no host; expected host:port" }
         if allowWildcard && port == "*" { return nil }
-        guard let number = Int(port), (1...65535).contains(number) else {
-            return "'\(port)' is not a port; expected a number from 1 to 65535"
+        // ZeroMQ endpoints spell "any free port" as *, plain host:port (the metrics endpoint) as 0.
+        let ports = allowWildcard ? 1...65535 : 0...65535
+        guard let number = Int(port), ports.contains(number) else {
+            return "'\(port)' is not a port; expected a number from \(ports.lowerBound) to 65535"
         }
         return nil
     }

@@ -12,7 +12,9 @@ import Foundation
 import GLF
 import Imaging
 import Index
+import Logging
 import Neural
+import Observability
 import Protocol
 import Store
 import ZeroMQ
@@ -45,6 +47,9 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     public private(set) var server: RequestServer!
     /// systemd's notification socket, when run by systemd: readiness, status, watchdog.
     public var notifier: SystemdNotifier?
+    /// Counters, gauges and latency histograms for Prometheus (nil: not collected).
+    public var metrics: GLFDMetrics?
+    private let logger = Logger(label: "glfd")
     private let started = Date()
 
     private let ingestQueue = DispatchQueue(label: "glfd.ingest", qos: .utility, attributes: .concurrent)
@@ -96,6 +101,17 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         store.close()
     }
 
+    /// Refreshes the gauges that follow state (store, training, model) from `status()`.
+    public func updateGauges() {
+        guard let metrics else { return }
+        let s = status(), storeStatistics = store.statistics
+        metrics.setStore(items: s.store.items, bytes: s.store.bytes, mapSize: s.store.mapSize, mapUsed: s.store.mapUsedBytes,
+                         replayMembers: storeStatistics.replayMembers)
+        metrics.setTraining(step: s.training.step, imagesPerSecond: s.training.imagesPerSecond, loss: s.training.loss,
+                            collapse: s.training.collapse, rolledBack: s.training.rolledBack, idle: trainer.currentStatus.idle)
+        metrics.setModelVersion(s.model.version, step: s.model.step, publishedAt: s.model.publishedAt)
+    }
+
     /// One line for systemd's STATUS= (and logs): items, training step, model version.
     public var statusLine: String {
         let s = status()
@@ -111,13 +127,27 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     private func published(_ version: PublishedVersion) {
         let announcement = Self.announcement(version)
         lock.withLock { lastAnnouncement = announcement }
+        logger.info("published model version", metadata: ["version": "\(version.version)", "step": "\(version.step)",
+                                                          "path": "\(version.path)"])
+        metrics?.setModelVersion(version.version, step: version.step, publishedAt: version.publishedAt)
         server?.announce(announcement)
         rebuildCatalog(for: version)
     }
 
     private func rebuildCatalog(for version: PublishedVersion) {
         catalogQueue.async { [self] in
-            guard let built = try? Catalog(version: version, store: store, settings: settings.catalog) else { return }
+            let started = Date()
+            let built: Catalog
+            do {
+                built = try Catalog(version: version, store: store, settings: settings.catalog)
+            } catch {
+                logger.error("could not build the catalog", metadata: ["version": "\(version.version)", "error": "\(error)"])
+                return
+            }
+            let seconds = Date().timeIntervalSince(started)
+            metrics?.catalogBuilt(seconds: seconds, items: built.count)
+            logger.info("catalog ready", metadata: ["version": "\(version.version)", "items": "\(built.count)",
+                                                    "seconds": "\(String(format: "%.1f", seconds))"])
             queryQueue.async { [self] in
                 // Versions only move forward, even if builds finish out of order.
                 if (catalog?.version.version ?? 0) < built.version.version { catalog = built }
@@ -127,8 +157,31 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
 
     // MARK: Requests
 
-    public func handle(_ request: Request, from client: ClientRef, respond: @escaping @Sendable (Reply) -> Void) {
+    public func handle(_ request: Request, from client: ClientRef, respond answer: @escaping @Sendable (Reply) -> Void) {
         let id = request.id
+        let started = Date()
+        let metrics = self.metrics, logger = self.logger
+        let respond: @Sendable (Reply) -> Void = { reply in
+            answer(reply)
+            guard let metrics else { return }
+            var errorCode: String?
+            if case .failure(let error) = reply.outcome { errorCode = error.code.rawValue }
+            metrics.request(command: request.command.name, error: errorCode)
+            switch request.command {
+            case .ingest(let images):
+                if let errorCode { metrics.ingestRefused(code: errorCode) }
+                else { metrics.ingested(items: images.count, bytes: images.reduce(0) { $0 + $1.bytes.count }) }
+                if let errorCode, errorCode == ErrorCode.storeFull.rawValue || errorCode == ErrorCode.diskFull.rawValue {
+                    logger.warning("ingest refused", metadata: ["code": "\(errorCode)"])
+                }
+            case .embed:
+                metrics.queryLatency(command: "embed", seconds: Date().timeIntervalSince(started))
+            case .knn(let query):
+                metrics.queryLatency(command: "knn", exact: query.exact, seconds: Date().timeIntervalSince(started))
+            default:
+                break
+            }
+        }
         if lock.withLock({ shuttingDown }) {
             respond(.failure(id: id, ProtocolError(.shuttingDown, "the daemon is stopping; the request was not applied")))
             return

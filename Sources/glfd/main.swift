@@ -5,7 +5,9 @@ import ArgumentParser
 import Configuration
 import Daemon
 import Foundation
+import Logging
 import Neural
+import Observability
 
 struct GLFD: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,18 +41,35 @@ struct GLFD: ParsableCommand {
             print(configuration.describe(), terminator: "")
             return
         }
+        Observability.bootstrapLogging(level: Logger.Level(rawValue: configuration.logging.level.rawValue) ?? .info)
+        let logger = Logger(label: "glfd")
+        let metrics = GLFDMetrics()
+        Observability.bootstrapMetrics(metrics.registry)
         let notifier = SystemdNotifier()
         let daemon = try GLFDaemon(settings: try DaemonSettings(configuration))
         daemon.notifier = notifier
+        daemon.metrics = metrics
         let (requests, announcements) = daemon.server.boundEndpoints
+        // The first line names the bound endpoints (tools and tests read it).
         log("glfd: serving glfd/1 on \(requests), announcing on \(announcements); state in \(configuration.paths.stateDirectory)")
+        let exposition = try MetricsExposition.start(
+            registry: metrics.registry,
+            endpoint: configuration.metrics.endpoint.isEmpty ? nil : configuration.metrics.endpoint,
+            textfile: configuration.metrics.textfile.isEmpty ? nil : configuration.metrics.textfile,
+            logger: logger)
+        logger.info("started", metadata: ["requests": "\(requests)", "announcements": "\(announcements)",
+                                          "metrics": "\(exposition.endpointAddress.map { "http://\($0)/metrics" } ?? configuration.metrics.textfile)",
+                                          "state": "\(configuration.paths.stateDirectory)"])
         daemon.start()
         // Sockets are bound and the store is open: ready.
         notifier.ready(status: daemon.statusLine)
         notifier.startWatchdog()
         let statusTimer = DispatchSource.makeTimerSource(queue: .global())
-        statusTimer.schedule(deadline: .now() + 10, repeating: 10)
-        statusTimer.setEventHandler { notifier.status(daemon.statusLine) }
+        statusTimer.schedule(deadline: .now(), repeating: 5)
+        statusTimer.setEventHandler {
+            daemon.updateGauges()
+            notifier.status(daemon.statusLine)
+        }
         statusTimer.resume()
         let reload = onSignal(SIGHUP) {
             // What can change safely while serving: the CURVE allowlist. Everything else needs a
@@ -63,13 +82,13 @@ struct GLFD: ParsableCommand {
                     let curve = try CurveSettings.load(secretKeyFile: fresh.security.serverSecretKeyFile,
                                                        allowedClientsFile: fresh.security.allowedClientsFile)
                     daemon.server.allowClients(curve.allowedClients)
-                    log("glfd: reloaded the CURVE allowlist: \(curve.allowedClients.count) client key(s)")
+                    logger.notice("reloaded the CURVE allowlist", metadata: ["keys": "\(curve.allowedClients.count)"])
                 }
                 if fresh != configuration {
-                    log("glfd: other changed settings take effect at the next restart")
+                    logger.notice("other changed settings take effect at the next restart")
                 }
             } catch {
-                log("glfd: reload failed, keeping the running configuration: \(error)")
+                logger.error("reload failed, keeping the running configuration", metadata: ["error": "\(error)"])
             }
             notifier.ready(status: daemon.statusLine)
         }
@@ -77,10 +96,11 @@ struct GLFD: ParsableCommand {
         reload.cancel()
         statusTimer.cancel()
         notifier.stopping()
-        log("glfd: stopping")
+        logger.info("stopping")
         daemon.stop()
+        exposition.stop()
         notifier.stopWatchdog()
-        log("glfd: stopped")
+        logger.info("stopped")
     }
 }
 

@@ -19,18 +19,19 @@ import ZeroMQ
             let process = Process()
             process.executableURL = URL(fileURLWithPath: glfd)
             process.arguments = ["--set", "server.request_endpoint=tcp://127.0.0.1:*", "--set", "server.announce_endpoint=tcp://127.0.0.1:*",
-                                 "--set", "training.enabled=false"]
+                                 "--set", "training.enabled=false", "--set", "metrics.endpoint=127.0.0.1:0"]
             process.currentDirectoryURL = state
             let errors = Pipe()
             process.standardError = errors
             try process.run()
-            var line = Data()
-            while !line.contains(UInt8(ascii: "\n")) {
+            // Read the log until the line naming the endpoints, then keep draining it.
+            var text = ""
+            while text.firstMatch(of: /on (tcp:\/\/\S+), announcing/) == nil {
                 let chunk = errors.fileHandleForReading.availableData
                 if chunk.isEmpty { break }
-                line += chunk
+                text += String(decoding: chunk, as: UTF8.self)
             }
-            let text = String(decoding: line, as: UTF8.self)
+            errors.fileHandleForReading.readabilityHandler = { _ = $0.availableData }
             let endpoint = try #require(text.firstMatch(of: /on (tcp:\/\/\S+), announcing/)?.1, "\(text)")
             return (process, String(endpoint))
         }

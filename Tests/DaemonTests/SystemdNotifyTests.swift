@@ -18,7 +18,7 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: glfd)
         process.arguments = ["--set", "server.request_endpoint=tcp://127.0.0.1:*", "--set", "server.announce_endpoint=tcp://127.0.0.1:*",
-                             "--set", "training.enabled=false"]
+                             "--set", "training.enabled=false", "--set", "metrics.endpoint=127.0.0.1:0"]
         process.currentDirectoryURL = state
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_SOCKET"] = socketPath

@@ -37,16 +37,23 @@ def check(condition, what):
 def start(glfd, state):
     settings = ["server.request_endpoint=tcp://127.0.0.1:*", "server.announce_endpoint=tcp://127.0.0.1:*",
                 "training.width=4", "training.batch=16", "training.min_items=32", "training.updates_per_image=2",
-                "models.publish_every_steps=4",
+                "models.publish_every_steps=4", "metrics.endpoint=127.0.0.1:0",
                 # CI runs this beside the whole test suite on 2 cores: a trainer at nice 10 would wait for it.
                 "training.nice=0"]
     process = subprocess.Popen([glfd] + [a for s in settings for a in ("--set", s)], cwd=state,
                                stderr=subprocess.PIPE, text=True)
-    line = process.stderr.readline()
-    match = re.search(r"on (tcp://\S+), announcing on (tcp://\S+);", line)
+    lines = []
+    for _ in range(20):  # the line naming the endpoints comes among the first log lines
+        lines.append(process.stderr.readline())
+        match = re.search(r"on (tcp://\S+), announcing on (tcp://\S+);", lines[-1])
+        if match or not lines[-1]:
+            break
     if not match:
         process.kill()
-        raise SystemExit(f"glfd did not start: {line}{process.stderr.read()}")
+        raise SystemExit(f"glfd did not start: {''.join(lines)}{process.stderr.read()}")
+    # Keep draining its log so glfd never blocks on a full pipe.
+    import threading
+    threading.Thread(target=lambda: [None for _ in process.stderr], daemon=True).start()
     return process, match.group(1), match.group(2)
 
 
