@@ -15,10 +15,11 @@ import Testing
         let fd = try bindDatagramSocket(socketPath)
         defer { close(fd) }
 
+        let metricsPort = try freeLoopbackPort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: glfd)
         process.arguments = ["--set", "server.request_endpoint=tcp://127.0.0.1:*", "--set", "server.announce_endpoint=tcp://127.0.0.1:*",
-                             "--set", "training.enabled=false", "--set", "metrics.endpoint=127.0.0.1:0"]
+                             "--set", "training.enabled=false", "--set", "metrics.endpoint=127.0.0.1:\(metricsPort)"]
         process.currentDirectoryURL = state
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_SOCKET"] = socketPath
@@ -42,6 +43,14 @@ import Testing
         #expect(messages.contains { $0.hasPrefix("STATUS=0 items, step 0, model version") }, "\(messages)")
         #expect(messages.contains("MAINPID=\(process.processIdentifier)"))
         #expect(messages.filter { $0 == "WATCHDOG=1" }.count >= 2, "\(messages)")
+
+        // The live daemon's metrics, scraped like Prometheus does.
+        let scrape = try httpGet(port: metricsPort, path: "/metrics")
+        #expect(scrape.hasPrefix("HTTP/1.1 200"), "\(scrape.prefix(200))")
+        for line in ["# TYPE glfd_store_items gauge", "glfd_store_items 0", "# TYPE glfd_model_version gauge",
+                     "# TYPE glfd_store_map_size_bytes gauge"] {
+            #expect(scrape.contains(line), "no '\(line)' in the scrape")
+        }
 
         process.terminate()
         collect(until: { $0.contains("STOPPING=1") }, seconds: 60)
@@ -70,4 +79,45 @@ func bindDatagramSocket(_ path: String) throws -> Int32 {
     }
     guard fd >= 0, result == 0 else { throw CocoaError(.fileWriteUnknown) }
     return fd
+}
+
+/// A port nothing listens on right now (bound to 0, read back, released).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = in_addr_t(UInt32(0x7f00_0001).bigEndian)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw CocoaError(.fileWriteUnknown) }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A plain HTTP/1.1 GET on loopback, read until the server closes.
+func httpGet(port: Int, path: String) throws -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = in_addr_t(UInt32(0x7f00_0001).bigEndian)
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+    guard connected else { throw CocoaError(.fileReadUnknown) }
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    var received: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = recv(fd, &buffer, buffer.count, 0)
+        if count <= 0 { break }
+        received += buffer[..<count]
+    }
+    return String(decoding: received, as: UTF8.self)
 }
