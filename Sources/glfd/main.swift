@@ -60,6 +60,37 @@ struct GLFD: ParsableCommand {
         logger.info("started", metadata: ["requests": "\(requests)", "announcements": "\(announcements)",
                                           "metrics": "\(exposition.endpointAddress.map { "http://\($0)/metrics" } ?? configuration.metrics.textfile)",
                                           "state": "\(configuration.paths.stateDirectory)"])
+        // Signal handlers before anything announces readiness: a SIGHUP sent as soon as the log says
+        // "started" must find its handler.
+        let reload = onSignal(SIGHUP) {
+            // What can change safely while serving: the log level and the CURVE allowlist. Everything
+            // else needs a restart (sockets, store layout, model shape); say so rather than half-apply it.
+            notifier.reloading()
+            do {
+                let fresh = try GLFDConfiguration.load(file: configFile ?? environment["GLFD_CONFIG"], environment: environment,
+                                                       overrides: overrides)
+                if fresh.logging.level != configuration.logging.level {
+                    Observability.bootstrapLogging(level: Logger.Level(rawValue: fresh.logging.level.rawValue) ?? .info)
+                    logger.notice("log level now \(fresh.logging.level.rawValue)")
+                }
+                if fresh.security.curve, configuration.security.curve {
+                    let curve = try CurveSettings.load(secretKeyFile: fresh.security.serverSecretKeyFile,
+                                                       allowedClientsFile: fresh.security.allowedClientsFile)
+                    daemon.server.allowClients(curve.allowedClients)
+                    logger.notice("reloaded the CURVE allowlist", metadata: ["keys": "\(curve.allowedClients.count)"])
+                }
+                let changedElsewhere = fresh.paths != configuration.paths || fresh.server != configuration.server
+                    || fresh.store != configuration.store || fresh.training != configuration.training
+                    || fresh.models != configuration.models || fresh.index != configuration.index
+                    || fresh.metrics != configuration.metrics
+                if changedElsewhere {
+                    logger.notice("other changed settings take effect at the next restart")
+                }
+            } catch {
+                logger.error("reload failed, keeping the running configuration", metadata: ["error": "\(error)"])
+            }
+            notifier.ready(status: daemon.statusLine)
+        }
         daemon.start()
         // Sockets are bound and the store is open: ready.
         notifier.ready(status: daemon.statusLine)
@@ -71,27 +102,6 @@ struct GLFD: ParsableCommand {
             notifier.status(daemon.statusLine)
         }
         statusTimer.resume()
-        let reload = onSignal(SIGHUP) {
-            // What can change safely while serving: the CURVE allowlist. Everything else needs a
-            // restart (sockets, store layout, model shape); say so rather than half-apply it.
-            notifier.reloading()
-            do {
-                let fresh = try GLFDConfiguration.load(file: configFile ?? environment["GLFD_CONFIG"], environment: environment,
-                                                       overrides: overrides)
-                if fresh.security.curve, configuration.security.curve {
-                    let curve = try CurveSettings.load(secretKeyFile: fresh.security.serverSecretKeyFile,
-                                                       allowedClientsFile: fresh.security.allowedClientsFile)
-                    daemon.server.allowClients(curve.allowedClients)
-                    logger.notice("reloaded the CURVE allowlist", metadata: ["keys": "\(curve.allowedClients.count)"])
-                }
-                if fresh != configuration {
-                    logger.notice("other changed settings take effect at the next restart")
-                }
-            } catch {
-                logger.error("reload failed, keeping the running configuration", metadata: ["error": "\(error)"])
-            }
-            notifier.ready(status: daemon.statusLine)
-        }
         waitForTermination()
         reload.cancel()
         statusTimer.cancel()
