@@ -134,6 +134,9 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         rebuildCatalog(for: version)
     }
 
+    /// Query queue only: a rebuild of the current version (to fold in its tail) is under way.
+    private var tailRebuildPending = false
+
     private func rebuildCatalog(for version: PublishedVersion) {
         catalogQueue.async { [self] in
             let started = Date()
@@ -142,6 +145,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                 built = try Catalog(version: version, store: store, settings: settings.catalog)
             } catch {
                 logger.error("could not build the catalog", metadata: ["version": "\(version.version)", "error": "\(error)"])
+                queryQueue.async { [self] in tailRebuildPending = false }
                 return
             }
             let seconds = Date().timeIntervalSince(started)
@@ -149,8 +153,13 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             logger.info("catalog ready", metadata: ["version": "\(version.version)", "items": "\(built.count)",
                                                     "seconds": "\(String(format: "%.1f", seconds))"])
             queryQueue.async { [self] in
-                // Versions only move forward, even if builds finish out of order.
-                if (catalog?.version.version ?? 0) < built.version.version { catalog = built }
+                // Versions only move forward, even if builds finish out of order; a rebuild of the
+                // same version (folding in its tail) replaces it when it holds more items.
+                let current = catalog?.version.version ?? 0
+                if current < built.version.version || (current == built.version.version && built.count >= catalog!.count) {
+                    catalog = built
+                }
+                if built.version.version == current { tailRebuildPending = false }
             }
         }
     }
@@ -280,7 +289,10 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "no model version is loaded yet")) }
         do {
             try catalog.catchUp()
-            if catalog.wantsRebuild { rebuildCatalog(for: catalog.version) }
+            if catalog.wantsRebuild && !tailRebuildPending {
+                tailRebuildPending = true
+                rebuildCatalog(for: catalog.version)
+            }
             let vector: [Float]
             switch query.target {
             case .image(let image):
