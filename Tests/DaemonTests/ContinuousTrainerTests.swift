@@ -20,24 +20,11 @@ func smallTrainingConfig() -> TrainingConfig {
     return config
 }
 
-/// A store of `count` CIFAR-10 test images, ingested through the real decode path.
+/// A store of `count` CIFAR-10 test images (`cifarFiles`), ingested through the real decode path.
 func cifarStore(_ directory: URL, count: Int) throws -> ImageStore {
-    let archive = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../../shared/data/cifar10/test.tar.gz").standardized.path
-    let unpacked = NSTemporaryDirectory() + "glfd-daemon-cifar-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: unpacked) }
-    let classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    let members = (0..<count).map { String(format: "test/\(classes[$0 % 10])/%04d.jpg", $0 / 10 + 1) }
-    let tar = Process()
-    tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
-    tar.arguments = ["-xzf", archive, "-C", unpacked] + members
-    try tar.run()
-    tar.waitUntilExit()
     let store = try ImageStore(StoreConfiguration(directory: directory.path))
     let decoder = IngestDecoder(canonical: store.configuration.canonical)
-    let items = try members.map { try decoder.item(encoded: [UInt8](Data(contentsOf: URL(fileURLWithPath: unpacked + "/" + $0)))) }
-    _ = try store.ingestAndWait(items)
+    _ = try store.ingestAndWait(try cifarFiles(count).map { try decoder.item(encoded: $0) })
     return store
 }
 
