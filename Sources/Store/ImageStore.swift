@@ -153,6 +153,12 @@ public final class ImageStore: @unchecked Sendable {
         }
     }
 
+    /// Whether each id is stored, in one snapshot, without reading or checking the records: what
+    /// query answers use to drop items deleted since they were indexed.
+    public func contains(_ ids: [UInt64]) throws(StoreError) -> [Bool] {
+        try reading { txn in try ids.map { try txn.get(itemsDB, $0) != nil } }
+    }
+
     /// Up to `limit` items with ids greater than `id`, in id order: for walking the whole store.
     public func items(after id: UInt64, limit: Int) throws(StoreError) -> [StoredItem] {
         try reading { txn in

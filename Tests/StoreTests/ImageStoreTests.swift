@@ -34,6 +34,8 @@ import Testing
         #expect(try store.verify() == 7)
         let walked = try store.items(after: 2, limit: 3).map(\.id)
         #expect(walked == [3, 4, 5])
+        #expect(try await store.delete([4]) == [4])
+        #expect(try store.contains([1, 4, 7, 8, 0]) == [true, false, true, false, false])
     }
 
     @Test func itemsThatBreakALimitAreRefusedBeforeAnythingIsWritten() async throws {
