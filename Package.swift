@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "Store", dependencies: ["LMDB", "Imaging", "Neural", "CZlib"], swiftSettings: fastMath),
 
         // Nearest neighbours of one model version's embeddings: exact (sgemm) and approximate (HNSW).
-        .target(name: "Index", dependencies: ["Neural"], swiftSettings: fastMath),
+        .target(name: "Index", dependencies: ["Neural", "CZlib"], swiftSettings: fastMath),
 
         // The wire protocol (protocol/PROTOCOL.md): requests, replies, announcements, their limits.
         .target(name: "Protocol"),
