@@ -41,6 +41,8 @@ struct GLFD: ParsableCommand {
             print(configuration.describe(), terminator: "")
             return
         }
+        // Before anything slow: from here a SIGTERM stops the daemon gracefully, whenever it comes.
+        Signals.install()
         Observability.bootstrapLogging(level: Logger.Level(rawValue: configuration.logging.level.rawValue) ?? .info)
         let logger = Logger(label: "glfd")
         let metrics = GLFDMetrics()
@@ -60,9 +62,9 @@ struct GLFD: ParsableCommand {
         logger.info("started", metadata: ["requests": "\(requests)", "announcements": "\(announcements)",
                                           "metrics": "\(exposition.endpointAddress.map { "http://\($0)/metrics" } ?? configuration.metrics.textfile)",
                                           "state": "\(configuration.paths.stateDirectory)"])
-        // Signal handlers before anything announces readiness: a SIGHUP sent as soon as the log says
-        // "started" must find its handler.
-        let reload = onSignal(SIGHUP) {
+        // Before anything announces readiness: a SIGHUP sent as soon as the log says "started" must
+        // find its handler.
+        Signals.onReload {
             // What can change safely while serving: the log level and the CURVE allowlist. Everything
             // else needs a restart (sockets, store layout, model shape); say so rather than half-apply it.
             notifier.reloading()
@@ -102,8 +104,7 @@ struct GLFD: ParsableCommand {
             notifier.status(daemon.statusLine)
         }
         statusTimer.resume()
-        waitForTermination()
-        reload.cancel()
+        Signals.waitForTermination()
         statusTimer.cancel()
         notifier.stopping()
         logger.info("stopping")
@@ -115,30 +116,6 @@ struct GLFD: ParsableCommand {
 }
 
 func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-
-/// Runs `handler` on each `signalNumber` (instead of the default action).
-func onSignal(_ signalNumber: Int32, _ handler: @escaping @Sendable () -> Void) -> DispatchSourceSignal {
-    signal(signalNumber, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-    source.setEventHandler(handler: handler)
-    source.resume()
-    return source
-}
-
-/// Blocks until SIGTERM or SIGINT.
-func waitForTermination() {
-    let stop = DispatchSemaphore(value: 0)
-    var sources: [DispatchSourceSignal] = []
-    for signalNumber in [SIGTERM, SIGINT] {
-        signal(signalNumber, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-        source.setEventHandler { stop.signal() }
-        source.resume()
-        sources.append(source)
-    }
-    stop.wait()
-    withExtendedLifetime(sources) {}
-}
 
 BLAS.restartWithBetterKernelsIfNeeded()
 GLFD.main()

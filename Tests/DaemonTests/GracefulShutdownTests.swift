@@ -26,11 +26,7 @@ import ZeroMQ
             try process.run()
             // Read the log until the line naming the endpoints, then keep draining it.
             var text = ""
-            while text.firstMatch(of: /on (tcp:\/\/\S+), announcing/) == nil {
-                let chunk = errors.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                text += String(decoding: chunk, as: UTF8.self)
-            }
+            read(errors, into: &text, until: ", announcing on", seconds: 120)
             errors.fileHandleForReading.readabilityHandler = { _ = $0.availableData }
             let endpoint = try #require(text.firstMatch(of: /on (tcp:\/\/\S+), announcing/)?.1, "\(text)")
             return (process, String(endpoint))
@@ -65,7 +61,7 @@ import ZeroMQ
                 daemon.terminate()
             }
         }
-        daemon.waitUntilExit()
+        #expect(waitForExit(daemon, seconds: 120), "glfd did not stop on SIGTERM")
         let stopSeconds = Date().timeIntervalSince(try #require(terminatedAt))
         #expect(daemon.terminationReason == .exit && daemon.terminationStatus == 0)
         #expect(stopSeconds < 90, "stopping took \(stopSeconds) s")
@@ -78,6 +74,6 @@ import ZeroMQ
         let items = try Reply.decode(try checker.receive()).result(as: GetResult.self).items
         #expect(items.count == acknowledged.count && items.allSatisfy { $0 != nil }, "\(items.filter { $0 == nil }.count) acknowledged items missing")
         restarted.terminate()
-        restarted.waitUntilExit()
+        #expect(waitForExit(restarted, seconds: 120), "the restarted glfd did not stop on SIGTERM")
     }
 }

@@ -21,14 +21,7 @@ import Testing
         process.standardError = errors
         try process.run()
         var log = ""
-        func read(until text: String, seconds: Double) {
-            let deadline = Date().addingTimeInterval(seconds)
-            while !log.contains(text), Date() < deadline {
-                let chunk = errors.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                log += String(decoding: chunk, as: UTF8.self)
-            }
-        }
+        func read(until marker: String, seconds: Double) { DaemonTests.read(errors, into: &log, until: marker, seconds: seconds) }
         read(until: "started", seconds: 60)
         try "[logging]\nlevel = \"debug\"\n[training]\nbatch = 64\n".write(toFile: config, atomically: true, encoding: .utf8)
         kill(process.processIdentifier, SIGHUP)
@@ -37,7 +30,7 @@ import Testing
         #expect(log.contains("other changed settings take effect at the next restart"), "\(log)")
         process.terminate()
         read(until: "stopped", seconds: 60)
-        process.waitUntilExit()
+        #expect(waitForExit(process, seconds: 60), "glfd did not stop on SIGTERM: \(log)")
         #expect(process.terminationStatus == 0)
     }
 }
