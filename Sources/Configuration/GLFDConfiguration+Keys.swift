@@ -26,8 +26,6 @@ extension GLFDConfiguration {
                  "Ingests of one client being stored at once; more are answered busy"),
         .integer("server.max_message_bytes", \.server.maxMessageBytes, 64 << 20, .atLeast(1),
                  "Largest request in bytes (ZMQ_MAXMSGSIZE); a peer sending more is disconnected"),
-        .integer("server.query_threads", \.server.queryThreads, 1, .atLeast(1),
-                 "Threads answering embed and knn queries"),
 
         .choice("store.durability", \.store.durability, .sync,
                 "When an ingest is acknowledged: sync = flushed to disk, fast = committed, flushed within a second"),
@@ -74,8 +72,8 @@ extension GLFDConfiguration {
                "Weight decay"),
         .integer("training.warmup_steps", \.training.warmupSteps, 100, .atLeast(0),
                  "Steps of linear learning-rate warm-up"),
-        .float("training.updates_per_image", \.training.updatesPerImage, 4.0, .positive,
-               "Training budget: times each ingested image is drawn into a batch, on average"),
+        .float("training.updates_per_image", \.training.updatesPerImage, 4.0, .nonNegative,
+               "Training budget: times each ingested image is drawn into a batch, on average; 0 = no training"),
         .integer("training.min_items", \.training.minItems, 512, .atLeast(1),
                  "Stored items needed before training starts"),
         .integer("training.threads", \.training.threads, 1, .atLeast(1),
@@ -102,6 +100,8 @@ extension GLFDConfiguration {
                  "HNSW: candidates considered when inserting"),
         .integer("index.hnsw_ef_search", \.index.hnswEFSearch, 64, .atLeast(1),
                  "HNSW: candidates considered when searching; at least k are"),
+        .integer("index.build_threads", \.index.buildThreads, 2, .atLeast(1),
+                 "Threads that embed the stored items under a newly published version"),
 
         .choice("logging.level", \.logging.level, .info,
                 "Least severe level logged"),

@@ -22,7 +22,6 @@ public struct GLFDConfiguration: Sendable, Equatable {
         public internal(set) var receiveHighWaterMark = 0
         public internal(set) var maxInflightIngestsPerClient = 0
         public internal(set) var maxMessageBytes = 0
-        public internal(set) var queryThreads = 0
     }
 
     public struct Store: Sendable, Equatable {
@@ -100,6 +99,7 @@ public struct GLFDConfiguration: Sendable, Equatable {
         public internal(set) var hnswM = 0
         public internal(set) var hnswEFConstruction = 0
         public internal(set) var hnswEFSearch = 0
+        public internal(set) var buildThreads = 0
     }
 
     public struct Logging: Sendable, Equatable {

@@ -8,7 +8,10 @@
 //   tail         items ingested since, embedded on demand before each query (`catchUp`), searched
 //                exactly; folded into a rebuilt base when it grows past `tailLimit`
 //
-// Deleted items stay in the indexes until the next build; answers drop them by checking the store.
+// A build starts from what is already embedded under its version (the saved base after a restart,
+// or the current base and tail when folding a tail in) and embeds only the items after it, so a
+// restart does not re-embed the store. Deleted items stay in the indexes until the next build drops
+// them; answers leave them out by asking the store.
 import Foundation
 import GLF
 import Index
@@ -21,57 +24,29 @@ public struct CatalogSettings: Sendable {
     public var approximateMinItems = 20_000
     public var hnsw = HNSWParameters()
     public var tailLimit = 4096
+    /// Threads that embed the store when a version is published (queries embed on one).
+    public var buildThreads = 2
     public init() {}
 }
 
-final class Catalog: @unchecked Sendable {
+/// A published version's encoder, loaded: it embeds images into unit vectors. Embedding runs in
+/// place, so one encoder serves one thread at a time.
+final class VersionEncoder: @unchecked Sendable {
     let version: PublishedVersion
-    let settings: CatalogSettings
-    private let store: ImageStore
+    let shape: CanonicalShape
     private let embedder: Embedder
-    private let shape: CanonicalShape
-    private(set) var base: ExactIndex
-    private var approximate: HNSWIndex?
-    private var tail: ExactIndex.Builder
-    private var tailIndex: ExactIndex
-    /// The highest id embedded into base or tail.
-    private var indexedThrough: UInt64 = 0
 
-    /// Loads the version's encoder and embeds every stored item (the slow part: run it off the
-    /// query queue).
-    init(version: PublishedVersion, store: ImageStore, settings: CatalogSettings) throws {
+    init(version: PublishedVersion, shape: CanonicalShape, threads: Int = 1) throws {
         self.version = version
-        self.settings = settings
-        self.store = store
-        shape = store.configuration.canonical
-        embedder = try Embedder.load(modelDirectory: URL(fileURLWithPath: version.path), workers: 1, batch: 256)
-        let dimension = embedder.encoderConfig.featureDimension
-        var builder = ExactIndex.Builder(dimension: dimension, version: version.version)
-        var after: UInt64 = 0
-        while true {
-            let items = try store.items(after: after, limit: 1024)
-            guard let last = items.last else { break }
-            for (item, vector) in zip(items, Self.embed(items.map(\.image.pixels), with: embedder, shape: shape)) {
-                builder.append(id: item.id, vector: vector, source: item.source)
-            }
-            after = last.id
-        }
-        indexedThrough = after
-        base = builder.build()
-        tail = ExactIndex.Builder(dimension: dimension, version: version.version)
-        tailIndex = tail.build()
-        if settings.approximate && base.count >= settings.approximateMinItems {
-            approximate = HNSWIndex(from: base, parameters: settings.hnsw)
-        }
+        self.shape = shape
+        embedder = try Embedder.load(modelDirectory: URL(fileURLWithPath: version.path), workers: threads,
+                                     batch: 256 / threads * threads)
     }
 
-    var dimension: Int { base.dimension }
-    var count: Int { base.count + tailIndex.count }
+    var dimension: Int { embedder.encoderConfig.featureDimension }
 
     /// Unit embeddings of canonical images (each `shape.pixelBytes` bytes).
-    func embed(_ images: [[UInt8]]) -> [[Float]] { Self.embed(images, with: embedder, shape: shape) }
-
-    private static func embed(_ images: [[UInt8]], with embedder: Embedder, shape: CanonicalShape) -> [[Float]] {
+    func embed(_ images: [[UInt8]]) -> [[Float]] {
         guard !images.isEmpty else { return [] }
         let features = embedder.embed(images.flatMap { $0 }, count: images.count, height: shape.side, width: shape.side,
                                       channels: shape.channels)
@@ -82,20 +57,105 @@ final class Catalog: @unchecked Sendable {
             return norm > 0 ? values.map { $0 / norm } : values
         }
     }
+}
+
+/// Set once to ask a running build to give up at its next batch.
+final class Cancellation: @unchecked Sendable {
+    private let lock = NSLock()
+    private var cancelled = false
+    var isCancelled: Bool { lock.withLock { cancelled } }
+    func cancel() { lock.withLock { cancelled = true } }
+}
+
+final class Catalog: @unchecked Sendable {
+    let encoder: VersionEncoder
+    let settings: CatalogSettings
+    private let store: ImageStore
+    private(set) var base: ExactIndex
+    private var approximate: HNSWIndex?
+    private var tail: ExactIndex.Builder
+    private var tailIndex: ExactIndex
+    /// The highest id embedded into base or tail.
+    private var indexedThrough: UInt64 = 0
+    /// Rows the build embedded or dropped: when 0, the saved base is already this catalog's.
+    let rowsChanged: Int
+
+    /// Builds the catalog of `encoder`'s version from `start` (rows already embedded under it, or
+    /// nil): drops the rows the store no longer holds and embeds, with `builder`, every item after
+    /// the last one. The slow part: run it off the query queue. Nil when cancelled.
+    init?(encoder: VersionEncoder, store: ImageStore, settings: CatalogSettings, start: ExactIndex?,
+          builder: VersionEncoder, cancellation: Cancellation) throws {
+        self.encoder = encoder
+        self.settings = settings
+        self.store = store
+        let dimension = encoder.dimension
+        var index = ExactIndex.Builder(dimension: dimension, version: encoder.version.version, capacity: start?.count ?? 0)
+        var after: UInt64 = 0, changed = 0
+        if let start {
+            precondition(start.version == encoder.version.version && start.dimension == dimension)
+            for rows in stride(from: 0, to: start.count, by: 4096) {
+                let ids = Array(start.ids[rows..<min(rows + 4096, start.count)])
+                for (offset, (id, present)) in zip(ids, try store.contains(ids)).enumerated() {
+                    guard present else { changed += 1; continue }
+                    let row = rows + offset
+                    index.append(id: id, vector: Array(start.vectors[row * dimension..<(row + 1) * dimension]),
+                                 source: start.sourceTags[Int(start.sourceCodes[row])])
+                }
+            }
+            after = start.ids.last ?? 0
+        }
+        while true {
+            if cancellation.isCancelled { return nil }
+            let items = try store.items(after: after, limit: 1024)
+            guard let last = items.last else { break }
+            for (item, vector) in zip(items, builder.embed(items.map(\.image.pixels))) {
+                index.append(id: item.id, vector: vector, source: item.source)
+            }
+            changed += items.count
+            after = last.id
+        }
+        rowsChanged = changed
+        indexedThrough = after
+        base = index.build()
+        tail = ExactIndex.Builder(dimension: dimension, version: encoder.version.version)
+        tailIndex = tail.build()
+        if settings.approximate && base.count >= settings.approximateMinItems {
+            guard let graph = HNSWIndex(from: base, parameters: settings.hnsw, cancelled: { cancellation.isCancelled }) else {
+                return nil
+            }
+            approximate = graph
+        }
+    }
+
+    var version: PublishedVersion { encoder.version }
+    var dimension: Int { base.dimension }
+    var count: Int { base.count + tailIndex.count }
+
+    /// Base and tail as one index: where a rebuild of this version starts.
+    var everything: ExactIndex {
+        guard tailIndex.count > 0 else { return base }
+        var merged = ExactIndex.Builder(dimension: dimension, version: version.version, capacity: count)
+        for index in [base, tailIndex] {
+            for row in 0..<index.count {
+                merged.append(id: index.ids[row], vector: Array(index.vectors[row * dimension..<(row + 1) * dimension]),
+                              source: index.sourceTags[Int(index.sourceCodes[row])])
+            }
+        }
+        return merged.build()
+    }
 
     /// Embeds items ingested since the last call into the tail.
     func catchUp() throws(StoreError) {
         while true {
             let items = try store.items(after: indexedThrough, limit: 512)
             guard let last = items.last else { break }
-            for (item, vector) in zip(items, embed(items.map(\.image.pixels))) {
+            for (item, vector) in zip(items, encoder.embed(items.map(\.image.pixels))) {
                 tail.append(id: item.id, vector: vector, source: item.source)
             }
             indexedThrough = last.id
         }
         if tail.count != tailIndex.count { tailIndex = tail.build() }
     }
-
     /// True when the tail is large enough that a rebuilt catalog should absorb it.
     var wantsRebuild: Bool { tail.count > settings.tailLimit }
 
@@ -117,8 +177,8 @@ final class Catalog: @unchecked Sendable {
                 row += 1
             }
         }
-        let present = try store.items(ids)
-        let kept = present.indices.filter { present[$0] != nil }
+        let present = try store.contains(ids)
+        let kept = present.indices.filter { present[$0] }
         if kept.count == ids.count { return (ids, vectors, more) }
         let d = dimension
         return (kept.map { ids[$0] }, kept.flatMap { vectors[$0 * d..<($0 + 1) * d] }, more)
@@ -143,8 +203,8 @@ final class Catalog: @unchecked Sendable {
             : base.search(query, k: fetch, source: source)
         found += tailIndex.search(query, k: fetch, source: source)
         found.sort { $0.isNearer(than: $1) }
-        let present = try store.items(found.map(\.id))
-        let kept = zip(found, present).compactMap { $1 == nil ? nil : $0 }
+        let present = try store.contains(found.map(\.id))
+        let kept = zip(found, present).compactMap { $1 ? $0 : nil }
         return (Array(kept.prefix(k)), !useApproximate)
     }
 }

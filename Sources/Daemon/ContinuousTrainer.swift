@@ -26,6 +26,8 @@ public final class ContinuousTrainer: @unchecked Sendable {
         /// Relative to a healthy 1/√D: the floor is `collapseFloorFraction / √D`.
         public var collapseFloorFraction: Float = 0.1
         public var nice: Int32 = 10
+        /// Seconds of completed steps that status's images/s is measured over.
+        public var rateWindowSeconds: Double = 30
         /// LPM's prior: the embeddings of the latest published version (method.md §3, "previous")
         /// instead of the down-sampled pixels. It follows each publication.
         public var priorFromPreviousVersion = false
@@ -100,7 +102,26 @@ public final class ContinuousTrainer: @unchecked Sendable {
         return try TrainingInputs(shape: shape, config: config, prior: .frozenEncoder(embedder))
     }
 
-    public var currentStatus: Status { lock.withLock { status } }
+    /// The status now; `imagesPerSecond` is over the last `rateWindowSeconds` up to this moment, so
+    /// it falls when training stalls and reaches 0 when it idles.
+    public var currentStatus: Status {
+        lock.withLock {
+            var current = status
+            current.imagesPerSecond = recentRate(at: Date())
+            return current
+        }
+    }
+
+    /// Under `lock`: when each step of the last `rateWindowSeconds` ended, and its images.
+    private var recentSteps: [(end: Date, images: Int)] = []
+
+    /// Images of the steps after the window's first, over the time from its end to `now`.
+    private func recentRate(at now: Date) -> Double {
+        let recent = recentSteps.filter { now.timeIntervalSince($0.end) <= settings.rateWindowSeconds }
+        guard let first = recent.first, recent.count > 1 else { return 0 }
+        let elapsed = now.timeIntervalSince(first.end)
+        return elapsed > 0 ? Double(recent.dropFirst().reduce(0) { $0 + $1.images }) / elapsed : 0
+    }
     public var config: TrainingConfig { lock.withLock { trainer.config } }
 
     public func start() {
@@ -136,15 +157,19 @@ public final class ContinuousTrainer: @unchecked Sendable {
 
     private var shouldStop: Bool { wake.withLock { stopping } }
 
+    /// Queries need a model from the first minute, with or without training: with no version yet,
+    /// publishes the initial one. Call before `start()`.
+    public func publishInitialVersion() throws {
+        precondition(!running, "publishInitialVersion() runs before the trainer thread")
+        guard versions.latest == nil else { return }
+        onPublish(try publish())
+    }
+
     private func run() {
-        // Queries need a model from the first minute: with no version yet, the initial one is
-        // published before any training.
-        if versions.latest == nil, let first = try? publish() { onPublish(first) }
         var lastPublishedStep = versions.latest?.step ?? trainer.stepCount
         var lastPublishedAt = Date()
         var lastSnapshotStep = trainer.stepCount
         var healthyStepsSincePublish = 0
-        var window: (started: Date, images: Int) = (Date(), 0)
         while !shouldStop {
             heartbeat?()
             guard let batch = nextBatch() else {
@@ -170,16 +195,15 @@ public final class ContinuousTrainer: @unchecked Sendable {
                 continue
             }
             healthyStepsSincePublish += 1
-            window.images += trainer.config.batch
-            let elapsed = Date().timeIntervalSince(window.started)
+            let now = Date()
             lock.withLock {
                 status.step = trainer.stepCount
                 status.loss = Dictionary(report.terms.map { ($0.name, Double($0.value)) }, uniquingKeysWith: { a, _ in a })
                 status.loss["total"] = Double(report.loss)
                 status.collapse = Double(report.collapseMonitor)
-                if elapsed > 0.5 { status.imagesPerSecond = Double(window.images) / elapsed }
+                recentSteps.removeAll { now.timeIntervalSince($0.end) > settings.rateWindowSeconds }
+                recentSteps.append((now, trainer.config.batch))
             }
-            if elapsed > 30 { window = (Date(), 0) }
             if trainer.stepCount - lastSnapshotStep >= settings.snapshotEverySteps {
                 try? trainer.save(to: snapshotDirectory)
                 lastSnapshotStep = trainer.stepCount
@@ -202,7 +226,7 @@ public final class ContinuousTrainer: @unchecked Sendable {
         try? trainer.save(to: snapshotDirectory)
     }
 
-    /// Publishes the current state as the next version (on the trainer thread only).
+    /// Publishes the current state as the next version (on the trainer thread, or before it starts).
     private func publish() throws -> PublishedVersion {
         let status = currentStatus
         var metrics = status.loss.mapKeys { "loss.\($0)" }

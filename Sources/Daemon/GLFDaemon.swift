@@ -37,6 +37,8 @@ public struct DaemonSettings: Sendable {
 
     public var modelsDirectory: URL
     var snapshotDirectory: URL { stateDirectory.appendingPathComponent("training") }
+    /// Each kept version's catalog embeddings (`<version>.index`), so a restart need not re-embed.
+    var catalogDirectory: URL { stateDirectory.appendingPathComponent("catalog") }
 }
 
 public final class GLFDaemon: RequestHandling, @unchecked Sendable {
@@ -55,10 +57,16 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     private let ingestQueue = DispatchQueue(label: "glfd.ingest", qos: .utility, attributes: .concurrent)
     private let queryQueue = DispatchQueue(label: "glfd.query", qos: .userInitiated)
     private let catalogQueue = DispatchQueue(label: "glfd.catalog", qos: .utility)
-    /// Touched only on the query queue.
+    /// Touched only on the query queue: the newest loaded encoder (answers embed), and the newest
+    /// built catalog (answers knn and export; its version may trail the encoder's while it builds).
+    private var encoder: VersionEncoder?
     private var catalog: Catalog?
+    /// Stops catalog builds when the daemon stops.
+    private let catalogBuilds = Cancellation()
     private let lock = NSLock()
     private var lastAnnouncement: Announcement?
+    /// Under `lock`: what status reports of the catalog.
+    private var catalogStatus = StatusResult.Catalog(version: 0, items: 0, building: nil)
     private var shuttingDown = false
 
     /// Opens the store and the model versions and binds the sockets; `start()` begins serving.
@@ -68,6 +76,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                                                 attributes: [.posixPermissions: 0o700])
         store = try ImageStore(settings.store)
         versions = try ModelVersions(directory: settings.modelsDirectory, keep: settings.keepVersions)
+        try FileManager.default.createDirectory(at: settings.catalogDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         if let latest = versions.latest { lastAnnouncement = Self.announcement(latest) }
         trainer = try ContinuousTrainer(store: store, versions: versions, config: settings.training, settings: settings.trainer,
                                         snapshotDirectory: settings.snapshotDirectory) { [weak self] version in
@@ -82,7 +92,16 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             trainer.heartbeat = { notifier.beat("trainer") }
         }
         server.start()
-        if let latest = versions.latest { rebuildCatalog(for: latest) }
+        if let latest = versions.latest {
+            serve(latest)
+        } else {
+            // With or without training, queries have a model from the start.
+            do {
+                try trainer.publishInitialVersion()
+            } catch {
+                logger.error("could not publish the initial model version", metadata: ["error": "\(error)"])
+            }
+        }
         if settings.trainingEnabled { trainer.start() }
     }
 
@@ -90,8 +109,11 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     /// ingests commit and their replies go out, then close the store.
     public func stop() {
         lock.withLock { shuttingDown = true }
+        catalogBuilds.cancel()
         trainer.stop()
         notifier?.retire("trainer")
+        // A build gives up at its next batch; none may read the store once it is closed.
+        catalogQueue.sync {}
         ingestQueue.sync(flags: .barrier) {}
         queryQueue.sync {}
         // Give acknowledgements of commits that just finished a moment to be handed back.
@@ -131,18 +153,54 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                                                           "path": "\(version.path)"])
         metrics?.setModelVersion(version.version, step: version.step, publishedAt: version.publishedAt)
         server?.announce(announcement)
+        serve(version)
+    }
+
+    /// Embed answers under `version` as soon as its encoder is loaded (milliseconds); knn once its
+    /// catalog is built (in the background).
+    private func serve(_ version: PublishedVersion) {
+        do {
+            let loaded = try VersionEncoder(version: version, shape: store.configuration.canonical)
+            queryQueue.async { [self] in
+                if (encoder?.version.version ?? 0) < version.version { encoder = loaded }
+            }
+        } catch {
+            logger.error("could not load the model version", metadata: ["version": "\(version.version)", "error": "\(error)"])
+        }
         rebuildCatalog(for: version)
     }
 
     /// Query queue only: a rebuild of the current version (to fold in its tail) is under way.
     private var tailRebuildPending = false
 
-    private func rebuildCatalog(for version: PublishedVersion) {
+    private func catalogFile(_ version: Int) -> URL {
+        settings.catalogDirectory.appendingPathComponent(String(format: "%06d.index", version))
+    }
+
+    /// Builds `version`'s catalog in the background from `start` (this version's rows already
+    /// embedded), or else from its saved file, and swaps it in on the query queue. A build whose
+    /// version was superseded while it waited is skipped.
+    private func rebuildCatalog(for version: PublishedVersion, start: ExactIndex? = nil) {
         catalogQueue.async { [self] in
+            guard !catalogBuilds.isCancelled, (versions.latest?.version ?? 0) <= version.version else { return }
+            lock.withLock { catalogStatus.building = version.version }
+            defer { lock.withLock { catalogStatus.building = nil } }
             let started = Date()
+            let shape = store.configuration.canonical
             let built: Catalog
+            // The saved file holds this version's rows unless the build starts elsewhere.
+            var savedFileIsCurrent = false
             do {
-                built = try Catalog(version: version, store: store, settings: settings.catalog)
+                let queryEncoder = try VersionEncoder(version: version, shape: shape)
+                let saved = start == nil ? savedIndex(of: version, dimension: queryEncoder.dimension) : nil
+                savedFileIsCurrent = saved != nil
+                let builder = try VersionEncoder(version: version, shape: shape, threads: settings.catalog.buildThreads)
+                guard let catalog = try Catalog(encoder: queryEncoder, store: store, settings: settings.catalog, start: start ?? saved,
+                                                builder: builder, cancellation: catalogBuilds) else {
+                    logger.info("catalog build cancelled", metadata: ["version": "\(version.version)"])
+                    return
+                }
+                built = catalog
             } catch {
                 logger.error("could not build the catalog", metadata: ["version": "\(version.version)", "error": "\(error)"])
                 queryQueue.async { [self] in tailRebuildPending = false }
@@ -151,16 +209,59 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             let seconds = Date().timeIntervalSince(started)
             metrics?.catalogBuilt(seconds: seconds, items: built.count)
             logger.info("catalog ready", metadata: ["version": "\(version.version)", "items": "\(built.count)",
+                                                    "changed": "\(built.rowsChanged)",
                                                     "seconds": "\(String(format: "%.1f", seconds))"])
+            if built.rowsChanged > 0 || !savedFileIsCurrent { saveIndex(built.base) }
             queryQueue.async { [self] in
                 // Versions only move forward, even if builds finish out of order; a rebuild of the
                 // same version (folding in its tail) replaces it when it holds more items.
                 let current = catalog?.version.version ?? 0
                 if current < built.version.version || (current == built.version.version && built.count >= catalog!.count) {
                     catalog = built
+                    noteCatalogSize()
                 }
-                if built.version.version == current { tailRebuildPending = false }
+                if built.version.version >= current { tailRebuildPending = false }
             }
+        }
+    }
+
+    /// Query queue only: status reports the current catalog's version and size.
+    private func noteCatalogSize() {
+        guard let catalog else { return }
+        lock.withLock {
+            catalogStatus.version = catalog.version.version
+            catalogStatus.items = catalog.count
+        }
+    }
+
+    /// The saved catalog of `version`, if there is a sound one.
+    private func savedIndex(of version: PublishedVersion, dimension: Int) -> ExactIndex? {
+        let file = catalogFile(version.version)
+        guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+        do {
+            let index = try ExactIndex(contentsOf: file)
+            guard index.version == version.version, index.dimension == dimension else {
+                logger.warning("ignoring a saved catalog of another shape", metadata: ["file": "\(file.path)"])
+                return nil
+            }
+            return index
+        } catch {
+            logger.warning("ignoring a damaged saved catalog; re-embedding", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Saves a version's base and removes the saved catalogs of versions no longer kept.
+    private func saveIndex(_ index: ExactIndex) {
+        do {
+            try index.write(to: catalogFile(index.version))
+        } catch {
+            logger.error("could not save the catalog; a restart will re-embed it", metadata: ["error": "\(error)"])
+        }
+        let kept = Set(versions.all.map { catalogFile($0.version).lastPathComponent })
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: settings.catalogDirectory.path)) ?? []
+        for file in files where file.hasSuffix(".index") && !kept.contains(file) {
+            try? FileManager.default.removeItem(at: settings.catalogDirectory.appendingPathComponent(file))
         }
     }
 
@@ -273,35 +374,36 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
 
     /// On the query queue.
     private func embed(_ images: [ImagePayload], id: RequestID?) -> Reply {
-        guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "no model version is loaded yet")) }
+        guard let encoder else { return .failure(id: id, ProtocolError(.notReady, "no model version is loaded yet")) }
         switch decode(images) {
         case .failure(let error):
             return .failure(id: id, error)
         case .success(let items):
-            let vectors = catalog.embed(items.map(\.image.pixels))
-            return .success(id: id, EmbedResult(version: catalog.version.version, dim: catalog.dimension),
+            let vectors = encoder.embed(items.map(\.image.pixels))
+            return .success(id: id, EmbedResult(version: encoder.version.version, dim: encoder.dimension),
                             payloads: vectors.map { VectorFrame.encode($0) })
         }
     }
 
     /// On the query queue.
     private func knn(_ query: KNNQuery, id: RequestID?) -> Reply {
-        guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "no model version is loaded yet")) }
+        guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "the catalog is not built yet")) }
         do {
             try catalog.catchUp()
+            noteCatalogSize()
             if catalog.wantsRebuild && !tailRebuildPending {
                 tailRebuildPending = true
-                rebuildCatalog(for: catalog.version)
+                rebuildCatalog(for: catalog.version, start: catalog.everything)
             }
             let vector: [Float]
             switch query.target {
             case .image(let image):
                 switch decode([image]) {
                 case .failure(let error): return .failure(id: id, error)
-                case .success(let items): vector = catalog.embed([items[0].image.pixels])[0]
+                case .success(let items): vector = catalog.encoder.embed([items[0].image.pixels])[0]
                 }
             case .item(let item):
-                guard let stored = catalog.vector(of: item), try store.item(item) != nil else {
+                guard let stored = catalog.vector(of: item), try store.contains([item])[0] else {
                     return .failure(id: id, ProtocolError(.notFound, "no stored item \(item)"))
                 }
                 vector = stored
@@ -321,9 +423,10 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
 
     /// On the query queue.
     private func export(after: UInt64, limit: Int, id: RequestID?) -> Reply {
-        guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "no model version is loaded yet")) }
+        guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "the catalog is not built yet")) }
         do {
             try catalog.catchUp()
+            noteCatalogSize()
             let page = try catalog.page(after: after, limit: limit)
             return .success(id: id, ExportResult(version: catalog.version.version, dim: catalog.dimension, ids: page.ids,
                                                  nextAfter: page.more ? page.ids.last : nil),
@@ -355,6 +458,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         let t = trainer.currentStatus
         let latest = versions.latest
         let method = settings.training.method.rawValue + (settings.training.adc == nil ? "" : "+adc")
+        let catalog = lock.withLock { catalogStatus }
         return StatusResult(
             uptimeSeconds: Date().timeIntervalSince(started),
             store: .init(items: s.items, bytes: s.recordBytes, ingested: s.ingested, replayPolicy: s.replayPolicy.rawValue,
@@ -362,7 +466,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             training: .init(method: method, step: t.step, imagesPerSecond: t.imagesPerSecond, loss: t.loss,
                             collapse: t.collapse, rolledBack: t.rolledBack),
             model: ModelResult(version: latest?.version ?? 0, path: latest?.path, step: latest?.step ?? 0,
-                               publishedAt: latest?.publishedAt))
+                               publishedAt: latest?.publishedAt),
+            catalog: catalog)
     }
 
     static func protocolError(_ error: Error) -> ProtocolError {

@@ -177,18 +177,35 @@ public struct StatusResult: Codable, Equatable, Sendable {
         }
     }
 
+    /// What knn and export answer from: the catalog of stored items' embeddings.
+    public struct Catalog: Codable, Equatable, Sendable {
+        /// The model version of the catalog knn answers from; 0 until the first one is built.
+        public var version: Int
+        /// Items embedded into it.
+        public var items: Int
+        /// The version whose catalog is being built in the background, if any.
+        public var building: Int?
+        public init(version: Int, items: Int, building: Int?) {
+            self.version = version
+            self.items = items
+            self.building = building
+        }
+    }
+
     public var protocolVersion: String
     public var uptimeSeconds: Double
     public var store: Store
     public var training: Training
     public var model: ModelResult
+    public var catalog: Catalog
 
-    public init(uptimeSeconds: Double, store: Store, training: Training, model: ModelResult) {
+    public init(uptimeSeconds: Double, store: Store, training: Training, model: ModelResult, catalog: Catalog) {
         protocolVersion = GLFDProtocol.version
         self.uptimeSeconds = uptimeSeconds
         self.store = store
         self.training = training
         self.model = model
+        self.catalog = catalog
     }
 }
 

@@ -212,7 +212,7 @@ struct KNN: ParsableCommand {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "What glfd is doing: store, training, model.")
+    static let configuration = CommandConfiguration(abstract: "What glfd is doing: store, training, model, catalog.")
     @OptionGroup var connection: Connection
     @Flag(help: "Print JSON.") var json = false
 
@@ -226,6 +226,7 @@ struct Status: ParsableCommand {
             training   \(s.training.method) step \(s.training.step), \(String(format: "%.1f", s.training.imagesPerSecond)) images/s, collapse \(String(format: "%.4f", s.training.collapse)), rolled back \(s.training.rolledBack)
             loss       \(loss.isEmpty ? "-" : loss)
             model      version \(s.model.version) (step \(s.model.step)) \(s.model.path ?? "")
+            catalog    \(s.catalog.version == 0 ? "not built yet" : "version \(s.catalog.version), \(s.catalog.items) items")\(s.catalog.building.map { "; building version \($0)" } ?? "")
             """)
     }
 }

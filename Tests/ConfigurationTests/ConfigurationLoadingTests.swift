@@ -56,7 +56,7 @@ func loadError(file: String? = nil, environment: [String: String] = [:], overrid
         #expect(configuration.server.sendHighWaterMark == 1000 && configuration.server.receiveHighWaterMark == 1000)
         #expect(configuration.server.maxInflightIngestsPerClient == 8)
         #expect(configuration.server.maxMessageBytes == 67_108_864)
-        #expect(configuration.server.queryThreads == 1)
+        #expect(configuration.index.buildThreads == 2)
         #expect(configuration.store.durability == .sync)
         #expect(configuration.store.maxItems == 0 && configuration.store.maxBytes == 0)
         #expect(configuration.store.initialMapMiB == 64 && configuration.store.maxMapMiB == 65536)
@@ -255,8 +255,8 @@ func loadError(file: String? = nil, environment: [String: String] = [:], overrid
                        message: "--set training.method=moco: training.method: must be byol, barlow-twins, swav or simclr, got \"moco\""),
         InvalidSetting(overrides: ["logging.level=verbose"],
                        message: "--set logging.level=verbose: logging.level: must be trace, debug, info, notice, warning, error or critical, got \"verbose\""),
-        InvalidSetting(overrides: ["training.updates_per_image=0"],
-                       message: "--set training.updates_per_image=0: training.updates_per_image: must be a number > 0, got 0.0"),
+        InvalidSetting(overrides: ["training.updates_per_image=-1"],
+                       message: "--set training.updates_per_image=-1: training.updates_per_image: must be a number >= 0, got -1.0"),
         InvalidSetting(overrides: ["training.weight_decay=-1e-4"],
                        message: "--set training.weight_decay=-1e-4: training.weight_decay: must be a number >= 0, got -0.0001"),
         InvalidSetting(overrides: ["server.request_endpoint="],

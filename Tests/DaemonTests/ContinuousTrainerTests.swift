@@ -63,12 +63,17 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         settings.updatesPerImage = 3  // 64 images × 3 / batch 16 = 12 steps, then idle
         settings.publishEverySteps = 5
         settings.snapshotEverySteps = 4
+        settings.rateWindowSeconds = 10
         let published = Published()
         let trainer = try ContinuousTrainer(store: store, versions: versions, config: smallTrainingConfig(), settings: settings,
                                             snapshotDirectory: root.appendingPathComponent("training"),
                                             onPublish: { published.add($0) })
+        try trainer.publishInitialVersion()
         trainer.start()
+        // images/s is over the last 10 s: above 0 while training, back to 0 once idle that long.
+        #expect(waitUntil(seconds: 600) { trainer.currentStatus.step >= 3 && trainer.currentStatus.imagesPerSecond > 0 })
         #expect(waitUntil(seconds: 600) { trainer.currentStatus.step == 12 && trainer.currentStatus.idle })
+        #expect(waitUntil(seconds: 60) { trainer.currentStatus.imagesPerSecond == 0 })
         let status = trainer.currentStatus
         trainer.stop()
         #expect(status.loss["total"].map { $0.isFinite } == true, "\(status.loss)")
@@ -108,6 +113,7 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         let trainer = try ContinuousTrainer(store: store, versions: versions, config: smallTrainingConfig(), settings: settings,
                                             snapshotDirectory: root.appendingPathComponent("training"),
                                             onPublish: { published.add($0) })
+        try trainer.publishInitialVersion()
         trainer.start()
         #expect(waitUntil(seconds: 600) { trainer.currentStatus.step == 8 && trainer.currentStatus.idle })
         trainer.stop()
@@ -130,6 +136,7 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         let trainer = try ContinuousTrainer(store: store, versions: versions, config: smallTrainingConfig(), settings: settings,
                                             snapshotDirectory: root.appendingPathComponent("training"),
                                             onPublish: { published.add($0) })
+        try trainer.publishInitialVersion()
         trainer.start()
         #expect(waitUntil(seconds: 600) { trainer.currentStatus.rolledBack >= 3 })
         trainer.stop()

@@ -51,19 +51,26 @@ def start(glfd, state):
     if not match:
         process.kill()
         raise SystemExit(f"glfd did not start: {''.join(lines)}{process.stderr.read()}")
-    # Keep draining its log so glfd never blocks on a full pipe.
+    # Keep draining its log so glfd never blocks on a full pipe; the last lines explain a failure.
+    import collections
     import threading
-    threading.Thread(target=lambda: [None for _ in process.stderr], daemon=True).start()
+    process.log_tail = collections.deque(lines, maxlen=40)
+    threading.Thread(target=lambda: process.log_tail.extend(process.stderr), daemon=True).start()
     return process, match.group(1), match.group(2)
 
 
 def stop(process):
+    """SIGTERM, then the exit status (None after 60 s); glfd's last log lines when it is not 0."""
     process.send_signal(signal.SIGTERM)
     try:
-        return process.wait(timeout=60)
+        status = process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
-        return None
+        status = None
+    if status != 0:
+        time.sleep(0.2)
+        print(f"glfd exit status {status}; its last log lines:\n" + "".join(process.log_tail))
+    return status
 
 
 def main():
