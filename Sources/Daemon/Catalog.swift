@@ -4,7 +4,8 @@
 // versions.
 //
 //   base         ExactIndex of the items present when the catalog was built (sgemm search: the
-//                ground truth), plus an HNSW index of them for large catalogs
+//                ground truth), plus an HNSW index of them for large catalogs, attached once built
+//                (43 s for 100k items): until then knn answers exactly, and says so
 //   tail         items ingested since, embedded on demand before each query (`catchUp`), searched
 //                exactly; folded into a rebuilt base when it grows past `tailLimit`
 //
@@ -72,6 +73,7 @@ final class Catalog: @unchecked Sendable {
     let settings: CatalogSettings
     private let store: ImageStore
     private(set) var base: ExactIndex
+    /// Set on the query queue by `attach`.
     private var approximate: HNSWIndex?
     private var tail: ExactIndex.Builder
     private var tailIndex: ExactIndex
@@ -119,13 +121,19 @@ final class Catalog: @unchecked Sendable {
         base = index.build()
         tail = ExactIndex.Builder(dimension: dimension, version: encoder.version.version)
         tailIndex = tail.build()
-        if settings.approximate && base.count >= settings.approximateMinItems {
-            guard let graph = HNSWIndex(from: base, parameters: settings.hnsw, cancelled: { cancellation.isCancelled }) else {
-                return nil
-            }
-            approximate = graph
-        }
     }
+
+    /// Whether the base is large enough for an HNSW graph to pay.
+    var wantsApproximate: Bool { settings.approximate && base.count >= settings.approximateMinItems }
+
+    /// The HNSW graph of the base (slow: off the query queue; the base never changes), or nil when
+    /// cancelled.
+    func buildApproximate(cancellation: Cancellation) -> HNSWIndex? {
+        HNSWIndex(from: base, parameters: settings.hnsw, cancelled: { cancellation.isCancelled })
+    }
+
+    /// Query queue only: approximate searches use `graph` from now on.
+    func attach(_ graph: HNSWIndex) { approximate = graph }
 
     var version: PublishedVersion { encoder.version }
     var dimension: Int { base.dimension }

@@ -222,6 +222,13 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                 }
                 if built.version.version >= current { tailRebuildPending = false }
             }
+            // knn answers (exactly) from here; approximate search joins once its graph is built.
+            guard built.wantsApproximate, !catalogBuilds.isCancelled else { return }
+            let graphStarted = Date()
+            guard let graph = built.buildApproximate(cancellation: catalogBuilds) else { return }
+            logger.info("approximate index ready", metadata: ["version": "\(version.version)", "items": "\(built.base.count)",
+                                                              "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(graphStarted)))"])
+            queryQueue.async { built.attach(graph) }
         }
     }
 
