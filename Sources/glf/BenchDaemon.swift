@@ -3,8 +3,9 @@
 //
 //   ingest      DEALER clients, each with several ingest requests in flight; images/s counted
 //               when acknowledged (durable), and each request's time to its acknowledgement
-//   catalog     a restarted daemon embeds every stored item under the current model version
-//               before it answers knn: items/s from start until the first answer
+//   catalog     a restarted daemon with no saved catalog embeds every stored item under the
+//               current model version before it answers knn: items/s from start until the first
+//               answer; restarted again, it loads the catalog it saved: seconds until knn answers
 //   embed       single-image requests one after another (latency p50/p99), then several in
 //               flight and many images per request (throughput)
 //   knn         by vector, k nearest of every stored item: exact (`exact: true`, a scan of all
@@ -138,10 +139,11 @@ struct BenchDaemon: ParsableCommand {
         report("ingest over ZeroMQ, durable", ingestOff.text)
 
         // 2. Queries, training off.
-        print(" queries, training off (updates per image 0: the initial model, no steps)")
+        print(" queries, training off (the initial model, no steps)")
         let lastID = UInt64(count)
         let (off, catalog) = try withDaemon(state: state, training: false) { daemon in
-            let off = try measureQueries(daemon: daemon, lastID: lastID, queryImages: queryImages, queryVectors: nil)
+            let off = try measureQueries(daemon: daemon, lastID: lastID, queryImages: queryImages, queryVectors: nil,
+                                         catalogLabel: "catalog embed at start, none saved")
             return (off, try exportCatalog(endpoint: daemon.server.boundEndpoints.requests, version: off.version))
         }
 
@@ -149,7 +151,8 @@ struct BenchDaemon: ParsableCommand {
         print(" queries, training on (updates per image 4, batch \(trainingBatch), \(trainingThreads) thread\(trainingThreads == 1 ? "" : "s") at nice 10; no version published)")
         let on = try withDaemon(state: state, training: true) { daemon in
             let endpoint = daemon.server.boundEndpoints.requests
-            let on = try measureQueries(daemon: daemon, lastID: lastID, queryImages: queryImages, queryVectors: off.queryVectors)
+            let on = try measureQueries(daemon: daemon, lastID: lastID, queryImages: queryImages, queryVectors: off.queryVectors,
+                                        catalogLabel: "restart with the saved catalog")
             if trainingIngest > 0 {
                 let ingestOn = try ingest(Array(work.prefix(trainingIngest)), firstID: lastID + 1, endpoint: endpoint)
                 report("ingest over ZeroMQ, durable", ingestOn.text + String(format: "   %.2f of training off", ingestOn.rate / ingestOff.rate))
@@ -188,16 +191,12 @@ struct BenchDaemon: ParsableCommand {
         settings.training.encoder = EncoderConfig(inputChannels: 3, imageSize: settings.store.canonical.side, width: width)
         settings.training.batch = trainingBatch
         settings.training.workers = trainingThreads
-        // Training stays enabled even when "off": with it disabled the trainer never publishes the
-        // initial version, and embed and knn need one. With no updates per image it takes no step.
-        settings.trainer.updatesPerImage = training ? 4 : 0
+        settings.trainingEnabled = training
+        settings.trainer.updatesPerImage = 4
         settings.trainer.publishEverySteps = Int.max / 2
         settings.trainer.publishEverySeconds = .greatestFiniteMagnitude
         let daemon = try GLFDaemon(settings: settings)
-        daemon.start()
-        // The initial version (published by the trainer as it starts, on a new state).
-        let client = try DaemonBenchClient(endpoint: daemon.server.boundEndpoints.requests)
-        while try client.call(.model).result(as: ModelResult.self).version < 1 { usleep(50_000) }
+        daemon.start()  // publishes the initial version on a new state
         return daemon
     }
 
@@ -257,20 +256,20 @@ struct BenchDaemon: ParsableCommand {
     /// Catalog readiness, embed, knn exact and approximate on a started daemon. With
     /// `queryVectors` nil the embed replies of the query images become the query vectors.
     private func measureQueries(daemon: GLFDaemon, lastID: UInt64, queryImages: [[UInt8]],
-                                queryVectors given: [[Float]]?) throws -> QueryFigures {
+                                queryVectors given: [[Float]]?, catalogLabel: String) throws -> QueryFigures {
         let client = try DaemonBenchClient(endpoint: daemon.server.boundEndpoints.requests)
         var result = QueryFigures()
 
         // The catalog: knn answers not_ready until every stored item is embedded under the version.
         let catalogSeconds = try waitForCatalog(client, lastID: lastID)
         let catalogRate = Double(lastID) / catalogSeconds
-        report("catalog embed at start", String(format: "%9.0f items/s    (%d items in %.1f s: start → first knn answer)",
+        report(catalogLabel, String(format: "%9.0f items/s    (%d items in %.1f s: start → first knn answer)",
                                                 catalogRate, lastID, catalogSeconds))
         result.figures["catalog_items_per_second"] = catalogRate
 
         // With training on, measure only once steps run, and count the steps taken meanwhile.
         var trainingStart: (step: Int, at: ContinuousClock.Instant)?
-        if daemon.settings.trainer.updatesPerImage > 0 {
+        if daemon.settings.trainingEnabled {
             let first = try client.call(.status).result(as: StatusResult.self).training.step
             var step = first
             let deadline = ContinuousClock.now + .seconds(600)
