@@ -106,9 +106,12 @@ final class Catalog: @unchecked Sendable {
             }
             after = start.ids.last ?? 0
         }
-        while true {
+        // Items stored from here on go to the tail (`catchUp`): under steady ingest a build that
+        // chased the end of the store would never end.
+        let end = store.statistics.nextID
+        while after + 1 < end {
             if cancellation.isCancelled { return nil }
-            let items = try store.items(after: after, limit: 1024)
+            let items = try store.items(after: after, limit: 1024).filter { $0.id < end }
             guard let last = items.last else { break }
             for (item, vector) in zip(items, builder.embed(items.map(\.image.pixels))) {
                 index.append(id: item.id, vector: vector, source: item.source)
