@@ -48,7 +48,7 @@ extension GLFDConfiguration {
 
         .boolean("training.enabled", \.training.enabled, true,
                  "Learn from the stream; false serves the latest model without training"),
-        .choice("training.method", \.training.method, .byol,
+        .choice("training.method", \.training.method, .simclr,
                 "Self-supervised method"),
         .boolean("training.adc", \.training.adc, true,
                  "Add Adaptive Distribution Calibration (DCM and LPM terms) to the method's loss"),
