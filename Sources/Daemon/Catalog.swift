@@ -97,11 +97,9 @@ final class Catalog: @unchecked Sendable {
             precondition(start.version == encoder.version.version && start.dimension == dimension)
             for rows in stride(from: 0, to: start.count, by: 4096) {
                 let ids = Array(start.ids[rows..<min(rows + 4096, start.count)])
-                for (offset, (id, present)) in zip(ids, try store.contains(ids)).enumerated() {
+                for (offset, present) in try store.contains(ids).enumerated() {
                     guard present else { changed += 1; continue }
-                    let row = rows + offset
-                    index.append(id: id, vector: Array(start.vectors[row * dimension..<(row + 1) * dimension]),
-                                 source: start.sourceTags[Int(start.sourceCodes[row])])
+                    index.append(row: rows + offset, of: start)
                 }
             }
             after = start.ids.last ?? 0
@@ -147,10 +145,7 @@ final class Catalog: @unchecked Sendable {
         guard tailIndex.count > 0 else { return base }
         var merged = ExactIndex.Builder(dimension: dimension, version: version.version, capacity: count)
         for index in [base, tailIndex] {
-            for row in 0..<index.count {
-                merged.append(id: index.ids[row], vector: Array(index.vectors[row * dimension..<(row + 1) * dimension]),
-                              source: index.sourceTags[Int(index.sourceCodes[row])])
-            }
+            for row in 0..<index.count { merged.append(row: row, of: index) }
         }
         return merged.build()
     }
@@ -217,5 +212,14 @@ final class Catalog: @unchecked Sendable {
         let present = try store.contains(found.map(\.id))
         let kept = zip(found, present).compactMap { $1 ? $0 : nil }
         return (Array(kept.prefix(k)), !useApproximate)
+    }
+}
+
+extension ExactIndex.Builder {
+    /// Appends row `row` of `index` (same dimension): its id, unit vector and source tag.
+    mutating func append(row: Int, of index: ExactIndex) {
+        let d = index.dimension
+        append(id: index.ids[row], vector: Array(index.vectors[row * d..<(row + 1) * d]),
+               source: index.sourceTags[Int(index.sourceCodes[row])])
     }
 }
