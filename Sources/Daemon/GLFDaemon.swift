@@ -222,6 +222,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                 }
                 if built.version.version >= current { tailRebuildPending = false }
             }
+            if store.configuration.replay.policy == .minred { showReplay(built) }
             // knn answers (exactly) from here; approximate search joins once its graph is built.
             guard built.wantsApproximate, !catalogBuilds.isCancelled else { return }
             let graphStarted = Date()
@@ -229,6 +230,40 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             logger.info("approximate index ready", metadata: ["version": "\(version.version)", "items": "\(built.base.count)",
                                                               "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(graphStarted)))"])
             queryQueue.async { built.attach(graph) }
+        }
+    }
+
+    /// MinRed chooses what to evict by these embeddings from now on (catalog queue; seconds for a
+    /// large replay set, which ingest does not wait for).
+    private func showReplay(_ built: Catalog) {
+        let started = Date()
+        let seen = store.setReplayEmbeddings(built.base.ids, built.base.vectors, dimension: built.dimension,
+                                             cancelled: { [catalogBuilds] in catalogBuilds.isCancelled })
+        guard !catalogBuilds.isCancelled else { return }
+        logger.info("replay set seen through the catalog", metadata: [
+            "version": "\(built.version.version)", "members": "\(seen)",
+            "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))"])
+        queryQueue.async { [self] in replayViewThrough = built.base.ids.last ?? 0 }
+        refreshReplayViewIfDue()
+    }
+
+    /// Query queue only: the newest item the replay view was built with.
+    private var replayViewThrough: UInt64 = 0
+
+    /// MinRed sees only the members embedded when its view was built, and never evicts the others:
+    /// once a sixteenth of the replay capacity (at most `tailLimit`) arrived unseen, the catalog
+    /// folds them in (embedding just them) and hands the replay set over again. One refresh at a
+    /// time; each ends by checking whether another is due, so under steady ingest they follow one
+    /// another, and when ingest stops the last arrivals are seen too.
+    private func refreshReplayViewIfDue() {
+        guard store.configuration.replay.policy == .minred else { return }
+        queryQueue.async { [self] in
+            guard let catalog, !tailRebuildPending, !catalogBuilds.isCancelled else { return }
+            let s = store.statistics
+            let due = max(1, min(settings.catalog.tailLimit, store.configuration.replay.capacity / 16))
+            guard s.replayMembers - s.replayEmbedded >= due, s.nextID - 1 > replayViewThrough else { return }
+            tailRebuildPending = true
+            rebuildCatalog(for: catalog.version, start: catalog.everything)
         }
     }
 
@@ -372,6 +407,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                 case .success(let ids):
                     respond(.success(id: id, IngestResult(ids: ids)))
                     trainer?.notifyIngest()
+                    self.refreshReplayViewIfDue()
                 case .failure(let error):
                     respond(.failure(id: id, Self.protocolError(error)))
                 }
@@ -469,7 +505,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         return StatusResult(
             uptimeSeconds: Date().timeIntervalSince(started),
             store: .init(items: s.items, bytes: s.recordBytes, ingested: s.ingested, replayPolicy: s.replayPolicy.rawValue,
-                         replayMembers: s.replayMembers, mapUsedBytes: s.mapUsedBytes, mapSize: s.mapSize),
+                         replayMembers: s.replayMembers, replayEmbedded: s.replayEmbedded, mapUsedBytes: s.mapUsedBytes, mapSize: s.mapSize),
             training: .init(method: method, step: t.step, imagesPerSecond: t.imagesPerSecond, loss: t.loss,
                             collapse: t.collapse, rolledBack: t.rolledBack),
             model: ModelResult(version: latest?.version ?? 0, path: latest?.path, step: latest?.step ?? 0,

@@ -143,15 +143,18 @@ public struct StatusResult: Codable, Equatable, Sendable {
         public var ingested: UInt64
         public var replayPolicy: String
         public var replayMembers: Int
+        /// Members MinRed sees an embedding of (0 under the other policies).
+        public var replayEmbedded: Int
         public var mapUsedBytes: Int
         public var mapSize: Int
         public init(items: Int, bytes: UInt64, ingested: UInt64, replayPolicy: String, replayMembers: Int,
-                    mapUsedBytes: Int, mapSize: Int) {
+                    replayEmbedded: Int = 0, mapUsedBytes: Int, mapSize: Int) {
             self.items = items
             self.bytes = bytes
             self.ingested = ingested
             self.replayPolicy = replayPolicy
             self.replayMembers = replayMembers
+            self.replayEmbedded = replayEmbedded
             self.mapUsedBytes = mapUsedBytes
             self.mapSize = mapSize
         }

@@ -180,10 +180,35 @@ public final class ImageStore: @unchecked Sendable {
         lock.withLock { policy.members.sample(count, using: &rng) }
     }
 
-    /// Hands MinRed the current model's embeddings of replay members (ids.count × dimension
-    /// floats). Other policies ignore them.
-    public func setReplayEmbeddings(_ ids: [UInt64], _ vectors: [Float], dimension: Int) {
-        lock.withLock { (policy as? MinRedReplay)?.setEmbeddings(ids, vectors, dimension: dimension) }
+    /// Hands MinRed one model's embeddings of stored items (ids.count × dimension floats, any
+    /// scale); it keeps those of replay members and forgets any it had from an earlier model.
+    /// Returns how many members it now sees (0 under other policies, which ignore embeddings, and
+    /// when `cancelled` stopped the work).
+    ///
+    /// The all-pairs similarities are computed here, on the caller's thread and outside the lock
+    /// the writer needs (about 2·10¹² flops for 65,536 members of dimension 256): call it from a
+    /// background thread; ingest goes on meanwhile.
+    @discardableResult
+    public func setReplayEmbeddings(_ ids: [UInt64], _ vectors: [Float], dimension: Int,
+                                    cancelled: () -> Bool = { false }) -> Int {
+        precondition(vectors.count == ids.count * dimension, "vectors must be ids.count × dimension")
+        let memberRows: [Int]? = lock.withLock {
+            guard let minred = policy as? MinRedReplay else { return nil }
+            return ids.indices.filter { minred.members.contains(ids[$0]) }
+        }
+        guard let memberRows else { return 0 }
+        let memberIDs = memberRows.map { ids[$0] }
+        var memberVectors: [Float] = []
+        memberVectors.reserveCapacity(memberRows.count * dimension)
+        for row in memberRows { memberVectors += vectors[row * dimension..<(row + 1) * dimension] }
+        guard let view = RedundancyView(ids: memberIDs, vectors: memberVectors, dimension: dimension,
+                                        cancelled: cancelled) else { return 0 }
+        return lock.withLock {
+            // After a failed commit the policy is rebuilt from disk; the view still applies to it.
+            guard let minred = policy as? MinRedReplay else { return 0 }
+            minred.install(view, builtFrom: memberIDs)
+            return minred.embeddedCount
+        }
     }
 
     public struct Statistics: Sendable, Equatable {
@@ -191,6 +216,8 @@ public final class ImageStore: @unchecked Sendable {
         public var recordBytes: UInt64
         public var replayMembers: Int
         public var replayPolicy: ReplayPolicyKind
+        /// Members MinRed has an embedding of (0 under other policies).
+        public var replayEmbedded: Int
         public var nextID: UInt64
         /// Since the store was created: items ever stored, retired by retention, deleted.
         public var ingested: UInt64
@@ -201,11 +228,13 @@ public final class ImageStore: @unchecked Sendable {
     }
 
     public var statistics: Statistics {
-        let (members, counters) = lock.withLock { (policy.members.count, self.counters) }
+        let (members, embedded, counters) = lock.withLock {
+            (policy.members.count, (policy as? MinRedReplay)?.embeddedCount ?? 0, self.counters)
+        }
         let items = (try? reading { txn in try txn.count(itemsDB) }) ?? 0
         let usage = environment.usage
         return Statistics(items: items, recordBytes: counters.recordBytes, replayMembers: members,
-                          replayPolicy: configuration.replay.policy, nextID: counters.nextID,
+                          replayPolicy: configuration.replay.policy, replayEmbedded: embedded, nextID: counters.nextID,
                           ingested: counters.ingested, retired: counters.retired, deleted: counters.deleted,
                           mapSize: usage.mapSize, mapUsedBytes: usage.usedBytes)
     }

@@ -19,7 +19,7 @@ import Neural
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the engine's speed against the sgemm peak of this machine.",
-        subcommands: [BenchTrainStep.self, BenchEmbed.self, BenchConv.self, BenchSgemm.self, BenchIngest.self, BenchKNN.self, BenchDaemon.self])
+        subcommands: [BenchTrainStep.self, BenchEmbed.self, BenchConv.self, BenchSgemm.self, BenchIngest.self, BenchReplay.self, BenchKNN.self, BenchDaemon.self])
 }
 
 /// Options every model benchmark takes.

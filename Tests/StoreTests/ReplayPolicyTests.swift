@@ -105,6 +105,37 @@ import Testing
         #expect(third.count == 1 && ![11, 12, 13].contains(third[0]))
     }
 
+    /// Through the store, as the daemon does it: 40 items, of which 10 are copies of item 0 (the
+    /// same embedding); once the store is handed the embeddings, ingesting 10 more evicts exactly
+    /// the redundant copies: all but one of the 11.
+    @Test func minredThroughTheStoreEvictsCopiesFirst() async throws {
+        var configuration = smallConfiguration(temporaryStoreDirectory())
+        configuration.replay = ReplayConfiguration(policy: .minred, capacity: 40)
+        let store = try ImageStore(configuration)
+        let ids = try await store.ingest((0..<40).map { patternItem($0) })
+        let d = 8
+        func spread(_ k: Int) -> [Float] { (0..<d).map { sin(Float(k * d + $0) * 1.7) } }
+        let copies = Set(ids[30..<40])
+        let vectors = ids.indices.flatMap { i in copies.contains(ids[i]) ? spread(0) : spread(i) }
+        // Items that are not members are ignored: hand in one that was never stored.
+        #expect(store.setReplayEmbeddings(ids + [999], vectors + spread(999), dimension: d) == 40)
+        #expect(store.statistics.replayEmbedded == 40)
+        let later = try await store.ingest((40..<50).map { patternItem($0) })
+        var rng = SeededGenerator(seed: 3)
+        let members = Set(store.sampleReplay(20_000, using: &rng))
+        let original = copies.union([ids[0]])
+        #expect(members.intersection(original).count == 1, "copies left: \(members.intersection(original).sorted())")
+        #expect(members.isSuperset(of: later))
+        #expect(members.isSuperset(of: ids[1..<30]))
+        #expect(store.statistics.replayEmbedded == 30)
+        // Other policies take no embeddings.
+        var fifo = smallConfiguration(temporaryStoreDirectory("fifo"))
+        fifo.replay = ReplayConfiguration(policy: .fifo, capacity: 40)
+        let fifoStore = try ImageStore(fifo)
+        let fifoIDs = try await fifoStore.ingest((0..<5).map { patternItem($0) })
+        #expect(fifoStore.setReplayEmbeddings(fifoIDs, Array(vectors.prefix(5 * d)), dimension: d) == 0)
+    }
+
     @Test func policiesSurviveAReopenWithTheirMembers() throws {
         for policy in ReplayPolicyKind.allCases {
             var configuration = smallConfiguration(temporaryStoreDirectory("\(policy)"))
