@@ -27,6 +27,7 @@ final class StepProfiler {
 
     init(recording: Bool = true) { isRecording = recording }
 
+    @discardableResult
     func phase<T>(_ name: String, _ body: () -> T) -> T {
         guard isRecording else { return body() }
         let start = ContinuousClock.now
