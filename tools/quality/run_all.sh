@@ -22,6 +22,9 @@ evalknn barlow-adc & evalknn barlow & wait
 echo "round3 $(date)" >> $R/driver.log
 train swav-adc --method swav --steps 800 & train swav --method swav --no-adc --steps 800 & wait
 evalknn swav-adc & evalknn swav & wait
+echo "round3b $(date)" >> $R/driver.log
+train simclr-adc --method simclr --steps 800 & train simclr --method simclr --no-adc --steps 800 & wait
+evalknn simclr-adc & evalknn simclr & wait
 echo "round4 $(date)" >> $R/driver.log
 # PyTorch runs the same model about 0.77× as fast as glf (tools/bench): 450 steps ≈ 30 min of one
 # core; --minutes is only a safety cap.
