@@ -1,9 +1,10 @@
 // What MinRed sees of the replay set through one model: each embedded member's unit vector and its
 // `neighbourCount` nearest embedded members, most similar first.
 //
-// Building it is the heavy part, done once per model version off the store's lock: all pairwise
-// similarities, S = V·Vᵀ, block by block through sgemm (N²·D multiply-adds: about 2·10¹² flops for
-// 65,536 members of dimension 256), keeping each row's top neighbours.
+// Building it is the heavy part, done off the store's lock each time embeddings are handed over
+// (after every catalog build in the daemon): all pairwise similarities, S = V·Vᵀ, block by block
+// through sgemm (N²·D multiply-adds: about 2·10¹² flops for 65,536 members of dimension 256),
+// keeping each row's top neighbours.
 //
 // After that, members only leave (evicted, deleted, retired; new arrivals have no embedding until
 // the next view), so a member's redundancy — the similarity to its nearest member still embedded —
