@@ -177,10 +177,18 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         settings.catalogDirectory.appendingPathComponent(String(format: "%06d.index", version))
     }
 
+    /// Query queue only: rebuilds the current catalog with its tail folded into the base; its HNSW
+    /// graph, if it has one, is extended rather than built again.
+    private func foldTail(of catalog: Catalog) {
+        tailRebuildPending = true
+        rebuildCatalog(for: catalog.version, start: catalog.everything, graph: catalog.graph)
+    }
+
     /// Builds `version`'s catalog in the background from `start` (this version's rows already
-    /// embedded), or else from its saved file, and swaps it in on the query queue. A build whose
-    /// version was superseded while it waited is skipped.
-    private func rebuildCatalog(for version: PublishedVersion, start: ExactIndex? = nil) {
+    /// embedded), or else from its saved file, and swaps it in on the query queue. `graph` is the
+    /// HNSW graph of `start`'s base, if any, to extend. A build whose version was superseded while
+    /// it waited is skipped.
+    private func rebuildCatalog(for version: PublishedVersion, start: ExactIndex? = nil, graph previousGraph: HNSWIndex? = nil) {
         catalogQueue.async { [self] in
             guard !catalogBuilds.isCancelled, (versions.latest?.version ?? 0) <= version.version else { return }
             lock.withLock { catalogStatus.building = version.version }
@@ -226,8 +234,12 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             // knn answers (exactly) from here; approximate search joins once its graph is built.
             guard built.wantsApproximate, !catalogBuilds.isCancelled else { return }
             let graphStarted = Date()
-            guard let graph = built.buildApproximate(cancellation: catalogBuilds) else { return }
+            let extended = previousGraph.flatMap { graph in
+                start.flatMap { built.extendApproximate(graph, from: $0, cancellation: catalogBuilds) }
+            }
+            guard let graph = extended ?? built.buildApproximate(cancellation: catalogBuilds) else { return }
             logger.info("approximate index ready", metadata: ["version": "\(version.version)", "items": "\(built.base.count)",
+                                                              "extended": "\(extended != nil)",
                                                               "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(graphStarted)))"])
             queryQueue.async { built.attach(graph) }
         }
@@ -262,8 +274,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             let s = store.statistics
             let due = max(1, min(settings.catalog.tailLimit, store.configuration.replay.capacity / 16))
             guard s.replayMembers - s.replayEmbedded >= due, s.nextID - 1 > replayViewThrough else { return }
-            tailRebuildPending = true
-            rebuildCatalog(for: catalog.version, start: catalog.everything)
+            foldTail(of: catalog)
         }
     }
 
@@ -435,8 +446,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             try catalog.catchUp()
             noteCatalogSize()
             if catalog.wantsRebuild && !tailRebuildPending {
-                tailRebuildPending = true
-                rebuildCatalog(for: catalog.version, start: catalog.everything)
+                foldTail(of: catalog)
             }
             let vector: [Float]
             switch query.target {

@@ -1,0 +1,65 @@
+// Folding a catalog's tail in, with an HNSW graph: items ingested after a catalog was built are
+// searched exactly from its tail until the tail passes `tailLimit`; then the catalog is rebuilt with
+// them in its base, and its graph is extended with them (not built again). Approximate answers must
+// then find the new items, and no answer may name an item twice (while the graph is extended, the
+// catalog it came from meets the new items in both its graph and its tail).
+import Daemon
+import Foundation
+import Protocol
+import Testing
+import ZeroMQ
+
+@Suite(.serialized) struct TailFoldTests {
+    @Test func approximateAnswersFindFoldedItemsAndNeverRepeatOne() throws {
+        let state = temporaryDaemonDirectory()
+        var settings = testDaemonSettings(state)
+        settings.trainingEnabled = false
+        settings.catalog.approximateMinItems = 200
+        settings.catalog.tailLimit = 100
+        let images = try cifarFiles(700)
+        let context = try ZMQContext()
+        let daemon = try GLFDaemon(settings: settings)
+        daemon.start()
+        defer { daemon.stop() }
+        let client = try TestClient(daemon.server.boundEndpoints.requests, context: context)
+        func ingest(_ range: Range<Int>) throws -> [UInt64] {
+            try stride(from: range.lowerBound, to: range.upperBound, by: 100).flatMap { start in
+                let batch = images[start..<min(start + 100, range.upperBound)].map { ImagePayload($0) }
+                return try client.call(.ingest(batch)).result(as: IngestResult.self).ids
+            }
+        }
+        func knn(_ id: UInt64) throws -> KNNResult {
+            try client.call(.knn(KNNQuery(.item(id), k: 10))).result(as: KNNResult.self)
+        }
+        /// Waits until the catalog holds `items` and nothing is being built (graph included).
+        func settle(items: Int) throws {
+            for _ in 0..<2400 {
+                let catalog = try client.call(.status).result(as: StatusResult.self).catalog
+                if catalog.items == items && catalog.building == nil { return }
+                usleep(50_000)
+            }
+            Issue.record("the catalog never settled at \(items) items")
+        }
+
+        // The initial version's catalog is built on an empty store; 300 items go to its tail, and
+        // the first knn folds them in (300 > 100), with a graph built from scratch (300 ≥ 200).
+        var ids = try ingest(0..<300)
+        _ = try knn(ids[0])
+        try settle(items: 300)
+        #expect(try knn(ids[0]).exact == false)
+
+        // Two more folds, each of 150 new items, each extending the graph.
+        for round in 0..<2 {
+            let added = try ingest(300 + round * 150..<450 + round * 150)
+            ids += added
+            _ = try knn(added[0])  // catches the tail up and starts the fold
+            try settle(items: ids.count)
+            for id in added.prefix(20) + ids.prefix(5) {
+                let answer = try knn(id)
+                #expect(!answer.exact, "round \(round): knn answered exactly after the graph was attached")
+                #expect(answer.neighbours.first?.id == id, "round \(round): \(id) is not its own nearest neighbour")
+                #expect(Set(answer.neighbours.map(\.id)).count == answer.neighbours.count, "an item named twice")
+            }
+        }
+    }
+}
