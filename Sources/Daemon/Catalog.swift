@@ -190,6 +190,9 @@ final class Catalog: @unchecked Sendable {
         }
         if tail.count != tailIndex.count { tailIndex = tail.build() }
     }
+    /// The newest item embedded into base or tail.
+    var embeddedThrough: UInt64 { indexedThrough }
+
     /// True when the tail is large enough that a rebuilt catalog should absorb it.
     var wantsRebuild: Bool { tail.count > settings.tailLimit }
 

@@ -156,6 +156,7 @@ struct BenchDaemon: ParsableCommand {
             if trainingIngest > 0 {
                 let ingestOn = try ingest(Array(work.prefix(trainingIngest)), firstID: lastID + 1, endpoint: endpoint)
                 report("ingest over ZeroMQ, durable", ingestOn.text + String(format: "   %.2f of training off", ingestOn.rate / ingestOff.rate))
+                try measureTailFold(endpoint: endpoint, lastID: lastID + UInt64(trainingIngest))
             }
             let status = try DaemonBenchClient(endpoint: endpoint).call(.status).result(as: StatusResult.self)
             report("training, status at the end", String(format: "%9.1f images/s   (status: step %d, loss %.3f, collapse %.3f)",
@@ -360,6 +361,26 @@ struct BenchDaemon: ParsableCommand {
             result.figures["training_images_per_second"] = rate
         }
         return result
+    }
+
+    /// The items just ingested are not in the catalog yet. A burst past the tail limit is not
+    /// embedded before the next knn's answer: that knn starts a rebuild that embeds it on the build
+    /// threads and folds it into the base, and the HNSW graph is extended with it. Times both.
+    private func measureTailFold(endpoint: String, lastID: UInt64) throws {
+        let client = try DaemonBenchClient(endpoint: endpoint)
+        let status = try client.call(.status).result(as: StatusResult.self)
+        let backlog = status.store.items - status.catalog.items
+        let started = ContinuousClock.now
+        _ = try client.call(.knn(KNNQuery(.item(lastID), k: 1, exact: true))).result(as: KNNResult.self)
+        report("first knn after \(backlog) new items", String(format: "%9.3f s          (answered without them; starts the fold)",
+                                                              seconds(since: started)))
+        let foldStart = ContinuousClock.now
+        func building() throws -> Bool { try client.call(.status).result(as: StatusResult.self).catalog.building != nil }
+        // The rebuild was queued by that knn: wait for it to start, then to end.
+        while try !building() && seconds(since: foldStart) < 10 { usleep(20_000) }
+        while try building() { usleep(100_000) }
+        report("new items folded in, HNSW graph extended", String(format: "%9.1f s later    (embedded on the build threads)",
+                                                                     seconds(since: foldStart)))
     }
 
     /// Seconds from now until knn by `lastID` is answered (the daemon has just started); with

@@ -1,6 +1,7 @@
 // Folding a catalog's tail in, with an HNSW graph: items ingested after a catalog was built are
-// searched exactly from its tail until the tail passes `tailLimit`; then the catalog is rebuilt with
-// them in its base, and its graph is extended with them (not built again). Approximate answers must
+// searched exactly from its tail until the tail passes `tailLimit` (a larger burst is not embedded
+// before the answer at all); then the catalog is rebuilt with them in its base, and its graph is
+// extended with them (not built again). Approximate answers must
 // then find the new items, and no answer may name an item twice (while the graph is extended, the
 // catalog it came from meets the new items in both its graph and its tail).
 import Daemon
@@ -48,11 +49,22 @@ import ZeroMQ
         try settle(items: 300)
         #expect(try knn(ids[0]).exact == false)
 
-        // Two more folds, each of 150 new items, each extending the graph.
+        // Two more folds, each of 150 new items, each extending the graph: a burst past the tail
+        // limit is folded in the background while knn answers without it (knn by one of its items
+        // still puts that item first); smaller arrivals go to the tail until it passes the limit.
         for round in 0..<2 {
-            let added = try ingest(300 + round * 150..<450 + round * 150)
+            var added: [UInt64] = []
+            let first = 300 + round * 150
+            if round == 0 {
+                added = try ingest(first..<first + 150)
+                #expect(try knn(added[149]).neighbours.first?.id == added[149])
+            } else {
+                added = try ingest(first..<first + 75)
+                _ = try knn(added[0])  // 75 ≤ 100: embedded into the tail now, no fold
+                added += try ingest(first + 75..<first + 150)
+                _ = try knn(added[0])  // the tail passes 100: folded in
+            }
             ids += added
-            _ = try knn(added[0])  // catches the tail up and starts the fold
             try settle(items: ids.count)
             for id in added.prefix(20) + ids.prefix(5) {
                 let answer = try knn(id)
