@@ -114,7 +114,7 @@ public struct NeighbourhoodPrior: Sendable {
     /// u [B, P], no gradient. `entropyFloor` (nats) guards H = 0 (a one-hot row, or B = 2).
     public init(representation u: Tensor, temperature: Float = 0.5, entropyFloor: Float = 1e-3) {
         precondition(u.shape.count == 2, "NeighbourhoodPrior: u \(u.shape) must be [B, P]")
-        let (batch, width) = (u.shape[0], u.shape[1])
+        let batch = u.shape[0]
         self.batch = batch
         self.temperature = temperature
         guard batch >= 2 else {
