@@ -134,14 +134,8 @@ public struct ExactIndex: Sendable {
                                      ids: idp.baseAddress!, into: &best)
                         }
                     } else {
-                        // Scores a block of items at a time with one sgemv: per-row dot calls would
-                        // spend a third of the scan on call overhead.
-                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: min(Self.itemBlock, count))
-                        defer { scores.deallocate() }
-                        for start in stride(from: 0, to: count, by: Self.itemBlock) {
-                            let rows = min(Self.itemBlock, count - start)
-                            BLAS.gemv(m: rows, n: d, a: v.baseAddress! + start * d, lda: d, x: q.baseAddress!, y: scores)
-                            for j in 0..<rows { best.offer(score: scores[j], id: idp[start + j]) }
+                        for r in 0..<count {
+                            best.offer(score: dot(q.baseAddress!, v.baseAddress! + r * d, count: d), id: idp[r])
                         }
                     }
                 }

@@ -28,15 +28,6 @@ public enum BLAS {
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// y[M] = alpha · A · x + beta · y, A row-major [M, N] with leading dimension lda.
-    @inline(__always)
-    public static func gemv(
-        m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, x: UnsafePointer<Float>,
-        beta: Float = 0, y: UnsafeMutablePointer<Float>
-    ) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
-    }
-
     /// y = alpha · x + y over `count` floats.
     @inline(__always)
     public static func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
