@@ -23,7 +23,7 @@ import Datasets
         defer { try? FileManager.default.removeItem(at: directory) }
         func write(_ bytes: [UInt8], _ name: String) -> String {
             let path = directory.appendingPathComponent(name).path
-            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
             return path
         }
         let good = try IDXFile.read(write([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6], "good"))

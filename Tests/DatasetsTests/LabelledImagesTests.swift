@@ -36,7 +36,7 @@ import Imaging
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("bad-folder-\(getpid())").path
         try FileManager.default.createDirectory(atPath: "\(root)/cats", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        FileManager.default.createFile(atPath: "\(root)/cats/broken.jpg", contents: Data([0xFF, 0xD8, 0xFF, 0x00]))
+        #expect(FileManager.default.createFile(atPath: "\(root)/cats/broken.jpg", contents: Data([0xFF, 0xD8, 0xFF, 0x00])))
         #expect { try LabelledImages.imageFolder(root, side: 32) } throws: { error in
             (error as? DatasetError)?.message.contains("broken.jpg") == true
         }

@@ -125,7 +125,7 @@ import Neural
 
     @Test func aNonFiniteLossChangesNothing() {
         let trainer = Trainer(Self.config(.simclr, adc: false))
-        var (views, prior) = Self.inputs(batch: 8, seed: 3)
+        let (views, prior) = Self.inputs(batch: 8, seed: 3)
         views[0] = .nan
         let before = Array(UnsafeBufferPointer(start: trainer.online.arena.values, count: trainer.online.arena.count))
         let report = trainer.step(views: views, prior: prior)
