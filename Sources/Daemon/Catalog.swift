@@ -25,6 +25,10 @@ public struct CatalogSettings: Sendable {
     public var approximateMinItems = 20_000
     public var hnsw = HNSWParameters()
     public var tailLimit = 4096
+    /// New items a knn embeds itself before answering; more are embedded in the background (into
+    /// the tail, or past `tailLimit` by folding them into the base) and answers leave them out
+    /// until then.
+    public var catchUpLimit = 128
     /// Threads that embed the store when a version is published (queries embed on one).
     public var buildThreads = 2
     public init() {}
@@ -178,17 +182,46 @@ final class Catalog: @unchecked Sendable {
         return merged.build()
     }
 
-    /// Embeds items ingested since the last call into the tail.
-    func catchUp() throws(StoreError) {
-        while true {
-            let items = try store.items(after: indexedThrough, limit: 512)
+    /// Items embedded for the tail: rows in id order, and the newest id looked at.
+    struct TailRows: Sendable {
+        var ids: [UInt64] = []
+        var vectors: [[Float]] = []
+        var sources: [String] = []
+        var through: UInt64
+    }
+
+    /// Embeds with `encoder` the items stored after `after` (those stored when it starts): the
+    /// slow part of catching up, which may run on any thread with an encoder of its own. Nil when
+    /// cancelled.
+    static func embedItems(of store: ImageStore, after: UInt64, encoder: VersionEncoder,
+                           cancellation: Cancellation? = nil) throws(StoreError) -> TailRows? {
+        let end = store.statistics.nextID
+        var rows = TailRows(through: after)
+        while rows.through + 1 < end {
+            if cancellation?.isCancelled == true { return nil }
+            let items = try store.items(after: rows.through, limit: 512).filter { $0.id < end }
             guard let last = items.last else { break }
-            for (item, vector) in zip(items, encoder.embed(items.map(\.image.pixels))) {
-                tail.append(id: item.id, vector: vector, source: item.source)
-            }
-            indexedThrough = last.id
+            rows.ids += items.map(\.id)
+            rows.vectors += encoder.embed(items.map(\.image.pixels))
+            rows.sources += items.map(\.source)
+            rows.through = last.id
         }
+        return rows
+    }
+
+    /// Query queue only: appends rows embedded for the tail, skipping any it already holds (rows
+    /// from a background embedding that a catch-up overtook).
+    func appendToTail(_ rows: TailRows) {
+        for (row, id) in rows.ids.enumerated() where id > indexedThrough {
+            tail.append(id: id, vector: rows.vectors[row], source: rows.sources[row])
+        }
+        indexedThrough = max(indexedThrough, rows.through)
         if tail.count != tailIndex.count { tailIndex = tail.build() }
+    }
+
+    /// Query queue only: embeds the items stored since the last call into the tail, here and now.
+    func catchUp() throws(StoreError) {
+        if let rows = try Self.embedItems(of: store, after: indexedThrough, encoder: encoder) { appendToTail(rows) }
     }
     /// The newest item embedded into base or tail.
     var embeddedThrough: UInt64 { indexedThrough }

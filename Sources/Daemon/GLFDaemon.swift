@@ -57,6 +57,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     private let ingestQueue = DispatchQueue(label: "glfd.ingest", qos: .utility, attributes: .concurrent)
     private let queryQueue = DispatchQueue(label: "glfd.query", qos: .userInitiated)
     private let catalogQueue = DispatchQueue(label: "glfd.catalog", qos: .utility)
+    /// Embeds new items for the current catalog's tail, off the query queue.
+    private let tailQueue = DispatchQueue(label: "glfd.tail", qos: .utility)
     /// Touched only on the query queue: the newest loaded encoder (answers embed), and the newest
     /// built catalog (answers knn and export; its version may trail the encoder's while it builds).
     private var encoder: VersionEncoder?
@@ -114,6 +116,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         notifier?.retire("trainer")
         // A build gives up at its next batch; none may read the store once it is closed.
         catalogQueue.sync {}
+        tailQueue.sync {}
         ingestQueue.sync(flags: .barrier) {}
         queryQueue.sync {}
         // Give acknowledgements of commits that just finished a moment to be handed back.
@@ -439,21 +442,56 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         }
     }
 
-    /// Query queue only: embeds the items stored since `catalog` was built into its tail, so that
-    /// answers include them, and folds the tail in once it passes `tailLimit`. A backlog larger
-    /// than that (a burst of ingest) would hold every query for as long as one thread takes to
-    /// embed it, 41 s for 10,000 items with training on: unless `whateverTheBacklog` (export,
-    /// which pages through everything), it is folded in by a rebuild on the build threads instead,
-    /// and answers leave it out until then (status shows `catalog.items` below `store.items`).
+    /// Query queue only: keeps `catalog` up with the store. A knn embeds a few new items itself
+    /// (`catchUpLimit`) so that its answer includes them; more would hold every query for as long
+    /// as one thread takes to embed them (41 s for 10,000 items with training on), so they are
+    /// embedded in the background instead, into the tail (`embedTailInBackground`) or, past
+    /// `tailLimit`, by a rebuild that folds them into the base, and answers leave them out until
+    /// then (status shows `catalog.items` below `store.items`). Export (`whateverTheBacklog`)
+    /// pages through everything, so it always catches up.
     private func catchUp(_ catalog: Catalog, whateverTheBacklog: Bool) throws {
         let newest = store.statistics.nextID - 1
         let backlog = newest > catalog.embeddedThrough ? Int(newest - catalog.embeddedThrough) : 0
-        if whateverTheBacklog || backlog <= settings.catalog.tailLimit {
+        if whateverTheBacklog || (backlog <= settings.catalog.catchUpLimit && !tailEmbedding) {
             try catalog.catchUp()
             noteCatalogSize()
+        } else if backlog <= settings.catalog.tailLimit {
+            embedTailInBackground(catalog)
         }
         if (catalog.wantsRebuild || backlog > settings.catalog.tailLimit) && !tailRebuildPending {
             foldTail(of: catalog)
+        }
+    }
+
+    /// Query queue only: a background embedding for the tail is under way.
+    private var tailEmbedding = false
+    /// Tail queue only: the encoder it embeds with, loaded per version.
+    private var tailEncoder: VersionEncoder?
+
+    /// Query queue only: embeds the catalog's new items on the tail queue and appends them to its
+    /// tail on this queue; the tail may then be folded in.
+    private func embedTailInBackground(_ catalog: Catalog) {
+        guard !tailEmbedding else { return }
+        tailEmbedding = true
+        let after = catalog.embeddedThrough
+        tailQueue.async { [self] in
+            var embedded: Catalog.TailRows?
+            do {
+                if tailEncoder?.version.version != catalog.version.version {
+                    tailEncoder = try VersionEncoder(version: catalog.version, shape: store.configuration.canonical)
+                }
+                embedded = try Catalog.embedItems(of: store, after: after, encoder: tailEncoder!, cancellation: catalogBuilds)
+            } catch {
+                logger.error("could not embed new items for the catalog", metadata: ["error": "\(error)"])
+            }
+            queryQueue.async { [self, rows = embedded] in
+                tailEmbedding = false
+                guard let rows else { return }
+                catalog.appendToTail(rows)
+                guard catalog === self.catalog else { return }
+                noteCatalogSize()
+                if catalog.wantsRebuild && !tailRebuildPending { foldTail(of: catalog) }
+            }
         }
     }
 

@@ -74,4 +74,40 @@ import ZeroMQ
             }
         }
     }
+
+    /// A backlog above `catchUpLimit` is embedded into the tail in the background: the knn that
+    /// finds it answers at once (by one of its items: that item first), and the catalog holds it a
+    /// moment later, without a rebuild.
+    @Test func aBacklogIsEmbeddedInTheBackgroundWhileKnnAnswers() throws {
+        let state = temporaryDaemonDirectory()
+        var settings = testDaemonSettings(state)
+        settings.trainingEnabled = false
+        settings.catalog.catchUpLimit = 10
+        settings.catalog.tailLimit = 100
+        let images = try cifarFiles(60)
+        let context = try ZMQContext()
+        let daemon = try GLFDaemon(settings: settings)
+        daemon.start()
+        defer { daemon.stop() }
+        let client = try TestClient(daemon.server.boundEndpoints.requests, context: context)
+        // The initial version's (empty) catalog first, so the items below are its backlog.
+        var status = try client.call(.status).result(as: StatusResult.self)
+        for _ in 0..<600 where status.catalog.version == 0 || status.catalog.building != nil {
+            usleep(50_000)
+            status = try client.call(.status).result(as: StatusResult.self)
+        }
+        let ids = try client.call(.ingest(images.map { ImagePayload($0) })).result(as: IngestResult.self).ids
+        let first = try client.call(.knn(KNNQuery(.item(ids[59]), k: 5))).result(as: KNNResult.self)
+        #expect(first.neighbours.first?.id == ids[59])
+        for _ in 0..<600 where status.catalog.items < 60 {
+            usleep(50_000)
+            status = try client.call(.status).result(as: StatusResult.self)
+        }
+        #expect(status.catalog.items == 60 && status.catalog.building == nil, "\(status.catalog)")
+        for id in [ids[0], ids[30]] {
+            let answer = try client.call(.knn(KNNQuery(.item(id), k: 5))).result(as: KNNResult.self)
+            #expect(answer.neighbours.first?.id == id)
+            #expect(Set(answer.neighbours.map(\.id)).count == answer.neighbours.count)
+        }
+    }
 }
