@@ -6,7 +6,8 @@
 //
 //   any thread ──signal──► handler: write(pipe, signal number)       (async-signal-safe)
 //   "glfd-signals" thread ──read(pipe)──► SIGTERM/SIGINT: wake waitForTermination()
-//                                         SIGHUP: run the reload handler, if one is set yet
+//                                         SIGHUP: run the reload handler (or, before there
+//                                         is one, remember to run it once it is set)
 //
 // (libdispatch's signal sources were used before: SIG_IGN had to be set before a source took over,
 // and a signal arriving in between was dropped, so a daemon could miss the SIGTERM that stops it.)
@@ -21,6 +22,8 @@ enum Signals {
         let lock = NSLock()
         let terminate = DispatchSemaphore(value: 0)
         var reload: (@Sendable () -> Void)?
+        /// A SIGHUP came before `onReload`: run the handler once it is set.
+        var reloadPending = false
         var terminating = false
     }
 
@@ -62,9 +65,15 @@ enum Signals {
         pthread_sigmask(SIG_UNBLOCK, &handled, nil)
     }
 
-    /// What SIGHUP does from now on (on the signal thread). Before this, SIGHUP does nothing.
+    /// What SIGHUP does from now on (on the signal thread). A SIGHUP that came before is not lost:
+    /// the handler runs for it now, on the caller's thread.
     static func onReload(_ handler: @escaping @Sendable () -> Void) {
-        state.lock.withLock { state.reload = handler }
+        let pending = state.lock.withLock { () -> Bool in
+            state.reload = handler
+            defer { state.reloadPending = false }
+            return state.reloadPending
+        }
+        if pending { handler() }
     }
 
     /// Blocks until SIGTERM or SIGINT, including one that came before this was called.
@@ -81,7 +90,11 @@ enum Signals {
             }
             if first { state.terminate.signal() }
         case SIGHUP:
-            state.lock.withLock { state.reload }?()
+            let handler = state.lock.withLock { () -> (@Sendable () -> Void)? in
+                if state.reload == nil { state.reloadPending = true }
+                return state.reload
+            }
+            handler?()
         default:
             break
         }

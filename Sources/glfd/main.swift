@@ -59,11 +59,8 @@ struct GLFD: ParsableCommand {
             endpoint: configuration.metrics.endpoint.isEmpty ? nil : configuration.metrics.endpoint,
             textfile: configuration.metrics.textfile.isEmpty ? nil : configuration.metrics.textfile,
             logger: logger)
-        logger.info("started", metadata: ["requests": "\(requests)", "announcements": "\(announcements)",
-                                          "metrics": "\(exposition.endpointAddress.map { "http://\($0)/metrics" } ?? configuration.metrics.textfile)",
-                                          "state": "\(configuration.paths.stateDirectory)"])
-        // Before anything announces readiness: a SIGHUP sent as soon as the log says "started" must
-        // find its handler.
+        // Before the log says "started" (tests and operators send SIGHUP as soon as it does); a
+        // SIGHUP that came even earlier runs this as soon as it is set.
         Signals.onReload {
             // What can change safely while serving: the log level and the CURVE allowlist. Everything
             // else needs a restart (sockets, store layout, model shape); say so rather than half-apply it.
@@ -93,6 +90,9 @@ struct GLFD: ParsableCommand {
             }
             notifier.ready(status: daemon.statusLine)
         }
+        logger.info("started", metadata: ["requests": "\(requests)", "announcements": "\(announcements)",
+                                          "metrics": "\(exposition.endpointAddress.map { "http://\($0)/metrics" } ?? configuration.metrics.textfile)",
+                                          "state": "\(configuration.paths.stateDirectory)"])
         daemon.start()
         // Sockets are bound and the store is open: ready.
         notifier.ready(status: daemon.statusLine)
