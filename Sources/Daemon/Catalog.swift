@@ -6,8 +6,9 @@
 //   base         ExactIndex of the items present when the catalog was built (sgemm search: the
 //                ground truth), plus an HNSW index of them for large catalogs, attached once built
 //                (43 s for 100k items): until then knn answers exactly, and says so
-//   tail         items ingested since, embedded on demand before each query (`catchUp`), searched
-//                exactly; folded into a rebuilt base when it grows past `tailLimit`
+//   tail         items ingested since, searched exactly: a knn embeds a few itself (`catchUp`),
+//                more are embedded in the background (`appendToTail`); folded into a rebuilt base
+//                when it grows past `tailLimit`
 //
 // A build starts from what is already embedded under its version (the saved base after a restart,
 // or the current base and tail when folding a tail in) and embeds only the items after it, so a
@@ -108,21 +109,15 @@ final class Catalog: @unchecked Sendable {
             }
             after = start.ids.last ?? 0
         }
-        // Items stored from here on go to the tail (`catchUp`): under steady ingest a build that
-        // chased the end of the store would never end.
-        let end = store.statistics.nextID
-        while after + 1 < end {
-            if cancellation.isCancelled { return nil }
-            let items = try store.items(after: after, limit: 1024).filter { $0.id < end }
-            guard let last = items.last else { break }
-            for (item, vector) in zip(items, builder.embed(items.map(\.image.pixels))) {
-                index.append(id: item.id, vector: vector, source: item.source)
-            }
+        // Items stored from here on go to the tail: under steady ingest a build that chased the
+        // end of the store would never end.
+        let through = try Self.embedItems(of: store, after: after, encoder: builder, cancellation: cancellation) { items, vectors in
+            for (item, vector) in zip(items, vectors) { index.append(id: item.id, vector: vector, source: item.source) }
             changed += items.count
-            after = last.id
         }
+        guard let through else { return nil }
         rowsChanged = changed
-        indexedThrough = after
+        indexedThrough = through
         base = index.build()
         tail = ExactIndex.Builder(dimension: dimension, version: encoder.version.version)
         tailIndex = tail.build()
@@ -182,6 +177,24 @@ final class Catalog: @unchecked Sendable {
         return merged.build()
     }
 
+    /// Embeds with `encoder`, batch by batch, the items stored after `after` when it starts, handing
+    /// each batch and its unit vectors to `body`; returns the newest id looked at, or nil when
+    /// cancelled. What a build, a catch-up and a background embedding for the tail share: the slow
+    /// part, which runs on any thread with an encoder of its own.
+    static func embedItems(of store: ImageStore, after: UInt64, encoder: VersionEncoder, cancellation: Cancellation? = nil,
+                           _ body: ([StoredItem], [[Float]]) -> Void) throws(StoreError) -> UInt64? {
+        let end = store.nextID
+        var through = after
+        while through + 1 < end {
+            if cancellation?.isCancelled == true { return nil }
+            let items = try store.items(after: through, limit: 512).filter { $0.id < end }
+            guard let last = items.last else { break }
+            body(items, encoder.embed(items.map(\.image.pixels)))
+            through = last.id
+        }
+        return through
+    }
+
     /// Items embedded for the tail: rows in id order, and the newest id looked at.
     struct TailRows: Sendable {
         var ids: [UInt64] = []
@@ -190,22 +203,16 @@ final class Catalog: @unchecked Sendable {
         var through: UInt64
     }
 
-    /// Embeds with `encoder` the items stored after `after` (those stored when it starts): the
-    /// slow part of catching up, which may run on any thread with an encoder of its own. Nil when
-    /// cancelled.
-    static func embedItems(of store: ImageStore, after: UInt64, encoder: VersionEncoder,
-                           cancellation: Cancellation? = nil) throws(StoreError) -> TailRows? {
-        let end = store.statistics.nextID
+    /// `embedItems` collected for `appendToTail`.
+    static func tailRows(of store: ImageStore, after: UInt64, encoder: VersionEncoder,
+                         cancellation: Cancellation? = nil) throws(StoreError) -> TailRows? {
         var rows = TailRows(through: after)
-        while rows.through + 1 < end {
-            if cancellation?.isCancelled == true { return nil }
-            let items = try store.items(after: rows.through, limit: 512).filter { $0.id < end }
-            guard let last = items.last else { break }
+        guard let through = try embedItems(of: store, after: after, encoder: encoder, cancellation: cancellation, { items, vectors in
             rows.ids += items.map(\.id)
-            rows.vectors += encoder.embed(items.map(\.image.pixels))
+            rows.vectors += vectors
             rows.sources += items.map(\.source)
-            rows.through = last.id
-        }
+        }) else { return nil }
+        rows.through = through
         return rows
     }
 
@@ -221,8 +228,9 @@ final class Catalog: @unchecked Sendable {
 
     /// Query queue only: embeds the items stored since the last call into the tail, here and now.
     func catchUp() throws(StoreError) {
-        if let rows = try Self.embedItems(of: store, after: indexedThrough, encoder: encoder) { appendToTail(rows) }
+        if let rows = try Self.tailRows(of: store, after: indexedThrough, encoder: encoder) { appendToTail(rows) }
     }
+
     /// The newest item embedded into base or tail.
     var embeddedThrough: UInt64 { indexedThrough }
 

@@ -450,7 +450,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     /// then (status shows `catalog.items` below `store.items`). Export (`whateverTheBacklog`)
     /// pages through everything, so it always catches up.
     private func catchUp(_ catalog: Catalog, whateverTheBacklog: Bool) throws {
-        let newest = store.statistics.nextID - 1
+        let newest = store.nextID - 1
         let backlog = newest > catalog.embeddedThrough ? Int(newest - catalog.embeddedThrough) : 0
         if whateverTheBacklog || (backlog <= settings.catalog.catchUpLimit && !tailEmbedding) {
             try catalog.catchUp()
@@ -480,7 +480,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                 if tailEncoder?.version.version != catalog.version.version {
                     tailEncoder = try VersionEncoder(version: catalog.version, shape: store.configuration.canonical)
                 }
-                embedded = try Catalog.embedItems(of: store, after: after, encoder: tailEncoder!, cancellation: catalogBuilds)
+                embedded = try Catalog.tailRows(of: store, after: after, encoder: tailEncoder!, cancellation: catalogBuilds)
             } catch {
                 logger.error("could not embed new items for the catalog", metadata: ["error": "\(error)"])
             }
@@ -510,17 +510,13 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                 case .success(let items): vector = catalog.encoder.embed([items[0].image.pixels])[0]
                 }
             case .item(let item):
-                guard try store.contains([item])[0] else {
-                    return .failure(id: id, ProtocolError(.notFound, "no stored item \(item)"))
-                }
-                if let indexed = catalog.vector(of: item) {
+                if let indexed = catalog.vector(of: item), try store.contains([item])[0] {
                     vector = indexed
-                } else {
-                    guard let stored = try store.item(item) else {
-                        return .failure(id: id, ProtocolError(.notFound, "no stored item \(item)"))
-                    }
+                } else if let stored = try store.item(item) {
                     vector = catalog.encoder.embed([stored.image.pixels])[0]
                     if query.source == nil || query.source == stored.source { itself = Index.Neighbour(id: item, score: 1) }
+                } else {
+                    return .failure(id: id, ProtocolError(.notFound, "no stored item \(item)"))
                 }
             case .vector(let given):
                 guard given.count == catalog.dimension else {

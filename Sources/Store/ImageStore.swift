@@ -211,6 +211,10 @@ public final class ImageStore: @unchecked Sendable {
         }
     }
 
+    /// The id the next ingested item will get: every stored id is below it. Read without a
+    /// transaction, for request paths that need only this.
+    public var nextID: UInt64 { lock.withLock { counters.nextID } }
+
     public struct Statistics: Sendable, Equatable {
         public var items: Int
         public var recordBytes: UInt64
