@@ -83,14 +83,14 @@ import Testing
 
     /// Members 1–8 are spread on a circle; 9 and 10 are near-copies of 1. Over capacity, MinRed
     /// must evict from the duplicates, not the oldest (1) nor a spread-out member.
-    @Test func minredEvictsTheMostRedundantMember() {
+    @Test func minredEvictsTheMostRedundantMember() throws {
         let minred = MinRedReplay(capacity: 10, members: [])
         for id in UInt64(1)...10 { #expect(minred.admit(id).evicted.isEmpty) }
         func circle(_ k: Int) -> [Float] { [cos(Float(k) * .pi / 4), sin(Float(k) * .pi / 4), 0] }
         var vectors: [Float] = []
         for k in 0..<8 { vectors += circle(k) }
         vectors += [1, 0.01, 0.0] + [1, -0.01, 0.005]
-        minred.setEmbeddings(Array(1...10), vectors, dimension: 3)
+        minred.install(try #require(RedundancyView(ids: Array(1...10), vectors: vectors, dimension: 3)), builtFrom: Array(1...10))
         #expect(minred.embeddedCount == 10)
         let first = minred.admit(11).evicted
         let second = minred.admit(12).evicted

@@ -52,8 +52,4 @@ final class MinRedReplay: ReplayPolicy {
         self.view = view
     }
 
-    /// Builds and installs a view in one go (for tests and small sets: the store builds it off its lock).
-    func setEmbeddings(_ ids: [UInt64], _ vectors: [Float], dimension: Int) {
-        install(RedundancyView(ids: ids, vectors: vectors, dimension: dimension)!, builtFrom: ids)
-    }
 }

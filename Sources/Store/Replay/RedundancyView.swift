@@ -64,7 +64,6 @@ struct RedundancyView: Sendable {
 
     /// Members still embedded.
     var count: Int { rows.count }
-    func contains(_ id: UInt64) -> Bool { rows[id] != nil }
 
     /// The member left the replay set.
     mutating func remove(_ id: UInt64) {
