@@ -11,18 +11,35 @@ import Testing
 import ZeroMQ
 
 @Suite(.serialized) struct TailFoldTests {
-    @Test func approximateAnswersFindFoldedItemsAndNeverRepeatOne() throws {
-        let state = temporaryDaemonDirectory()
-        var settings = testDaemonSettings(state)
+    /// A daemon without training on a fresh state, with `configure`d catalog settings, and a client.
+    func startDaemon(_ configure: (inout CatalogSettings) -> Void) throws -> (GLFDaemon, TestClient) {
+        var settings = testDaemonSettings(temporaryDaemonDirectory())
         settings.trainingEnabled = false
-        settings.catalog.approximateMinItems = 200
-        settings.catalog.tailLimit = 100
-        let images = try cifarFiles(700)
-        let context = try ZMQContext()
+        configure(&settings.catalog)
         let daemon = try GLFDaemon(settings: settings)
         daemon.start()
+        // The client's socket keeps its context alive.
+        return (daemon, try TestClient(daemon.server.boundEndpoints.requests, context: try ZMQContext()))
+    }
+
+    /// Polls status (up to 2 minutes) until `done` says so; returns the last catalog status.
+    @discardableResult
+    func waitForCatalog(_ client: TestClient, until done: (StatusResult.Catalog) -> Bool) throws -> StatusResult.Catalog {
+        var catalog = try client.call(.status).result(as: StatusResult.self).catalog
+        for _ in 0..<2400 where !done(catalog) {
+            usleep(50_000)
+            catalog = try client.call(.status).result(as: StatusResult.self).catalog
+        }
+        return catalog
+    }
+
+    @Test func approximateAnswersFindFoldedItemsAndNeverRepeatOne() throws {
+        let images = try cifarFiles(700)
+        let (daemon, client) = try startDaemon {
+            $0.approximateMinItems = 200
+            $0.tailLimit = 100
+        }
         defer { daemon.stop() }
-        let client = try TestClient(daemon.server.boundEndpoints.requests, context: context)
         func ingest(_ range: Range<Int>) throws -> [UInt64] {
             try stride(from: range.lowerBound, to: range.upperBound, by: 100).flatMap { start in
                 let batch = images[start..<min(start + 100, range.upperBound)].map { ImagePayload($0) }
@@ -34,12 +51,8 @@ import ZeroMQ
         }
         /// Waits until the catalog holds `items` and nothing is being built (graph included).
         func settle(items: Int) throws {
-            for _ in 0..<2400 {
-                let catalog = try client.call(.status).result(as: StatusResult.self).catalog
-                if catalog.items == items && catalog.building == nil { return }
-                usleep(50_000)
-            }
-            Issue.record("the catalog never settled at \(items) items")
+            let catalog = try waitForCatalog(client) { $0.items == items && $0.building == nil }
+            #expect(catalog.items == items && catalog.building == nil, "the catalog never settled at \(items) items")
         }
 
         // The initial version's catalog is built on an empty store; 300 items go to its tail, and
@@ -79,31 +92,19 @@ import ZeroMQ
     /// finds it answers at once (by one of its items: that item first), and the catalog holds it a
     /// moment later, without a rebuild.
     @Test func aBacklogIsEmbeddedInTheBackgroundWhileKnnAnswers() throws {
-        let state = temporaryDaemonDirectory()
-        var settings = testDaemonSettings(state)
-        settings.trainingEnabled = false
-        settings.catalog.catchUpLimit = 10
-        settings.catalog.tailLimit = 100
         let images = try cifarFiles(60)
-        let context = try ZMQContext()
-        let daemon = try GLFDaemon(settings: settings)
-        daemon.start()
-        defer { daemon.stop() }
-        let client = try TestClient(daemon.server.boundEndpoints.requests, context: context)
-        // The initial version's (empty) catalog first, so the items below are its backlog.
-        var status = try client.call(.status).result(as: StatusResult.self)
-        for _ in 0..<600 where status.catalog.version == 0 || status.catalog.building != nil {
-            usleep(50_000)
-            status = try client.call(.status).result(as: StatusResult.self)
+        let (daemon, client) = try startDaemon {
+            $0.catchUpLimit = 10
+            $0.tailLimit = 100
         }
+        defer { daemon.stop() }
+        // The initial version's (empty) catalog first, so the items below are its backlog.
+        try waitForCatalog(client) { $0.version == 1 && $0.building == nil }
         let ids = try client.call(.ingest(images.map { ImagePayload($0) })).result(as: IngestResult.self).ids
         let first = try client.call(.knn(KNNQuery(.item(ids[59]), k: 5))).result(as: KNNResult.self)
         #expect(first.neighbours.first?.id == ids[59])
-        for _ in 0..<600 where status.catalog.items < 60 {
-            usleep(50_000)
-            status = try client.call(.status).result(as: StatusResult.self)
-        }
-        #expect(status.catalog.items == 60 && status.catalog.building == nil, "\(status.catalog)")
+        let catalog = try waitForCatalog(client) { $0.items == 60 }
+        #expect(catalog.items == 60 && catalog.building == nil, "\(catalog)")
         for id in [ids[0], ids[30]] {
             let answer = try client.call(.knn(KNNQuery(.item(id), k: 5))).result(as: KNNResult.self)
             #expect(answer.neighbours.first?.id == id)
