@@ -21,13 +21,16 @@ struct Loss: ParsableCommand {
               grad_p.npy                BYOL: dL/dp
               grad_prototypes.npy       SwAV: dL/dprototypes
             The loss is the sum of the method's terms (each printed, unweighted and weighted) with the
-            method's default constants (solo-learn's CIFAR recipes) and, with --adc, ADC's defaults
-            (ν = υ = 1, σ = 1, ρ = 1, τ_in = 0.5).
+            method's default constants (solo-learn's CIFAR recipes) and, with --adc, ADC's defaults or
+            the --adc-* settings given. ADC's terms also print their gradient share: the norm of the
+            term's weighted dL/dz over the norm of the method's dL/dz (for BYOL the method's gradient
+            is on p, so its dL/dz is 0 here and no share is printed).
             """)
 
     @Argument(help: "byol, barlow-twins, swav or simclr.") var method: String
     @Option(help: "Directory with the inputs; the gradients are written there too.") var dir: String
     @Flag(help: "Add ADC's DCM and LPM terms.") var adc = false
+    @OptionGroup var calibration: ADCOptions
 
     func run() throws {
         guard let name = MethodName(rawValue: method) else { throw ValidationError("unknown method \(method)") }
@@ -45,7 +48,7 @@ struct Loss: ParsableCommand {
         var config = TrainingConfig()
         config.method = name
         let method = config.methodValue
-        let parts = method.parts + (adc ? [WeightedPart(ADCPart())] : [])
+        let calibrationParts = adc ? [WeightedPart(ADCPart(try calibration.calibration()))] : []
         let tensors = StepTensors(batch: z.shape[0] / 2)
         tensors.begin(projections: z)
         if name == .byol {
@@ -69,17 +72,24 @@ struct Loss: ParsableCommand {
             tensors.prior = try read("u.npy")
         }
 
-        let total = applyParts(parts, to: tensors)
+        // The trainer's order: the method's parts and heads, its dL/dz measured, then ADC.
+        tensors.resetGradients()
+        var total = applyParts(method.parts, to: tensors)
         if let prototypes {
             let dUnit = prototypes.backward(tensors.scoreGradient)
             BLAS.axpy(count: dUnit.count, alpha: 1, x: dUnit.data, y: tensors.unitProjectionGradient.data)
             try write(prototypes.linear.weight.gradientTensor, "grad_prototypes.npy")
         }
         tensors.foldUnitGradient()
+        let methodNorm = BLAS.norm(count: tensors.projectionGradient.count, tensors.projectionGradient.data)
+        total += applyParts(calibrationParts, to: tensors)
+        tensors.foldUnitGradient()
         try write(tensors.projectionGradient, "grad_z.npy")
         if name == .byol { try write(tensors.predictionGradient, "grad_p.npy") }
         for term in tensors.values {
-            print(padded(term.name, 20) + padded(term.kind.rawValue, 14) + String(format: "%.8f  (weighted %.8f)", term.value, term.weighted))
+            let share = term.gradientNorm.flatMap { norm in methodNorm > 0 ? String(format: "  gradient share %.6f", norm / methodNorm) : nil }
+            print(padded(term.name, 20) + padded(term.kind.rawValue, 14) + String(format: "%.8f  (weighted %.8f)", term.value, term.weighted)
+                  + (share ?? ""))
         }
         print(padded("total", 34) + String(format: "%.8f", total))
     }

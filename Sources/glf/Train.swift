@@ -12,7 +12,8 @@ struct Train: ParsableCommand {
         discussion: """
             Every step samples --batch images uniformly, makes two augmented views of each (solo-learn's \
             CIFAR recipe), and takes one step of the method. The progress line shows the step, images/s, \
-            every loss term (aligning, constraining, adc.dcm, adc.lpm) and the collapse monitor (batch std \
+            every loss term (aligning, constraining, adc.dcm, adc.lpm; each ADC term with its gradient share, \
+            ‖∇ term‖ / ‖∇ method‖ at the projections) and the collapse monitor (batch std \
             of unit projections: about 1/√D when healthy, 0 when collapsed). Checkpoints go to --out \
             (a model directory plus training state); --resume continues the run saved there.
             """)
@@ -25,9 +26,7 @@ struct Train: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Add ADC (DCM and LPM with the pixel prior).")
     var adc = true
 
-    @Option(name: .customLong("adc-dcm"), help: "ν, the weight of DCM.") var dcmWeight: Float = 1
-    @Option(name: .customLong("adc-lpm"), help: "υ, the weight of LPM.") var lpmWeight: Float = 1
-    @Option(name: .customLong("adc-sigma"), help: "σ of DCM's Gaussian target.") var sigma: Float = 1
+    @OptionGroup var calibration: ADCOptions
     @Option(name: .customLong("prior-model"),
             help: "LPM's input-space prior from this frozen model directory's encoder, instead of the down-sampled pixels.")
     var priorModel: String?
@@ -59,12 +58,12 @@ struct Train: ParsableCommand {
         if let steps, warmup >= steps { throw ValidationError("--warmup (\(warmup)) must be below --steps (\(steps))") }
     }
 
-    func makeConfig(channels: Int) -> TrainingConfig {
+    func makeConfig(channels: Int) throws -> TrainingConfig {
         var config = TrainingConfig()
         config.method = MethodName(rawValue: method)!
         config.encoder = EncoderConfig(inputChannels: 3, imageSize: size, width: width)
         config.heads = HeadSizes(hidden: hidden, projection: projection, prototypes: prototypes, prototypesQueue: queue)
-        config.adc = adc ? AdaptiveDistributionCalibration(sigma: sigma, dcmWeight: dcmWeight, lpmWeight: lpmWeight) : nil
+        config.adc = adc ? try calibration.calibration() : nil
         config.optimiser.kind = OptimiserConfig.Kind(rawValue: optimiser)!
         config.optimiser.learningRate = learningRate
         config.optimiser.weightDecay = weightDecay
@@ -83,7 +82,7 @@ struct Train: ParsableCommand {
         let dataset = try source.load(side: size)
         note("glf train: \(dataset.count) images \(dataset.height)×\(dataset.width)×\(dataset.channels) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         let directory = URL(fileURLWithPath: out)
-        let trainer = resume ? try Trainer.resume(from: directory, workers: threads) : Trainer(makeConfig(channels: dataset.channels))
+        let trainer = resume ? try Trainer.resume(from: directory, workers: threads) : Trainer(try makeConfig(channels: dataset.channels))
         let config = trainer.config
         let shape = SourceImageShape(height: dataset.height, width: dataset.width, channels: dataset.channels)
         let prior: InputPrior = try priorModel.map {
@@ -93,6 +92,7 @@ struct Train: ParsableCommand {
         let batches = try TrainingBatches(pixels: dataset.pixels, shape: shape, config: config, prior: prior)
         let deadline = minutes.map { started.addingTimeInterval($0 * 60) }
         var lastLine = Date(), imagesSinceLine = 0
+        if let adc = config.adc { note("ADC: \(adc.summary)") }
         note("training \(config.method.rawValue)\(config.adc == nil ? "" : " + ADC") from step \(trainer.stepCount), batch \(config.batch), \(threads) worker(s)")
         while steps.map({ trainer.stepCount < $0 }) ?? true, deadline.map({ Date() < $0 }) ?? true {
             let (views, prior) = try batches.batch(step: trainer.stepCount)
@@ -102,7 +102,10 @@ struct Train: ParsableCommand {
             if trainer.stepCount % progressEvery == 0 {
                 let rate = Double(imagesSinceLine) / Date().timeIntervalSince(lastLine)
                 (lastLine, imagesSinceLine) = (Date(), 0)
-                let terms = report.terms.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: "  ")
+                let terms = report.terms.map { term in
+                    "\(term.name) \(String(format: "%.4f", term.value))"
+                        + (report.gradientShares[term.name].map { String(format: " (∇ %.1f%%)", $0 * 100) } ?? "")
+                }.joined(separator: "  ")
                 note(String(format: "step %6d  %6.1f img/s  loss %.4f  ", report.step, rate, report.loss) + terms
                      + String(format: "  collapse %.4f  lr %.4f", report.collapseMonitor, report.learningRate))
             }

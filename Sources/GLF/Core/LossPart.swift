@@ -21,12 +21,16 @@ public struct LossValue: Sendable, Equatable {
     public var value: Float
     /// What the term adds to the total (value × the part's weight).
     public var weighted: Float
+    /// ‖∂(weighted term)/∂z‖ over the batch, z the projections, when the part measures it (ADC's
+    /// terms do): the trainer divides it by the method's to report the term's gradient share.
+    public var gradientNorm: Float?
 
-    public init(name: String, kind: PartKind, value: Float, weight: Float = 1) {
+    public init(name: String, kind: PartKind, value: Float, weight: Float = 1, gradientNorm: Float? = nil) {
         self.name = name
         self.kind = kind
         self.value = value
         self.weighted = value * weight
+        self.gradientNorm = gradientNorm
     }
 }
 

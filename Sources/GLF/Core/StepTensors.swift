@@ -29,7 +29,7 @@ public final class StepTensors {
     private let normalize = L2Normalize()
     private var unitProjectionsCache: Tensor?
     private let unitGradient = Tensor(zeros: [0])
-    /// Every term's value in the last `applyParts` (for progress lines and logs).
+    /// Every term's value in this step's `applyParts` calls (for progress lines and logs).
     public internal(set) var values: [LossValue] = []
 
     public init(batch: Int, projections: Tensor = Tensor(zeros: [0])) {
@@ -46,6 +46,7 @@ public final class StepTensors {
         queueScores = nil
         prior = nil
         unitProjectionsCache = nil
+        values = []
     }
 
     /// ẑ = z / ‖z‖ per row, computed on first use in a step.
@@ -64,12 +65,20 @@ public final class StepTensors {
         return unitGradient
     }
 
-    /// Adds dL/dẑ, back through the normalisation, into dL/dz. The trainer calls it once the parts
-    /// and the heads that read ẑ (SwAV's prototypes) have added their gradients.
+    /// Moves dL/dẑ, back through the normalisation, into dL/dz (dL/dẑ is zero afterwards, so a
+    /// second fold adds only what parts added since). The trainer folds once the method's parts
+    /// and the heads that read ẑ (SwAV's prototypes) have added their gradients, and again after ADC.
     public func foldUnitGradient() {
         guard unitProjectionsCache != nil else { return }
         let dz = normalize.backward(unitGradient)
         BLAS.axpy(count: dz.count, alpha: 1, x: dz.data, y: projectionGradient.data)
+        unitGradient.fill(0)
+    }
+
+    /// ‖dL/dz‖ for a gradient g [2B, D] with respect to ẑ, taken back through the normalisation.
+    public func projectionGradientNorm(ofUnitGradient g: Tensor) -> Float {
+        _ = unitProjections
+        return BLAS.norm(count: g.count, normalize.backward(g).data)
     }
 
     /// Shapes every gradient like its tensor and zeroes it (dL/dẑ is zeroed when ẑ is computed).
@@ -89,10 +98,11 @@ public final class StepTensors {
     }
 }
 
-/// Applies a method's weighted parts in order; returns the total loss and records every term.
-/// Gradients land in `tensors`' gradient fields (dL/dẑ is not yet folded into dL/dz).
+/// Applies weighted parts in order and records their terms in `values`; returns the sum of their
+/// weighted values. Gradients are added into `tensors`' gradient fields (call `resetGradients()`
+/// once per step first); dL/dẑ is not yet folded into dL/dz.
 public func applyParts(_ parts: [WeightedPart], to tensors: StepTensors) -> Float {
-    tensors.resetGradients()
-    tensors.values = parts.flatMap { $0.part.apply(to: tensors, weight: $0.weight) }
-    return tensors.values.reduce(0) { $0 + $1.weighted }
+    let values = parts.flatMap { $0.part.apply(to: tensors, weight: $0.weight) }
+    tensors.values += values
+    return values.reduce(0) { $0 + $1.weighted }
 }

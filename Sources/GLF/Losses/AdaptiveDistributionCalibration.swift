@@ -1,5 +1,5 @@
 // Adaptive Distribution Calibration (ADC): a constraining part added to any method, in our
-// formulation (method.md §3; the paper's full text was not available to us):
+// formulation (method.md §3, revised; the paper's full text was not available to us):
 //
 //   z [B, D]  one view's projections, L2-normalised by the caller      — receives a gradient
 //   u [B, P]  the prior representation of the same B images            — no gradient
@@ -7,29 +7,39 @@
 //   for each anchor i, over the other samples j ≠ i:
 //     d_ij = ‖z_i − z_j‖²                                  (from norms and the Gram matrix z zᵀ;
 //                                                          unit rows are not assumed)
-//     q_ij ∝ (1 + d_ij/ρ)^(−(ρ+1)/2)                      model, Student-t with ρ degrees of freedom
-//     p_ij = softmax_j(−d_ij / 2σ²)                        DCM target: stop-gradient, recomputed each call
+//     σ_i                                                  the anchor's bandwidth, recomputed every
+//                                                          call without gradient (`ADCBandwidth`):
+//                                                          fixed, by perplexity (bisection), or
+//                                                          from the anchor's mean distance
+//     p_ij = softmax_j(−d_ij / 2σ_i²)                      DCM target: stop-gradient
+//     q_ij ∝ (1 + κ_i d_ij)^(−(ρ+1)/2)                     model, Student-t with ρ degrees of freedom
+//                                                          and scale s_i: κ_i = 1/(ρ s_i²); the
+//                                                          tied scale s_i² = σ_i²(ρ−2)/ρ gives the t
+//                                                          the Gaussian's spread (ρ > 2), untied s = 1
 //     π_ij = softmax_j(−‖u_i − u_j‖² / τ_in)               LPM prior: stop-gradient
-//     w_i  = (1 / max(H(π_i), floor)) normalised to mean 1 over the batch
-//   L_DCM = mean_i w_i KL(p_i ‖ q_i),   L_LPM = mean_i w_i KL(π_i ‖ q_i)
+//     w_i  = (1 / max(H(π_i), floor)) normalised to mean 1 over the batch, on the terms chosen
+//   L_DCM = mean_i w_i KL(p_i ‖ q_i)
+//   L_LPM = mean_i w_i KL(π_i ‖ q_i)   or, model first, mean_i w_i KL(q_i ‖ π_i)
 //
-// Gradient. With a target row T_i (p_i or π_i, Σ_j T_ij = 1, no gradient) and t_ij the
-// un-normalised Student-t kernel, KL(T_i ‖ q_i) = Σ_j T_ij log T_ij − Σ_j T_ij log t_ij + log Σ_k t_ik,
-// and ∂ log t_ij/∂d_ij = −a_ij with a_ij = (ρ+1) / (2(ρ + d_ij)). The normaliser contributes
-// ∂ log Σ_k t_ik/∂d_ij = −q_ij a_ij, so, with the normalisation of q included,
-//     ∂KL(T_i ‖ q_i)/∂d_ij = (T_ij − q_ij) · a_ij = (T_ij − q_ij)·(ρ+1)/(2ρ(1 + d_ij/ρ))
-// exactly method.md's expression (it holds because Σ_j T_ij = 1). Each d_ij = d_ji appears in the
-// rows of both i and j, and ∂d_ij/∂z_i = 2(z_i − z_j), so with g_ij = (scale·w_i/B)(T_ij − q_ij)a_ij
-// (g_ii = 0) and the symmetric coupling S = g + gᵀ:
+// Gradient. Every term is a function of the rows of d through log q, and with σ_i (so κ_i) held
+// fixed ∂ log t_ij/∂d_ij = −a_ij, a_ij = (ρ+1)κ_i / (2(1 + κ_i d_ij)), where t is q unnormalised.
+//   KL(T_i ‖ q_i), T fixed (Σ_j T_ij = 1):   ∂/∂d_ij = (T_ij − q_ij) · a_ij
+//   KL(q_i ‖ π_i):                            ∂/∂d_ij = −a_ij q_ij (log q_ij − log π_ij − KL_i)
+// (the second: ∂KL/∂ log t_ik = q_ik (log q_ik − log π_ik − KL_i), since ∂q_j/∂ log t_k = q_j(δ_jk − q_k)).
+// The first is method.md's expression, (T − q)(ρ+1)/(2(ρ s_i² + d_ij)). Each d_ij = d_ji appears in
+// the rows of both i and j, and ∂d_ij/∂z_i = 2(z_i − z_j), so with the coupling
+// g_ij = (scale·w_i/B)·∂KL_i/∂d_ij (g_ii = 0) and S = g + gᵀ:
 //     ∂L/∂z_i = 2 Σ_j S_ij (z_i − z_j) = 2 (Σ_j S_ij) z_i − 2 (S z)_i
-// — one B×B pass plus two gemms (z zᵀ and S z): O(B²·D).
+// — one B×B pass plus two gemms per term (z zᵀ and S z): O(B²·D).
 //
 // Why: the Gaussian target is sharper than the heavy-tailed model, so minimising KL(p ‖ q) pulls
 // each anchor's nearest neighbours in (p > q) and pushes far samples out (p < q): compactness and
 // separability without labels (the t-SNE mechanism). LPM ties the neighbourhoods to the input space.
+// Why σ_i must adapt: on unit vectors d ∈ [0, 4], so at σ = 1 both p and the ρ = 1 t are nearly
+// uniform over B − 1 neighbours and KL(p ‖ q) ≈ 0.003 — DCM did nothing (method.md §3). A σ_i that
+// gives p a set perplexity makes the target as sharp as asked, wherever the data are.
 //
 // Our choices (method.md is silent or leaves them open):
-// - DCM uses the same anchor weights w as LPM when a prior is given, else uniform weights (w = 1).
 // - Scale of the prior: the "identity" prior (`PixelPrior`) returns rows of zero mean and unit
 //   L2 norm (unit variance divided by √P), so ‖u_i − u_j‖² = 2(1 − corr_ij) ∈ [0, 4], the scale of
 //   unit projections. With plain unit variance distances would be ≈ 2P(1 − corr) (hundreds for
@@ -38,6 +48,7 @@
 //   caller for the same reason; `NeighbourhoodPrior` accepts any [B, P] tensor.
 // - The terms work on one view: a method calls them once per view, with the same prior (π and w
 //   depend only on the images, so build `NeighbourhoodPrior` once per step).
+// - The anchor weights need a prior; without one every w_i is 1.
 // - Fewer than two rows: there is no j ≠ i; the terms return 0 and add nothing.
 // - d_ij is clamped at 0 (z zᵀ cancellation can make it −1e-7 for near-duplicates).
 import Foundation
@@ -148,44 +159,122 @@ public struct NeighbourhoodPrior: Sendable {
     }
 }
 
+// MARK: - The anchor's bandwidth
+
+/// How σ_i, the width of anchor i's Gaussian target, is chosen. Recomputed every call from the
+/// current (stop-gradient) distances; the gradient treats it as a constant.
+public enum ADCBandwidth: String, Sendable, Codable, CaseIterable {
+    /// σ_i = `sigma` for every anchor and step (the first version: DCM ≈ 0 on unit vectors at σ = 1).
+    case fixed
+    /// σ_i by bisection so that p_i has perplexity exp H(p_i) = `perplexity` (t-SNE's calibration).
+    case perplexity
+    /// σ_i² = `distanceScale` · mean_{j≠i} d_ij: the anchor's own distance scale in this batch.
+    case distanceScale = "distance-scale"
+}
+
+/// t-SNE's calibration of one anchor: the precision β = 1/2σ² at which softmax_j(−β d_j) over
+/// j ≠ anchor has a given entropy.
+public enum PerplexityCalibration {
+    /// Bisection steps on log β; each halves the bracket, so 100 reach Double's resolution.
+    static let maximumSteps = 100
+    /// Entropy tolerance, nats: far below the 1e-3 the checks ask for.
+    static let tolerance = 1e-7
+
+    /// β ≥ 0 and the entropy reached. H(β) falls monotonically from log(n) at β = 0 (uniform over
+    /// the n others) towards log(m), m the number of others at the smallest distance; a target
+    /// outside that range gives its nearest end (uniform: β = 0; as sharp as allowed: the largest
+    /// β tried, ≈ 1e12 / the spread of the distances). Never NaN: distances are shifted by their
+    /// minimum, so at least one weight is exp(0) = 1.
+    public static func precision(squaredDistances d: [Double], anchor: Int, targetEntropy: Double) -> (precision: Double, entropy: Double) {
+        d.withUnsafeBufferPointer { precision(d: $0.baseAddress!, count: d.count, anchor: anchor, targetEntropy: targetEntropy) }
+    }
+
+    static func precision(d: UnsafePointer<Double>, count: Int, anchor: Int, targetEntropy: Double) -> (precision: Double, entropy: Double) {
+        var nearest = Double.infinity, farthest = -Double.infinity, others = 0
+        for j in 0..<count where j != anchor {
+            nearest = min(nearest, d[j])
+            farthest = max(farthest, d[j])
+            others += 1
+        }
+        guard others > 1, farthest - nearest > 0 else { return (0, others > 1 ? log(Double(others)) : 0) }
+        /// H(β) = log Σ_j e^{−β d'_j} + β E_p[d'], d' = d − nearest.
+        func entropy(_ beta: Double) -> Double {
+            var sum = 0.0, weighted = 0.0
+            for j in 0..<count where j != anchor {
+                let shifted = d[j] - nearest
+                let e = exp(-beta * shifted)
+                sum += e
+                weighted += e * shifted
+            }
+            return log(sum) + beta * weighted / sum
+        }
+        let uniform = log(Double(others))
+        guard targetEntropy < uniform - tolerance else { return (0, uniform) }
+        let spread = farthest - nearest
+        // Bracket on log β: H(1e-6/spread) ≈ uniform, H(1e12/spread) is as sharp as the data allow.
+        var (low, high) = (log(1e-6 / spread), log(1e12 / spread))
+        var (beta, reached) = (exp(high), entropy(exp(high)))
+        guard reached < targetEntropy else { return (beta, reached) }
+        for _ in 0..<maximumSteps {
+            let middle = (low + high) / 2
+            (beta, reached) = (exp(middle), entropy(exp(middle)))
+            if abs(reached - targetEntropy) < tolerance { break }
+            if reached > targetEntropy { low = middle } else { high = middle }
+        }
+        return (beta, reached)
+    }
+}
+
 // MARK: - The two terms
+
+/// Which terms the anchor weights w_i = 1/H(π_i) (normalised) multiply.
+public enum ADCEntropyWeighting: String, Sendable, Codable, CaseIterable {
+    case none, dcm, lpm, both
+    var onDCM: Bool { self == .dcm || self == .both }
+    var onLPM: Bool { self == .lpm || self == .both }
+}
+
+/// The direction of LPM's divergence between the prior π and the model q.
+public enum LPMDirection: String, Sendable, Codable, CaseIterable {
+    /// KL(π ‖ q): q must cover every input-space neighbour (the first version).
+    case priorFirst = "prior-first"
+    /// KL(q ‖ π), D(P^data ‖ P^pre) in the secondary source: q must not put mass where π has none.
+    case modelFirst = "model-first"
+}
 
 /// DCM: mean_i w_i KL(p_i ‖ q_i), p the sharp Gaussian target on the current distances.
 public struct DistributionCalibrationLoss: Sendable {
-    /// σ: width of the Gaussian target on squared distances (unit vectors: d ∈ [0, 4]); small σ
-    /// concentrates p on the nearest neighbours, σ = 1 is broad.
-    public var sigma: Float
-    /// ρ: degrees of freedom of the Student-t model (1 = Cauchy, t-SNE's choice).
-    public var rho: Float
+    public var calibration: AdaptiveDistributionCalibration
 
-    public init(sigma: Float = 1, rho: Float = 1) {
-        self.sigma = sigma
-        self.rho = rho
+    public init(_ calibration: AdaptiveDistributionCalibration = AdaptiveDistributionCalibration()) {
+        self.calibration = calibration
     }
 
     /// Returns L_DCM and adds gradientScale · ∂L_DCM/∂z into `gradient` [B, D].
-    /// - target: the projections p is computed from, stop-gradient; nil means z itself (the
-    ///   formulation). Pass a fixed copy to hold p still (the finite-difference check does).
-    /// - prior: supplies the anchor weights w; nil means w = 1.
+    /// - target: the projections p and σ_i are computed from, stop-gradient; nil means z itself
+    ///   (the formulation). Pass a fixed copy to hold p and σ still (the finite-difference check does).
+    /// - prior: supplies the anchor weights w when the weighting includes DCM; nil means w = 1.
     public func loss(_ z: Tensor, target: Tensor? = nil, prior: NeighbourhoodPrior? = nil,
                      gradientScale: Float, gradient: Tensor) -> Float {
-        let pieces = adcCalibrate(z: z, rho: rho, dcm: (sigma, target ?? z, gradientScale), lpm: nil,
-                                  weights: prior?.anchorWeights, gradient: gradient)
+        let pieces = adcCalibrate(z: z, target: target ?? z, settings: calibration, prior: prior,
+                                  dcm: (gradientScale, gradient), lpm: nil)
         return Float(pieces.dcm)
     }
 }
 
-/// LPM: mean_i w_i KL(π_i ‖ q_i), π the input-space neighbourhoods.
+/// LPM: mean_i w_i D(π_i, q_i), π the input-space neighbourhoods, in the configured direction.
 public struct LocalPreservingLoss: Sendable {
-    /// ρ: degrees of freedom of the Student-t model (shared with DCM in `AdaptiveDistributionCalibration`).
-    public var rho: Float
+    public var calibration: AdaptiveDistributionCalibration
 
-    public init(rho: Float = 1) { self.rho = rho }
+    public init(_ calibration: AdaptiveDistributionCalibration = AdaptiveDistributionCalibration()) {
+        self.calibration = calibration
+    }
 
-    /// Returns L_LPM and adds gradientScale · ∂L_LPM/∂z into `gradient` [B, D]. τ_in lives in `prior`.
-    public func loss(_ z: Tensor, prior: NeighbourhoodPrior, gradientScale: Float, gradient: Tensor) -> Float {
-        let pieces = adcCalibrate(z: z, rho: rho, dcm: nil, lpm: (prior, gradientScale),
-                                  weights: prior.anchorWeights, gradient: gradient)
+    /// Returns L_LPM and adds gradientScale · ∂L_LPM/∂z into `gradient` [B, D]. τ_in lives in
+    /// `prior`; `target` (default z) sets σ_i, which a tied t-scale follows.
+    public func loss(_ z: Tensor, target: Tensor? = nil, prior: NeighbourhoodPrior, gradientScale: Float, gradient: Tensor) -> Float {
+        let pieces = adcCalibrate(z: z, target: target ?? z, settings: calibration, prior: prior,
+                                  dcm: nil, lpm: (gradientScale, gradient))
         return Float(pieces.lpm)
     }
 }
@@ -204,6 +293,8 @@ public struct ADCReport: Sendable {
     /// log them beside the collapse monitor.
     public var meanTargetEntropy: Float = 0
     public var meanModelEntropy: Float = 0
+    /// Mean σ_i over the anchors (∞ counts as 0: an anchor whose target is uniform).
+    public var meanBandwidth: Float = 0
 
     public init() {}
 }
@@ -215,10 +306,25 @@ public struct ADCConfigurationError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(code): \(message)" }
 }
 
-/// ADC with all its constants (method.md §3 defaults). DCM and LPM share one pass over the pairs.
+/// ADC with all its settings. DCM and LPM share one pass over the pairs.
+///
+/// Decoding a file written before a setting existed gives that setting the behaviour the file was
+/// trained with (fixed σ, untied scale, weights on both terms, KL(π ‖ q)), so a resumed run goes on
+/// as it began; a new value takes the defaults below.
 public struct AdaptiveDistributionCalibration: Sendable, Codable, Equatable {
+    public var bandwidth: ADCBandwidth
+    /// σ for `.fixed`.
     public var sigma: Float
+    /// The target perplexity for `.perplexity` (> 1, below the batch size to have an effect).
+    public var perplexity: Float
+    /// The factor for `.distanceScale`.
+    public var distanceScale: Float
+    /// ρ: degrees of freedom of the Student-t model (1 = Cauchy, t-SNE's choice).
     public var rho: Float
+    /// s_i² = σ_i²(ρ − 2)/ρ (needs ρ > 2); false: s = 1.
+    public var tiedScale: Bool
+    public var entropyWeights: ADCEntropyWeighting
+    public var lpmDirection: LPMDirection
     /// τ_in of the LPM prior.
     public var inputTemperature: Float
     /// Floor on H(π_i) in the anchor weights (nats).
@@ -227,53 +333,84 @@ public struct AdaptiveDistributionCalibration: Sendable, Codable, Equatable {
     public var dcmWeight: Float
     public var lpmWeight: Float
 
-    public init(sigma: Float = 1, rho: Float = 1, inputTemperature: Float = 0.5, entropyFloor: Float = 1e-3,
+    public init(bandwidth: ADCBandwidth = .perplexity, sigma: Float = 1, perplexity: Float = 30, distanceScale: Float = 0.25,
+                rho: Float = 3, tiedScale: Bool = true, entropyWeights: ADCEntropyWeighting = .dcm,
+                lpmDirection: LPMDirection = .priorFirst, inputTemperature: Float = 0.5, entropyFloor: Float = 1e-3,
                 dcmWeight: Float = 1, lpmWeight: Float = 1) {
+        self.bandwidth = bandwidth
         self.sigma = sigma
+        self.perplexity = perplexity
+        self.distanceScale = distanceScale
         self.rho = rho
+        self.tiedScale = tiedScale
+        self.entropyWeights = entropyWeights
+        self.lpmDirection = lpmDirection
         self.inputTemperature = inputTemperature
         self.entropyFloor = entropyFloor
         self.dcmWeight = dcmWeight
         self.lpmWeight = lpmWeight
     }
 
+    /// The first version's ADC (fixed σ = 1, ρ = 1 untied, weights on both, KL(π ‖ q)): what a
+    /// file without the newer settings was trained with.
+    public static let firstVersion = AdaptiveDistributionCalibration(bandwidth: .fixed, sigma: 1, rho: 1, tiedScale: false,
+                                                                     entropyWeights: .both, lpmDirection: .priorFirst)
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = AdaptiveDistributionCalibration()
-        self.init(sigma: try c.decodeIfPresent(Float.self, forKey: .sigma) ?? d.sigma,
-                  rho: try c.decodeIfPresent(Float.self, forKey: .rho) ?? d.rho,
-                  inputTemperature: try c.decodeIfPresent(Float.self, forKey: .inputTemperature) ?? d.inputTemperature,
-                  entropyFloor: try c.decodeIfPresent(Float.self, forKey: .entropyFloor) ?? d.entropyFloor,
-                  dcmWeight: try c.decodeIfPresent(Float.self, forKey: .dcmWeight) ?? d.dcmWeight,
-                  lpmWeight: try c.decodeIfPresent(Float.self, forKey: .lpmWeight) ?? d.lpmWeight)
+        let (d, old) = (AdaptiveDistributionCalibration(), AdaptiveDistributionCalibration.firstVersion)
+        // A file that predates `bandwidth` describes the first version in full.
+        let base = c.contains(.bandwidth) ? d : old
+        self.init(bandwidth: try c.decodeIfPresent(ADCBandwidth.self, forKey: .bandwidth) ?? base.bandwidth,
+                  sigma: try c.decodeIfPresent(Float.self, forKey: .sigma) ?? base.sigma,
+                  perplexity: try c.decodeIfPresent(Float.self, forKey: .perplexity) ?? base.perplexity,
+                  distanceScale: try c.decodeIfPresent(Float.self, forKey: .distanceScale) ?? base.distanceScale,
+                  rho: try c.decodeIfPresent(Float.self, forKey: .rho) ?? base.rho,
+                  tiedScale: try c.decodeIfPresent(Bool.self, forKey: .tiedScale) ?? base.tiedScale,
+                  entropyWeights: try c.decodeIfPresent(ADCEntropyWeighting.self, forKey: .entropyWeights) ?? base.entropyWeights,
+                  lpmDirection: try c.decodeIfPresent(LPMDirection.self, forKey: .lpmDirection) ?? base.lpmDirection,
+                  inputTemperature: try c.decodeIfPresent(Float.self, forKey: .inputTemperature) ?? base.inputTemperature,
+                  entropyFloor: try c.decodeIfPresent(Float.self, forKey: .entropyFloor) ?? base.entropyFloor,
+                  dcmWeight: try c.decodeIfPresent(Float.self, forKey: .dcmWeight) ?? base.dcmWeight,
+                  lpmWeight: try c.decodeIfPresent(Float.self, forKey: .lpmWeight) ?? base.lpmWeight)
         try validate()
     }
 
     /// Checks the constants (decoding calls it; the loss itself never throws).
     public func validate() throws(ADCConfigurationError) {
-        for (name, value) in [("sigma", sigma), ("rho", rho), ("inputTemperature", inputTemperature), ("entropyFloor", entropyFloor)]
+        for (name, value) in [("sigma", sigma), ("distanceScale", distanceScale), ("rho", rho),
+                              ("inputTemperature", inputTemperature), ("entropyFloor", entropyFloor)]
         where !(value.isFinite && value > 0) {
             throw ADCConfigurationError(code: "adc.\(name)", message: "ADC \(name) must be a finite number > 0, got \(value)")
+        }
+        guard perplexity.isFinite && perplexity > 1 else {
+            throw ADCConfigurationError(code: "adc.perplexity", message: "ADC perplexity must be a finite number > 1, got \(perplexity)")
+        }
+        guard !tiedScale || rho > 2 else {
+            throw ADCConfigurationError(code: "adc.rho",
+                                        message: "a t-scale tied to σ needs ρ > 2 (s² = σ²(ρ−2)/ρ), got ρ = \(rho); untie it or raise ρ")
         }
         for (name, value) in [("dcmWeight", dcmWeight), ("lpmWeight", lpmWeight)] where !(value.isFinite && value >= 0) {
             throw ADCConfigurationError(code: "adc.\(name)", message: "ADC \(name) must be a finite number ≥ 0, got \(value)")
         }
     }
 
-    public var distributionCalibration: DistributionCalibrationLoss { DistributionCalibrationLoss(sigma: sigma, rho: rho) }
-    public var localPreserving: LocalPreservingLoss { LocalPreservingLoss(rho: rho) }
+    public var distributionCalibration: DistributionCalibrationLoss { DistributionCalibrationLoss(self) }
+    public var localPreserving: LocalPreservingLoss { LocalPreservingLoss(self) }
 
     /// π and w for a prior u [B, P] (`PixelPrior.representation(of:)` or frozen-encoder embeddings).
     public func prior(from u: Tensor) -> NeighbourhoodPrior {
         NeighbourhoodPrior(representation: u, temperature: inputTemperature, entropyFloor: entropyFloor)
     }
 
-    /// Both terms on one view z [B, D]: adds gradientScale·(ν ∂L_DCM/∂z + υ ∂L_LPM/∂z) into
-    /// `gradient`. Without a prior, LPM is skipped and DCM uses uniform weights.
-    public func loss(projections z: Tensor, prior: NeighbourhoodPrior?, gradientScale: Float, gradient: Tensor) -> ADCReport {
-        let pieces = adcCalibrate(z: z, rho: rho, dcm: (sigma, z, gradientScale * dcmWeight),
-                                  lpm: prior.map { ($0, gradientScale * lpmWeight) },
-                                  weights: prior?.anchorWeights, gradient: gradient)
+    /// Both terms on one view z [B, D]: adds gradientScale·ν·∂L_DCM/∂z into `gradients.dcm` and
+    /// gradientScale·υ·∂L_LPM/∂z into `gradients.lpm` (they may be the same tensor). Without a
+    /// prior LPM is skipped and every anchor weight is 1.
+    public func loss(projections z: Tensor, prior: NeighbourhoodPrior?, gradientScale: Float,
+                     gradients: (dcm: Tensor, lpm: Tensor)) -> ADCReport {
+        let pieces = adcCalibrate(z: z, target: z, settings: self, prior: prior,
+                                  dcm: (gradientScale * dcmWeight, gradients.dcm),
+                                  lpm: prior.map { _ in (gradientScale * lpmWeight, gradients.lpm) })
         var report = ADCReport()
         report.dcm = Float(pieces.dcm)
         report.lpm = Float(pieces.lpm)
@@ -281,102 +418,157 @@ public struct AdaptiveDistributionCalibration: Sendable, Codable, Equatable {
         report.meanPriorEntropy = prior?.meanEntropy ?? 0
         report.meanTargetEntropy = Float(pieces.targetEntropy)
         report.meanModelEntropy = Float(pieces.modelEntropy)
+        report.meanBandwidth = Float(pieces.bandwidth)
         return report
+    }
+
+    /// Both terms into one gradient tensor.
+    public func loss(projections z: Tensor, prior: NeighbourhoodPrior?, gradientScale: Float, gradient: Tensor) -> ADCReport {
+        loss(projections: z, prior: prior, gradientScale: gradientScale, gradients: (gradient, gradient))
+    }
+
+    /// The precision β_i = 1/2σ_i² of an anchor's target from its row of squared distances.
+    func precision(_ d: UnsafePointer<Double>, count: Int, anchor: Int) -> Double {
+        switch bandwidth {
+        case .fixed:
+            return 1 / (2 * Double(sigma) * Double(sigma))
+        case .perplexity:
+            return PerplexityCalibration.precision(d: d, count: count, anchor: anchor, targetEntropy: log(Double(perplexity))).precision
+        case .distanceScale:
+            var sum = 0.0
+            for j in 0..<count where j != anchor { sum += d[j] }
+            let variance = Double(distanceScale) * sum / Double(max(count - 1, 1))
+            return variance > 0 ? 1 / (2 * variance) : 0      // all at one distance: a uniform target
+        }
+    }
+
+    /// κ_i = 1/(ρ s_i²) of the anchor's Student-t: tied, ρ s_i² = σ_i²(ρ − 2) = (ρ − 2)/2β_i.
+    func inverseScale(precision beta: Double) -> Double {
+        tiedScale ? 2 * beta / (Double(rho) - 2) : 1 / Double(rho)
     }
 }
 
 // MARK: - The shared pass
 
 private struct ADCPieces {
-    var dcm = 0.0, lpm = 0.0, targetEntropy = 0.0, modelEntropy = 0.0
+    var dcm = 0.0, lpm = 0.0, targetEntropy = 0.0, modelEntropy = 0.0, bandwidth = 0.0
 }
 
 /// One pass over the B×B pairs for either or both terms (see the file header for the algebra).
-///   z [B, D], dcm.target [B, D] (p's distances), weights [B] or nil (= 1), gradient [B, D]
-private func adcCalibrate(z: Tensor, rho: Float,
-                          dcm: (sigma: Float, target: Tensor, scale: Float)?,
-                          lpm: (prior: NeighbourhoodPrior, scale: Float)?,
-                          weights: [Float]?, gradient: Tensor) -> ADCPieces {
+///   z [B, D]; target [B, D], the stop-gradient projections p and σ_i come from; each term's
+///   (scale, gradient [B, D]) or nil to skip it; prior: π and w (LPM needs it).
+private func adcCalibrate(z: Tensor, target: Tensor, settings: AdaptiveDistributionCalibration, prior: NeighbourhoodPrior?,
+                          dcm: (scale: Float, gradient: Tensor)?, lpm: (scale: Float, gradient: Tensor)?) -> ADCPieces {
     precondition(z.shape.count == 2, "ADC: projections \(z.shape) must be [B, D]")
-    precondition(gradient.shape == z.shape, "ADC: gradient \(gradient.shape) vs projections \(z.shape)")
-    let (batch, width) = (z.shape[0], z.shape[1])
-    if let dcm { precondition(dcm.target.shape == z.shape, "ADC: DCM target \(dcm.target.shape) vs projections \(z.shape)") }
-    if let lpm { precondition(lpm.prior.batch == batch, "ADC: prior of \(lpm.prior.batch) rows vs \(batch) projections") }
-    if let weights { precondition(weights.count == batch, "ADC: \(weights.count) anchor weights vs \(batch) projections") }
+    precondition(target.shape == z.shape, "ADC: target \(target.shape) vs projections \(z.shape)")
+    for term in [dcm, lpm].compactMap({ $0 }) {
+        precondition(term.gradient.shape == z.shape, "ADC: gradient \(term.gradient.shape) vs projections \(z.shape)")
+    }
+    precondition(lpm == nil || prior != nil, "ADC: LPM needs a prior")
+    let batch = z.shape[0]
+    if let prior { precondition(prior.batch == batch, "ADC: prior of \(prior.batch) rows vs \(batch) projections") }
     var pieces = ADCPieces()
     guard batch >= 2 else { return pieces }
 
     let modelGram = adcGram(z)
-    let targetGram: [Float]? = dcm.map { $0.target === z ? modelGram : adcGram($0.target) }
+    let targetGram = target === z ? modelGram : adcGram(target)
+    let weights = prior?.anchorWeights
+    let dcmWeights = settings.entropyWeights.onDCM ? weights : nil
+    let lpmWeights = settings.entropyWeights.onLPM ? weights : nil
 
     // Row buffers [B] (Double: the KL of nearly equal rows is a small difference of logs).
-    let buffers = UnsafeMutablePointer<Double>.allocate(capacity: 5 * batch)
+    let buffers = UnsafeMutablePointer<Double>.allocate(capacity: 6 * batch)
     defer { buffers.deallocate() }
-    let (logQ, q, slope, logT, t) = (buffers, buffers + batch, buffers + 2 * batch, buffers + 3 * batch, buffers + 4 * batch)
-    var coupling = [Float](repeating: 0, count: batch * batch)        // g, then S = g + gᵀ
-    let (rhoD, exponent) = (Double(rho), Double(rho + 1) / 2)
-    coupling.withUnsafeMutableBufferPointer { couplingBuffer in
-        let g = couplingBuffer.baseAddress!
-        for i in 0..<batch {
-            let anchorWeight = Double(weights?[i] ?? 1) / Double(batch)
-            // Model row: log t_ij = −(ρ+1)/2 · log(1 + d_ij/ρ), q_i = softmax(log t_i), a_ij = (ρ+1)/(2(ρ + d_ij)).
-            adcSquaredDistances(modelGram, batch: batch, row: i, into: slope)
-            for j in 0..<batch {
-                logQ[j] = -exponent * log1p(slope[j] / rhoD)
-                slope[j] = exponent / (rhoD + slope[j])
-            }
-            pieces.modelEntropy += adcLogSoftmax(logQ, probabilities: q, count: batch, skipping: i)
+    let (logQ, q, slope, logT, t, targetDistances) = (buffers, buffers + batch, buffers + 2 * batch, buffers + 3 * batch,
+                                                      buffers + 4 * batch, buffers + 5 * batch)
+    // Each term's coupling g, then S = g + gᵀ.
+    var dcmCoupling = [Float](repeating: 0, count: dcm == nil ? 0 : batch * batch)
+    var lpmCoupling = [Float](repeating: 0, count: lpm == nil ? 0 : batch * batch)
+    let exponent = Double(settings.rho + 1) / 2
+    let needsBandwidth = dcm != nil || settings.tiedScale
+    for i in 0..<batch {
+        // σ_i from the target's distances (stop-gradient).
+        var beta = 0.0
+        if needsBandwidth {
+            adcSquaredDistances(targetGram, batch: batch, row: i, into: targetDistances)
+            beta = settings.precision(targetDistances, count: batch, anchor: i)
+            if beta > 0 { pieces.bandwidth += (1 / (2 * beta)).squareRoot() }
+        }
+        // Model row: log t_ij = −(ρ+1)/2 · log(1 + κ_i d_ij), q_i = softmax(log t_i), a_ij = (ρ+1)κ_i/(2(1 + κ_i d_ij)).
+        let kappa = settings.inverseScale(precision: beta)
+        adcSquaredDistances(modelGram, batch: batch, row: i, into: slope)
+        for j in 0..<batch {
+            logQ[j] = -exponent * log1p(kappa * slope[j])
+            slope[j] = exponent * kappa / (1 + kappa * slope[j])
+        }
+        pieces.modelEntropy += adcLogSoftmax(logQ, probabilities: q, count: batch, skipping: i)
 
-            // Adds w_i/B · KL(T_i ‖ q_i) to the value and scale·w_i/B·(T_ij − q_ij)·a_ij into row i of g.
-            func accumulate(scale: Float) -> Double {
-                var kl = 0.0
-                let rowScale = Double(scale) * anchorWeight
+        if let dcm {
+            // Target row: p_i = softmax_j(−β_i d_ij) on the target's distances; ∂KL(p‖q)/∂d = (p − q)a.
+            for j in 0..<batch { logT[j] = -beta * targetDistances[j] }
+            pieces.targetEntropy += adcLogSoftmax(logT, probabilities: t, count: batch, skipping: i)
+            let anchorWeight = Double(dcmWeights?[i] ?? 1) / Double(batch)
+            var kl = 0.0
+            let rowScale = Double(dcm.scale) * anchorWeight
+            for j in 0..<batch where j != i {
+                if t[j] > 0 { kl += t[j] * (logT[j] - logQ[j]) }
+                dcmCoupling[i * batch + j] = Float(rowScale * (t[j] - q[j]) * slope[j])
+            }
+            pieces.dcm += max(kl, 0) * anchorWeight
+        }
+        if let lpm, let prior {
+            let anchorWeight = Double(lpmWeights?[i] ?? 1) / Double(batch)
+            let rowScale = Double(lpm.scale) * anchorWeight
+            for j in 0..<batch where j != i {
+                t[j] = Double(prior.probabilities[i * batch + j])
+                logT[j] = Double(prior.logProbabilities[i * batch + j])
+            }
+            var kl = 0.0
+            switch settings.lpmDirection {
+            case .priorFirst:           // KL(π ‖ q): (π − q)a
                 for j in 0..<batch where j != i {
                     if t[j] > 0 { kl += t[j] * (logT[j] - logQ[j]) }
-                    g[i * batch + j] += Float(rowScale * (t[j] - q[j]) * slope[j])
+                    lpmCoupling[i * batch + j] = Float(rowScale * (t[j] - q[j]) * slope[j])
                 }
-                return max(kl, 0) * anchorWeight
-            }
-            if let dcm, let targetGram {
-                // Target row: p_i = softmax_j(−d_ij / 2σ²) on the target's distances.
-                adcSquaredDistances(targetGram, batch: batch, row: i, into: logT)
-                let inverseWidth = 1 / (2 * Double(dcm.sigma) * Double(dcm.sigma))
-                for j in 0..<batch { logT[j] *= -inverseWidth }
-                pieces.targetEntropy += adcLogSoftmax(logT, probabilities: t, count: batch, skipping: i)
-                pieces.dcm += accumulate(scale: dcm.scale)
-            }
-            if let lpm {
+            case .modelFirst:           // KL(q ‖ π): −a q (log q − log π − KL)
+                for j in 0..<batch where j != i && q[j] > 0 { kl += q[j] * (logQ[j] - logT[j]) }
                 for j in 0..<batch where j != i {
-                    t[j] = Double(lpm.prior.probabilities[i * batch + j])
-                    logT[j] = Double(lpm.prior.logProbabilities[i * batch + j])
+                    lpmCoupling[i * batch + j] = Float(-rowScale * slope[j] * q[j] * (logQ[j] - logT[j] - kl))
                 }
-                pieces.lpm += accumulate(scale: lpm.scale)
             }
+            pieces.lpm += max(kl, 0) * anchorWeight
         }
     }
     pieces.targetEntropy /= Double(batch)
     pieces.modelEntropy /= Double(batch)
+    pieces.bandwidth /= Double(batch)
 
-    // ∂L/∂z_i = 2 (Σ_j S_ij) z_i − 2 (S z)_i with S = g + gᵀ.
-    guard width > 0, (dcm?.scale ?? 0) != 0 || (lpm?.scale ?? 0) != 0 else { return pieces }
+    if let dcm { adcAddGradient(coupling: &dcmCoupling, z: z, scale: dcm.scale, into: dcm.gradient) }
+    if let lpm { adcAddGradient(coupling: &lpmCoupling, z: z, scale: lpm.scale, into: lpm.gradient) }
+    return pieces
+}
+
+/// ∂L/∂z_i = 2 (Σ_j S_ij) z_i − 2 (S z)_i with S = g + gᵀ, added into `gradient`.
+private func adcAddGradient(coupling g: inout [Float], z: Tensor, scale: Float, into gradient: Tensor) {
+    let (batch, width) = (z.shape[0], z.shape[1])
+    guard width > 0, scale != 0 else { return }
     var rowSums = [Float](repeating: 0, count: batch)
     for i in 0..<batch {
         for j in (i + 1)..<batch {
-            let s = coupling[i * batch + j] + coupling[j * batch + i]
-            coupling[i * batch + j] = s
-            coupling[j * batch + i] = s
+            let s = g[i * batch + j] + g[j * batch + i]
+            g[i * batch + j] = s
+            g[j * batch + i] = s
             rowSums[i] += s
             rowSums[j] += s
         }
     }
-    coupling.withUnsafeBufferPointer { s in
+    g.withUnsafeBufferPointer { s in
         BLAS.gemm(m: batch, n: width, k: batch, alpha: -2, a: s.baseAddress!, lda: batch, b: z.data, ldb: width,
                   beta: 1, c: gradient.data, ldc: width)
     }
     for i in 0..<batch {
         BLAS.axpy(count: width, alpha: 2 * rowSums[i], x: z.data + i * width, y: gradient.data + i * width)
     }
-    return pieces
 }
 
 /// x [B, W] → x xᵀ [B, B] (one sgemm).

@@ -7,8 +7,12 @@
 //   predictor  BYOL                           p  = predictor(z)
 //   prototypes SwAV                           s  = prototypes(ẑ)
 //   target     BYOL, EMA of online            z' = target(views), no gradient
-//   parts      aligning + constraining (+ADC) on those, gradients into dz, dp, ds, dẑ
-//   backward   predictor and prototypes first (their input gradients join dz and dẑ), then online
+//   parts      the method's aligning + constraining parts on those, gradients into dz, dp, ds, dẑ;
+//              predictor and prototypes backward (their input gradients join dz and dẑ); dẑ
+//              folded into dz: the method's dL/dz, whose norm is measured
+//   ADC        its terms on ẑ, folded into dz; each term's gradient norm over the method's is
+//              its gradient share (method.md §3: the sign that the term is alive)
+//   backward   online, from dz
 //   update     learning rate from the schedule, one optimiser per network; SwAV's prototypes
 //              are not stepped at all for their first steps (as solo-learn drops their gradient,
 //              weight decay included) and are renormalised after each step; EMA of the target
@@ -27,6 +31,8 @@ public struct StepReport: Sendable {
     public var learningRate: Float
     /// False when the loss was not finite and the step was skipped.
     public var updated: Bool
+    /// For each term that measures its gradient (ADC's): ‖∂(weighted term)/∂z‖ / ‖∂L_method/∂z‖.
+    public var gradientShares: [String: Float] = [:]
 }
 
 public final class Trainer {
@@ -37,7 +43,8 @@ public final class Trainer {
     public let prototypes: ReplicatedModel?
     public let target: ReplicatedModel?
     public private(set) var stepCount = 0
-    private let parts: [WeightedPart]
+    private let methodParts: [WeightedPart]
+    private let calibrationParts: [WeightedPart]
     private let optimisers: [(model: ReplicatedModel, optimiser: any Optimiser)]
     /// The optimisers with the names their checkpoint files use.
     var namedOptimisers: [(name: String, model: ReplicatedModel, optimiser: any Optimiser)] {
@@ -79,7 +86,8 @@ public final class Trainer {
         }
         if let target { target.arena.copyValues(from: online.arena) }
         ema = method.targetDecay.map { ExponentialMovingAverage(decay: $0) }
-        parts = method.parts + (config.adc.map { [WeightedPart(ADCPart($0))] } ?? [])
+        methodParts = method.parts
+        calibrationParts = config.adc.map { [WeightedPart(ADCPart($0))] } ?? []
         optimisers = [online, predictor, prototypes].compactMap { $0 }.map { ($0, config.optimiser.makeOptimiser()) }
         tensors = StepTensors(batch: config.batch)
     }
@@ -103,7 +111,8 @@ public final class Trainer {
             tensors.queueScores = scoredQueues()
         }
 
-        let loss = applyParts(parts, to: tensors)
+        tensors.resetGradients()
+        var loss = applyParts(methodParts, to: tensors)
         if let predictor {
             let dz = predictor.backward(tensors.predictionGradient)
             BLAS.axpy(count: dz.count, alpha: 1, x: dz.data, y: tensors.projectionGradient.data)
@@ -113,6 +122,13 @@ public final class Trainer {
             BLAS.axpy(count: dUnit.count, alpha: 1, x: dUnit.data, y: tensors.unitProjectionGradient.data)
         }
         tensors.foldUnitGradient()
+        let methodGradientNorm = BLAS.norm(count: tensors.projectionGradient.count, tensors.projectionGradient.data)
+        loss += applyParts(calibrationParts, to: tensors)
+        tensors.foldUnitGradient()
+        var shares: [String: Float] = [:]
+        for term in tensors.values {
+            if let norm = term.gradientNorm { shares[term.name] = methodGradientNorm > 0 ? norm / methodGradientNorm : 0 }
+        }
         let monitor = collapseMonitor(tensors.unitProjections)
         enqueue(tensors.unitProjections)
         let learningRate = config.optimiser.schedule.learningRate(atStep: stepCount)
@@ -129,7 +145,7 @@ public final class Trainer {
         }
         stepCount += 1
         return StepReport(step: stepCount, loss: loss, terms: tensors.values, collapseMonitor: monitor,
-                          learningRate: learningRate, updated: updated)
+                          learningRate: learningRate, updated: updated, gradientShares: shares)
     }
 
     /// Each view's full queue [Q, D] scored by the current prototypes [K, D]: [Q, K], or nil.
