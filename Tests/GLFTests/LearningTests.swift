@@ -59,13 +59,21 @@ import Testing
         let trainer = Trainer(config)
         let batches = try TrainingBatches(pixels: training.pixels, shape: SourceImageShape(height: 32, width: 32, channels: 3),
                                           config: config)
+        var shares: [[String: Float]] = []
         while trainer.stepCount < 300 {
             let (views, prior) = try batches.batch(step: trainer.stepCount)
             let report = trainer.step(views: views, prior: prior)
             #expect(report.updated)
+            if trainer.stepCount > 250 { shares.append(report.gradientShares) }
         }
+        // ADC is alive at its defaults on real projections of a model in training: DCM's gradient
+        // is a visible share of the method's (the first version's fixed σ = 1 gave 0.1%).
+        let dcmShare = shares.map { $0["adc.dcm"] ?? 0 }.reduce(0, +) / Float(shares.count)
+        let lpmShare = shares.map { $0["adc.lpm"] ?? 0 }.reduce(0, +) / Float(shares.count)
+        print("learning test: gradient shares over the last 50 steps, DCM \(dcmShare * 100)%, LPM \(lpmShare * 100)%")
+        #expect(dcmShare >= 0.05)
 
-        func accuracy(_ load: ((ParameterArena) -> Void)?) -> Double {
+        func accuracy(_ load: ((ParameterArena) -> Void)?, linear: Bool = false) -> Double {
             let embedder = Embedder(workers: 2, normalization: ImageNormalization(config.augmentation)) { arena in
                 var rng = SeededGenerator(seed: config.seed)
                 return ResNetEncoder(config.encoder, in: arena, rng: &rng)
@@ -73,15 +81,22 @@ import Testing
             load?(embedder.model.arena)
             let memory = embedder.embed(bank.pixels, count: bank.count, height: 32, width: 32, channels: 3)
             let queries = embedder.embed(test.pixels, count: test.count, height: 32, width: 32, channels: 3)
+            if linear {
+                return LinearProbe().fit(memory, labels: bank.labels, classes: 10).accuracy(queries, labels: test.labels)
+            }
             return KNNClassifier().accuracy(memory: memory, memoryLabels: bank.labels, queries: queries,
                                             queryLabels: test.labels, classes: 10)
         }
         let initial = accuracy(nil)
-        let trained = accuracy { arena in
-            // The trainer's online arena starts with the same encoder parameters, in the same order.
+        // The trainer's online arena starts with the same encoder parameters, in the same order.
+        let load = { (arena: ParameterArena) in
             for p in arena.parameters { p.values.update(from: trainer.online.arena[p.name]!.values, count: p.count) }
         }
-        print("learning test: kNN top-1 \(initial * 100)% at initialisation, \(trained * 100)% after 300 steps")
+        let trained = accuracy(load)
+        let probe = accuracy(load, linear: true)
+        print("learning test: kNN top-1 \(initial * 100)% at initialisation, \(trained * 100)% after 300 steps; linear probe \(probe * 100)%")
         #expect(trained >= initial + 0.05)
+        // The linear probe on the same features beats chance (10%) by far.
+        #expect(probe >= 0.25)
     }
 }
