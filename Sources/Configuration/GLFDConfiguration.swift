@@ -67,12 +67,43 @@ public struct GLFDConfiguration: Sendable, Equatable {
             case sgd, lars, adamw
         }
 
+        /// How DCM's per-anchor bandwidth σ_i is chosen each step (GLF's `ADCBandwidth`).
+        public enum ADCBandwidth: String, Sendable, CaseIterable {
+            case perplexity
+            case distanceScale = "distance-scale"
+            case fixed
+        }
+
+        /// The Student-t's scale: tied to σ_i (s_i² = σ_i²(ρ−2)/ρ), or 1.
+        public enum ADCScale: String, Sendable, CaseIterable {
+            case tied, unit
+        }
+
+        /// Which ADC terms the 1/H(π) anchor weights multiply.
+        public enum ADCEntropyWeights: String, Sendable, CaseIterable {
+            case none, dcm, lpm, both
+        }
+
+        /// LPM's divergence: KL(π ‖ q) or KL(q ‖ π).
+        public enum LPMDirection: String, Sendable, CaseIterable {
+            case priorFirst = "prior-first"
+            case modelFirst = "model-first"
+        }
+
         public internal(set) var enabled = false
         public internal(set) var method = Method.byol
         public internal(set) var adc = false
         public internal(set) var adcDCMWeight = 0.0
         public internal(set) var adcLPMWeight = 0.0
         public internal(set) var adcSigma = 0.0
+        public internal(set) var adcBandwidth = ADCBandwidth.perplexity
+        public internal(set) var adcPerplexity = 0.0
+        public internal(set) var adcDistanceScale = 0.0
+        public internal(set) var adcRho = 0.0
+        public internal(set) var adcScale = ADCScale.tied
+        public internal(set) var adcEntropyWeights = ADCEntropyWeights.dcm
+        public internal(set) var lpmDirection = LPMDirection.priorFirst
+        public internal(set) var adcInputTemperature = 0.0
         public internal(set) var lpmPrior = LPMPrior.pixels
         public internal(set) var width = 0
         public internal(set) var batch = 0

@@ -39,6 +39,8 @@ public final class ContinuousTrainer: @unchecked Sendable {
         public var imagesPerSecond = 0.0
         public var loss: [String: Double] = [:]
         public var collapse = 0.0
+        /// ADC's terms: ‖∇ term‖ / ‖∇ method‖ at the projections, in the latest healthy step.
+        public var gradientShares: [String: Double] = [:]
         public var rolledBack = 0
         public var idle = true
     }
@@ -128,7 +130,8 @@ public final class ContinuousTrainer: @unchecked Sendable {
         running = true
         let thread = Thread { [self] in
             // On Linux the nice value is per thread and who = 0 is the calling thread (setpriority(2),
-            // BUGS): only this thread, and the replica threads it starts (they inherit it), yield.
+            // BUGS): only this thread yields, and the helpers its parallel loops use (replicas,
+            // augmentation: `Parallel.perform`) run at its nice value too.
             setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, settings.nice)
             run()
             finished.signal()
@@ -201,6 +204,7 @@ public final class ContinuousTrainer: @unchecked Sendable {
                 status.loss = Dictionary(report.terms.map { ($0.name, Double($0.value)) }, uniquingKeysWith: { a, _ in a })
                 status.loss["total"] = Double(report.loss)
                 status.collapse = Double(report.collapseMonitor)
+                status.gradientShares = report.gradientShares.mapValues(Double.init)
                 recentSteps.removeAll { now.timeIntervalSince($0.end) > settings.rateWindowSeconds }
                 recentSteps.append((now, trainer.config.batch))
             }
@@ -231,6 +235,7 @@ public final class ContinuousTrainer: @unchecked Sendable {
         let status = currentStatus
         var metrics = status.loss.mapKeys { "loss.\($0)" }
         metrics["collapse"] = status.collapse
+        for (term, share) in status.gradientShares { metrics["gradient_share.\(term)"] = share }
         metrics["images_per_second"] = status.imagesPerSecond
         return try versions.publish(step: trainer.stepCount, metrics: metrics) { directory in
             try trainer.save(to: directory)

@@ -133,7 +133,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         metrics.setStore(items: s.store.items, bytes: s.store.bytes, mapSize: s.store.mapSize, mapUsed: s.store.mapUsedBytes,
                          replayMembers: storeStatistics.replayMembers)
         metrics.setTraining(step: s.training.step, imagesPerSecond: s.training.imagesPerSecond, loss: s.training.loss,
-                            collapse: s.training.collapse, rolledBack: s.training.rolledBack, idle: trainer.currentStatus.idle)
+                            collapse: s.training.collapse, rolledBack: s.training.rolledBack, idle: trainer.currentStatus.idle,
+                            gradientShares: s.training.gradientShare)
         metrics.setModelVersion(s.model.version, step: s.model.step, publishedAt: s.model.publishedAt)
     }
 
@@ -575,7 +576,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             store: .init(items: s.items, bytes: s.recordBytes, ingested: s.ingested, replayPolicy: s.replayPolicy.rawValue,
                          replayMembers: s.replayMembers, replayEmbedded: s.replayEmbedded, mapUsedBytes: s.mapUsedBytes, mapSize: s.mapSize),
             training: .init(method: method, step: t.step, imagesPerSecond: t.imagesPerSecond, loss: t.loss,
-                            collapse: t.collapse, rolledBack: t.rolledBack),
+                            collapse: t.collapse, rolledBack: t.rolledBack, gradientShare: t.gradientShares),
             model: ModelResult(version: latest?.version ?? 0, path: latest?.path, step: latest?.step ?? 0,
                                publishedAt: latest?.publishedAt),
             catalog: catalog)

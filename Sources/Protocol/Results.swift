@@ -169,14 +169,17 @@ public struct StatusResult: Codable, Equatable, Sendable {
         /// Std of the unit projections over the batch; near 0 means collapse.
         public var collapse: Double
         public var rolledBack: Int
+        /// For each ADC term: the norm of its weighted gradient over the method's, at the projections.
+        public var gradientShare: [String: Double]
         public init(method: String, step: Int, imagesPerSecond: Double, loss: [String: Double], collapse: Double,
-                    rolledBack: Int) {
+                    rolledBack: Int, gradientShare: [String: Double] = [:]) {
             self.method = method
             self.step = step
             self.imagesPerSecond = imagesPerSecond
             self.loss = loss
             self.collapse = collapse
             self.rolledBack = rolledBack
+            self.gradientShare = gradientShare
         }
     }
 

@@ -36,10 +36,7 @@ extension DaemonSettings {
         var training = TrainingConfig()
         training.method = MethodName(rawValue: c.training.method.rawValue) ?? .byol
         training.encoder = EncoderConfig(inputChannels: c.store.channels, imageSize: c.store.canonicalSide, width: c.training.width)
-        training.adc = c.training.adc
-            ? AdaptiveDistributionCalibration(sigma: Float(c.training.adcSigma), dcmWeight: Float(c.training.adcDCMWeight),
-                                              lpmWeight: Float(c.training.adcLPMWeight))
-            : nil
+        training.adc = c.training.adc ? try AdaptiveDistributionCalibration(c.training) : nil
         training.batch = c.training.batch
         training.optimiser.kind = OptimiserConfig.Kind(rawValue: c.training.optimiser.rawValue) ?? .sgd
         training.optimiser.learningRate = Float(c.training.learningRate)
@@ -62,5 +59,18 @@ extension DaemonSettings {
         catalog.approximateMinItems = c.index.approximateMinItems
         catalog.buildThreads = c.index.buildThreads
         catalog.hnsw = HNSWParameters(m: c.index.hnswM, efConstruction: c.index.hnswEFConstruction, efSearch: c.index.hnswEFSearch)
+    }
+}
+
+extension AdaptiveDistributionCalibration {
+    /// ADC's settings from the `training.adc_*` keys; a combination ADC refuses (a tied scale with
+    /// ρ ≤ 2, a perplexity ≤ 1) is an error naming the setting.
+    init(_ t: GLFDConfiguration.Training) throws(ADCConfigurationError) {
+        self.init(bandwidth: ADCBandwidth(rawValue: t.adcBandwidth.rawValue)!, sigma: Float(t.adcSigma),
+                  perplexity: Float(t.adcPerplexity), distanceScale: Float(t.adcDistanceScale), rho: Float(t.adcRho),
+                  tiedScale: t.adcScale == .tied, entropyWeights: ADCEntropyWeighting(rawValue: t.adcEntropyWeights.rawValue)!,
+                  lpmDirection: LPMDirection(rawValue: t.lpmDirection.rawValue)!, inputTemperature: Float(t.adcInputTemperature),
+                  dcmWeight: Float(t.adcDCMWeight), lpmWeight: Float(t.adcLPMWeight))
+        try validate()
     }
 }

@@ -155,7 +155,7 @@ public struct Augmenter: Sendable {
         if threads == 1 {
             work(0, total)
         } else {
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
+            Parallel.perform(iterations: threads) { t in
                 work(t * total / threads, (t + 1) * total / threads)
             }
         }

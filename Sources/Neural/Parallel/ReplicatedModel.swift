@@ -13,6 +13,8 @@
 // With one worker the replicas run one after the other, so every result is the same whatever
 // the number of workers. Inside a replica OpenBLAS runs single-threaded: for the tall, thin
 // matrices of a small ResNet, two independent sgemms on two cores beat one sgemm split in two.
+// The replicas run through `Parallel.perform`, so a niced caller (glfd's trainer) stays niced on
+// every core it uses.
 import Dispatch
 
 public final class ReplicatedModel: @unchecked Sendable {
@@ -113,8 +115,7 @@ public final class ReplicatedModel: @unchecked Sendable {
         if workers == 1 || replicas.count == 1 {
             for r in 0..<replicas.count { body(r) }
         } else {
-            let task = UnsafeSendable(body)
-            DispatchQueue.concurrentPerform(iterations: replicas.count) { r in task.value(r) }
+            Parallel.perform(iterations: replicas.count, body)
         }
     }
 }

@@ -12,7 +12,7 @@
 //               glfd_query_duration_seconds{command,index}           (histogram, 0.5 ms … 5 s)
 //   training    glfd_training_step, glfd_training_steps_total, glfd_training_images_per_second,
 //               glfd_training_loss{term}, glfd_training_collapse_monitor,
-//               glfd_training_rollbacks_total, glfd_training_idle
+//               glfd_training_gradient_share{term}, glfd_training_rollbacks_total, glfd_training_idle
 //   model       glfd_model_version, glfd_model_step, glfd_model_published_timestamp_seconds,
 //               glfd_catalog_build_duration_seconds (histogram, 0.1 s … 30 min), glfd_catalog_items
 //   store       glfd_store_items, glfd_store_bytes, glfd_store_replay_members,
@@ -38,6 +38,7 @@ public final class GLFDMetrics: @unchecked Sendable {
         public static let trainingImagesPerSecond = "glfd_training_images_per_second"
         public static let trainingLoss = "glfd_training_loss"
         public static let trainingCollapse = "glfd_training_collapse_monitor"
+        public static let trainingGradientShare = "glfd_training_gradient_share"
         public static let trainingRollbacks = "glfd_training_rollbacks_total"
         public static let trainingIdle = "glfd_training_idle"
         public static let modelVersion = "glfd_model_version"
@@ -125,6 +126,7 @@ public final class GLFDMetrics: @unchecked Sendable {
             (Name.trainingImagesPerSecond, "Training throughput over the last window, images per second"),
             (Name.trainingLoss, "The latest healthy step's loss, by term (total: the loss the step minimised)"),
             (Name.trainingCollapse, "The collapse monitor of the latest healthy step (low means collapsing)"),
+            (Name.trainingGradientShare, "ADC's terms: the norm of the term's gradient over the method's, at the projections, in the latest healthy step"),
             (Name.trainingRollbacks, "Times the collapse guard rolled the trainer back to its last healthy snapshot"),
             (Name.trainingIdle, "1 while the trainer waits for ingest, 0 while it trains"),
             (Name.modelVersion, "The latest published model version (0 before the first)"),
@@ -189,7 +191,7 @@ public final class GLFDMetrics: @unchecked Sendable {
     /// `glfd_training_steps_total` grows by the steps taken since the previous call; a step count
     /// that went down (a rollback) starts counting again from there.
     public func setTraining(step: Int, imagesPerSecond: Double, loss: [String: Double], collapse: Double,
-                            rolledBack: Int, idle: Bool? = nil) {
+                            rolledBack: Int, idle: Bool? = nil, gradientShares: [String: Double] = [:]) {
         let (newSteps, newRollbacks): (Int, Int) = lock.withLock {
             let steps = lastTrainingStep.map { max(0, step - $0) } ?? 0
             let rollbacks = max(0, rolledBack - lastRollbacks)
@@ -204,6 +206,9 @@ public final class GLFDMetrics: @unchecked Sendable {
         trainingCollapse.set(collapse)
         for (term, value) in loss {
             Meter(label: Name.trainingLoss, dimensions: [("term", term)], factory: registry).set(value)
+        }
+        for (term, share) in gradientShares {
+            Meter(label: Name.trainingGradientShare, dimensions: [("term", term)], factory: registry).set(share)
         }
         if let idle { trainingIdle.set(idle ? 1 : 0) }
     }
