@@ -43,6 +43,11 @@ struct GLFD: ParsableCommand {
         }
         // Before anything slow: from here a SIGTERM stops the daemon gracefully, whenever it comes.
         Signals.install()
+        // glfd parallelises itself (the trainer's replicas, catalog builds on index.build_threads).
+        // A threaded OpenBLAS under two concurrent callers serialises them on its own lock and runs
+        // their work on its worker threads at the default priority: the niced trainer then stalled
+        // behind its own sgemms (1 step in 70 s) and would have competed with queries as an equal.
+        BLAS.setThreads(1)
         Observability.bootstrapLogging(level: Logger.Level(rawValue: configuration.logging.level.rawValue) ?? .info)
         let logger = Logger(label: "glfd")
         let metrics = GLFDMetrics()
