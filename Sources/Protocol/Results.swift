@@ -181,6 +181,16 @@ public struct StatusResult: Codable, Equatable, Sendable {
             self.rolledBack = rolledBack
             self.gradientShare = gradientShare
         }
+
+        /// `gradient_share` came with ADC's revision: a daemon from before it sends none.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(method: try c.decode(String.self, forKey: .method), step: try c.decode(Int.self, forKey: .step),
+                      imagesPerSecond: try c.decode(Double.self, forKey: .imagesPerSecond),
+                      loss: try c.decode([String: Double].self, forKey: .loss), collapse: try c.decode(Double.self, forKey: .collapse),
+                      rolledBack: try c.decode(Int.self, forKey: .rolledBack),
+                      gradientShare: try c.decodeIfPresent([String: Double].self, forKey: .gradientShare) ?? [:])
+        }
     }
 
     /// What knn and export answer from: the catalog of stored items' embeddings.

@@ -219,7 +219,9 @@ struct Status: ParsableCommand {
     func run() throws {
         let s = try connection.client().call(.status).result(as: StatusResult.self)
         if json { return printJSON(s) }
-        let loss = s.training.loss.sorted { $0.key < $1.key }.map { String(format: "%@ %.4f", $0.key, $0.value) }.joined(separator: ", ")
+        let loss = s.training.loss.sorted { $0.key < $1.key }.map { term, value in
+            String(format: "%@ %.4f", term, value) + (s.training.gradientShare[term].map { String(format: " (∇ %.0f%%)", $0 * 100) } ?? "")
+        }.joined(separator: ", ")
         print("""
             uptime     \(Int(s.uptimeSeconds)) s
             store      \(s.store.items) items (\(s.store.bytes >> 20) MiB), \(s.store.ingested) ingested; replay \(s.store.replayPolicy), \(s.store.replayMembers) members\(s.store.replayPolicy == "minred" ? " (\(s.store.replayEmbedded) seen by the model)" : ""); map \(s.store.mapUsedBytes >> 20)/\(s.store.mapSize >> 20) MiB
