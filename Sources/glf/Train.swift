@@ -46,6 +46,9 @@ struct Train: ParsableCommand {
     @Option(help: "Checkpoint directory.") var out: String
     @Option(name: .customLong("save-every"), help: "Steps between checkpoints.") var saveEvery = 500
     @Option(name: .customLong("progress-every"), help: "Steps between progress lines.") var progressEvery = 10
+    @Option(name: .customLong("keep-every-minutes"),
+            help: "Also keep the model as it is every N minutes of wall clock, in --out/at-<minutes>min (for accuracy-against-time curves; listed in --out/kept.tsv).")
+    var keepEveryMinutes: Double?
     @Flag(help: "Continue the run saved in --out.") var resume = false
     @Option(help: "Cores.") var threads = 2
     @Option(help: "Seed of initialisation, sampling and augmentation.") var seed: UInt64 = 0
@@ -92,6 +95,7 @@ struct Train: ParsableCommand {
         let batches = try TrainingBatches(pixels: dataset.pixels, shape: shape, config: config, prior: prior)
         let deadline = minutes.map { started.addingTimeInterval($0 * 60) }
         var lastLine = Date(), imagesSinceLine = 0
+        var kept = 0
         if let adc = config.adc { note("ADC: \(adc.summary)") }
         note("training \(config.method.rawValue)\(config.adc == nil ? "" : " + ADC") from step \(trainer.stepCount), batch \(config.batch), \(threads) worker(s)")
         while steps.map({ trainer.stepCount < $0 }) ?? true, deadline.map({ Date() < $0 }) ?? true {
@@ -110,8 +114,31 @@ struct Train: ParsableCommand {
                      + String(format: "  collapse %.4f  lr %.4f", report.collapseMonitor, report.learningRate))
             }
             if trainer.stepCount % saveEvery == 0 { try trainer.save(to: directory) }
+            if let keepEveryMinutes, Date().timeIntervalSince(started) >= Double(kept + 1) * keepEveryMinutes * 60 {
+                kept += 1
+                try keep(trainer, minutes: Double(kept) * keepEveryMinutes, in: directory)
+            }
         }
         try trainer.save(to: directory)
         note("saved step \(trainer.stepCount) to \(directory.path) after \(String(format: "%.1f", Date().timeIntervalSince(started) / 60)) min")
+    }
+
+    /// The model now (a model directory: weights and config) in DIR/at-<minutes>min, and a line in
+    /// DIR/kept.tsv: minutes, step, images seen, directory.
+    private func keep(_ trainer: Trainer, minutes: Double, in directory: URL) throws {
+        let name = String(format: "at-%gmin", minutes)
+        let config = trainer.config
+        let projector = trainer.method.projector(featureDimension: config.encoder.featureDimension)
+        try ModelDirectory.save(ModelConfig(encoder: config.encoder, projector: projector), arena: trainer.online.arena,
+                                to: directory.appendingPathComponent(name),
+                                metadata: ["method": config.method.rawValue, "step": String(trainer.stepCount)])
+        let list = directory.appendingPathComponent("kept.tsv")
+        if !FileManager.default.fileExists(atPath: list.path) {
+            try Data("minutes\tstep\timages\tdirectory\n".utf8).write(to: list)
+        }
+        let handle = try FileHandle(forWritingTo: list)
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("\(String(format: "%g", minutes))\t\(trainer.stepCount)\t\(trainer.stepCount * config.batch)\t\(name)\n".utf8))
     }
 }
