@@ -1,11 +1,13 @@
 """The PyTorch peer of `glf train` for the quality report: the same encoder and heads
-(tools/python/glf_torch.py), the same method (BYOL, optionally + ADC in our formulation,
-method.md §3), the same augmentation recipe (solo-learn's CIFAR one), the same optimiser and
-schedule, for the same wall-clock budget on the same machine. It writes a glfd model directory
-(model.safetensors + config.json), so `glf eval knn --model DIR` scores both runs identically.
+(tools/python/glf_torch.py), the same method (BYOL or SimCLR, optionally + ADC as revised in
+method.md §3, tools/python/glf_adc.py, with glf train's --adc-* options), the same augmentation
+recipe (solo-learn's CIFAR one), the same optimiser and schedule, for the same wall-clock budget on
+the same machine. It writes a glfd model directory (model.safetensors + config.json), so
+`glf eval knn --model DIR` scores both runs identically.
 
     pip install pillow safetensors torch
     python3 tools/quality/torch_train.py --data /tmp/cifar/train --minutes 30 --steps 1000 --out runs/torch-byol-adc
+    python3 tools/quality/torch_train.py --method simclr --data /tmp/cifar/train --steps 800 --out runs/torch-simclr-adc
 
 Augmentations are batched tensor ops (affine grid + bilinear sampling for the crop and flip,
 torchvision's float formulas for the colour ops), so the data path does not dominate the step.
@@ -23,6 +25,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+from glf_adc import ADC, pixel_prior  # noqa: E402
 from glf_torch import MLPHead, ResNetEncoder  # noqa: E402
 
 MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
@@ -137,33 +140,13 @@ def view(x, solarize):
 
 # ---- ADC, our formulation (method.md §3) ----
 
-def pixel_prior(x, side=8):
-    """x [B, 3, H, W] normalised → average-pooled to side×side, rows zero-mean, unit L2 norm."""
-    u = F.adaptive_avg_pool2d(x, side).permute(0, 2, 3, 1).reshape(x.shape[0], -1)
-    u = u - u.mean(1, keepdim=True)
-    return u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
-
-
-def adc_loss(z, u, sigma=1.0, rho=1.0, tau_in=0.5, nu=1.0, upsilon=1.0, entropy_floor=1e-3):
-    """DCM + LPM on one view's unit projections z [B, D] with prior u [B, P]."""
-    b = z.shape[0]
-    eye = torch.eye(b, dtype=torch.bool)
-    d = torch.cdist(z, z).pow(2).clamp_min(0)
-    log_t = -(rho + 1) / 2 * torch.log1p(d / rho)
-    log_q = torch.log_softmax(log_t.masked_fill(eye, -float("inf")), 1)
-    with torch.no_grad():
-        p = torch.softmax((-d / (2 * sigma**2)).masked_fill(eye, -float("inf")), 1)
-        du = torch.cdist(u, u).pow(2)
-        pi = torch.softmax((-du / tau_in).masked_fill(eye, -float("inf")), 1)
-        entropy = -(pi * torch.log(pi.clamp_min(1e-30))).sum(1)
-        w = 1 / entropy.clamp_min(entropy_floor)
-        w = w / w.mean()
-
-    def kl(target):
-        terms = torch.where(eye, torch.zeros_like(target), target * (torch.log(target.clamp_min(1e-30)) - log_q.masked_fill(eye, 0)))
-        return (w * terms.sum(1)).mean()
-
-    return nu * kl(p) + upsilon * kl(pi)
+def nt_xent(z1, z2, temperature=0.2):
+    """SimCLR's NT-Xent on unit projections: each of the 2B rows against its positive, over all others."""
+    z = torch.cat([z1, z2])
+    n = z1.shape[0]
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), -float("inf"))
+    positives = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    return F.cross_entropy(logits, positives)
 
 
 def main():
@@ -176,13 +159,25 @@ def main():
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--method", choices=["byol", "simclr"], default="byol")
     parser.add_argument("--no-adc", action="store_true")
+    defaults = ADC()
+    for option, field in [("--adc-dcm", "nu"), ("--adc-lpm", "upsilon"), ("--adc-sigma", "sigma"), ("--adc-perplexity", "perplexity"),
+                          ("--adc-distance-scale", "distance_scale"), ("--adc-rho", "rho"), ("--adc-tau-in", "tau_in")]:
+        parser.add_argument(option, dest=field, type=float, default=getattr(defaults, field))
+    parser.add_argument("--adc-bandwidth", dest="bandwidth", default=defaults.bandwidth)
+    parser.add_argument("--adc-t-scale", dest="t_scale", choices=["tied", "unit"], default="tied" if defaults.tied_scale else "unit")
+    parser.add_argument("--adc-entropy-weights", dest="entropy_weights", default=defaults.entropy_weights)
+    parser.add_argument("--adc-lpm-direction", dest="lpm_direction", default=defaults.lpm_direction)
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     torch.set_num_threads(args.threads)
+    adc = ADC(bandwidth=args.bandwidth, sigma=args.sigma, perplexity=args.perplexity, distance_scale=args.distance_scale,
+              rho=args.rho, tied_scale=args.t_scale == "tied", entropy_weights=args.entropy_weights,
+              lpm_direction=args.lpm_direction, tau_in=args.tau_in, nu=args.nu, upsilon=args.upsilon)
 
     images = load_folder(args.data)
     encoder = ResNetEncoder(width=args.width).to(memory_format=torch.channels_last)
@@ -214,20 +209,23 @@ def main():
         v1 = view(x.clone(), 0.0).contiguous(memory_format=torch.channels_last)
         v2 = view(x.clone(), 0.2).contiguous(memory_format=torch.channels_last)
         z = [projector(encoder(v)) for v in (v1, v2)]
-        p = [predictor(zi) for zi in z]
-        with torch.no_grad():
-            t = [target_projector(target_encoder(v)) for v in (v1, v2)]
-        loss = sum(2 - 2 * F.cosine_similarity(p[i], t[1 - i], dim=1).mean() for i in range(2))
+        if args.method == "byol":
+            p = [predictor(zi) for zi in z]
+            with torch.no_grad():
+                t = [target_projector(target_encoder(v)) for v in (v1, v2)]
+            loss = sum(2 - 2 * F.cosine_similarity(p[i], t[1 - i], dim=1).mean() for i in range(2))
+        else:
+            loss = nt_xent(F.normalize(z[0], dim=1), F.normalize(z[1], dim=1))
         if not args.no_adc:
             u = pixel_prior((x - MEAN) / STD)
-            loss = loss + sum(adc_loss(F.normalize(zi, dim=1), u) for zi in z) / 2
+            loss = loss + sum(adc.loss(F.normalize(zi, dim=1), u) for zi in z) / 2
         for group in optimiser.param_groups:
             group["lr"] = lr_at(step)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         with torch.no_grad():
-            for online, target in ((encoder, target_encoder), (projector, target_projector)):
+            for online, target in [] if args.method == "simclr" else ((encoder, target_encoder), (projector, target_projector)):
                 for po, pt in zip(online.state_dict().values(), target.state_dict().values()):
                     if pt.dtype.is_floating_point:
                         pt.mul_(0.99).add_(po, alpha=0.01)
