@@ -75,6 +75,9 @@ public final class ContinuousTrainer: @unchecked Sendable {
         self.settings = settings
         self.snapshotDirectory = snapshotDirectory
         self.onPublish = onPublish
+        // The trainer parallelises itself (one replica per view); a threaded OpenBLAS under it
+        // spins its workers against the replicas and runs their work at the default priority.
+        BLAS.setThreads(1)
         let canonical = store.configuration.canonical
         shape = SourceImageShape(height: canonical.side, width: canonical.side, channels: canonical.channels)
         trainer = try Self.resumeOrStart(config: config, versions: versions, snapshot: snapshotDirectory)

@@ -59,6 +59,11 @@ struct Train: ParsableCommand {
         guard OptimiserConfig.Kind(rawValue: optimiser) != nil else { throw ValidationError("unknown optimiser \(optimiser)") }
         guard batch >= 2, threads >= 1 else { throw ValidationError("--batch ≥ 2, --threads ≥ 1") }
         if let steps, warmup >= steps { throw ValidationError("--warmup (\(warmup)) must be below --steps (\(steps))") }
+        if adc {
+            do { try calibration.calibration().validate(batch: batch) } catch let error as ADCConfigurationError {
+                throw ValidationError(error.message)
+            }
+        }
     }
 
     func makeConfig(channels: Int) throws -> TrainingConfig {

@@ -37,6 +37,7 @@ extension DaemonSettings {
         training.method = MethodName(rawValue: c.training.method.rawValue) ?? .byol
         training.encoder = EncoderConfig(inputChannels: c.store.channels, imageSize: c.store.canonicalSide, width: c.training.width)
         training.adc = c.training.adc ? try AdaptiveDistributionCalibration(c.training) : nil
+        try training.adc?.validate(batch: c.training.batch)
         training.batch = c.training.batch
         training.optimiser.kind = OptimiserConfig.Kind(rawValue: c.training.optimiser.rawValue) ?? .sgd
         training.optimiser.learningRate = Float(c.training.learningRate)

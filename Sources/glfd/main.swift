@@ -47,6 +47,7 @@ struct GLFD: ParsableCommand {
         // A threaded OpenBLAS under two concurrent callers serialises them on its own lock and runs
         // their work on its worker threads at the default priority: the niced trainer then stalled
         // behind its own sgemms (1 step in 70 s) and would have competed with queries as an equal.
+        // (ContinuousTrainer sets it too, for daemons embedded in other processes such as tests.)
         BLAS.setThreads(1)
         Observability.bootstrapLogging(level: Logger.Level(rawValue: configuration.logging.level.rawValue) ?? .info)
         let logger = Logger(label: "glfd")

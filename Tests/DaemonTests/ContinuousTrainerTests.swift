@@ -15,6 +15,7 @@ func smallTrainingConfig() -> TrainingConfig {
     config.encoder = EncoderConfig(inputChannels: 3, imageSize: 32, width: 4, blocksPerStage: [1, 1])
     config.heads = HeadSizes(hidden: 32, projection: 16, predictorHidden: 32)
     config.batch = 16
+    config.adc?.perplexity = 5      // below batch − 1, or ADC's targets are all uniform
     config.workers = 1
     config.optimiser.warmupSteps = 0
     return config
@@ -72,13 +73,18 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         trainer.start()
         // images/s is over the last 10 s: above 0 while training, back to 0 once idle that long.
         #expect(waitUntil(seconds: 600) { trainer.currentStatus.step >= 3 && trainer.currentStatus.imagesPerSecond > 0 })
-        #expect(waitUntil(seconds: 600) { trainer.currentStatus.step == 12 && trainer.currentStatus.idle })
+        #expect(waitUntil(seconds: 600) { trainer.currentStatus.step == 12 && trainer.currentStatus.idle }, "\(trainer.currentStatus)")
         #expect(waitUntil(seconds: 60) { trainer.currentStatus.imagesPerSecond == 0 })
         let status = trainer.currentStatus
         trainer.stop()
         #expect(status.loss["total"].map { $0.isFinite } == true, "\(status.loss)")
         #expect(status.collapse > 0)
         #expect(status.rolledBack == 0)
+        // ADC's gradient shares reach the status and every version published after a step.
+        for term in ["adc.dcm", "adc.lpm"] {
+            #expect(status.gradientShares[term].map { $0.isFinite && $0 > 0 } == true, "\(status.gradientShares)")
+            #expect(published.all.dropFirst().allSatisfy { $0.metrics["gradient_share.\(term)"] != nil }, "\(published.all)")
+        }
         // The initial version (step 0), then every 5 steps.
         #expect(published.all.map(\.step) == [0, 5, 10], "\(published.all.map(\.step))")
         #expect(versions.latest?.version == 3)
@@ -93,7 +99,7 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
                                             onPublish: { published.add($0) })
         #expect(resumed.currentStatus.step == 12)
         resumed.start()
-        #expect(waitUntil(seconds: 600) { resumed.currentStatus.step == 18 && resumed.currentStatus.idle })
+        #expect(waitUntil(seconds: 600) { resumed.currentStatus.step == 18 && resumed.currentStatus.idle }, "\(resumed.currentStatus)")
         resumed.stop()
         #expect(published.all.map(\.step).last == 15)
     }

@@ -426,6 +426,10 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
         // A tied scale needs ρ > 2; an untied one takes any ρ > 0.
         #expect(throws: ADCConfigurationError.self) { try AdaptiveDistributionCalibration(rho: 2).validate() }
         #expect(throws: Never.self) { try AdaptiveDistributionCalibration(rho: 1, tiedScale: false).validate() }
+        // A perplexity the batch cannot reach would silence ADC.
+        #expect(throws: ADCConfigurationError.self) { try AdaptiveDistributionCalibration(perplexity: 30).validate(batch: 16) }
+        #expect(throws: Never.self) { try AdaptiveDistributionCalibration(perplexity: 30).validate(batch: 256) }
+        #expect(throws: Never.self) { try AdaptiveDistributionCalibration(bandwidth: .fixed, perplexity: 30).validate(batch: 16) }
     }
 }
 

@@ -395,6 +395,17 @@ public struct AdaptiveDistributionCalibration: Sendable, Codable, Equatable {
         }
     }
 
+    /// Checks the settings against the batch they will see: a perplexity of B − 1 or more makes
+    /// every target uniform (β = 0), and with a tied scale every model row too, so ADC would add
+    /// nothing at all, silently.
+    public func validate(batch: Int) throws(ADCConfigurationError) {
+        try validate()
+        if bandwidth == .perplexity && perplexity >= Float(batch - 1) {
+            throw ADCConfigurationError(code: "adc.perplexity",
+                                        message: "ADC perplexity \(perplexity) must be below batch − 1 = \(batch - 1): at or above it every target is uniform and ADC adds nothing")
+        }
+    }
+
     public var distributionCalibration: DistributionCalibrationLoss { DistributionCalibrationLoss(self) }
     public var localPreserving: LocalPreservingLoss { LocalPreservingLoss(self) }
 
