@@ -36,7 +36,7 @@ def check(condition, what):
 
 def start(glfd, state):
     settings = ["server.request_endpoint=tcp://127.0.0.1:*", "server.announce_endpoint=tcp://127.0.0.1:*",
-                "training.width=4", "training.batch=16", "training.min_items=32", "training.updates_per_image=2",
+                "training.width=4", "training.batch=16", "training.adc_perplexity=5", "training.min_items=32", "training.updates_per_image=2",
                 "models.publish_every_steps=4", "metrics.endpoint=127.0.0.1:0",
                 # CI runs this beside the whole test suite on 2 cores: a trainer at nice 10 would wait for it.
                 "training.nice=0"]
