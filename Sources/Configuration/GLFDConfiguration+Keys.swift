@@ -52,7 +52,7 @@ extension GLFDConfiguration {
                 "Self-supervised method"),
         .boolean("training.adc", \.training.adc, true,
                  "Add Adaptive Distribution Calibration (DCM and LPM terms) to the method's loss"),
-        .float("training.adc_dcm_weight", \.training.adcDCMWeight, 1.0, .nonNegative,
+        .float("training.adc_dcm_weight", \.training.adcDCMWeight, 0.0, .nonNegative,
                "Weight of ADC's distribution calibration term (DCM)"),
         .float("training.adc_lpm_weight", \.training.adcLPMWeight, 1.0, .nonNegative,
                "Weight of ADC's input-space neighbourhood term (LPM)"),

@@ -63,7 +63,7 @@ func loadError(file: String? = nil, environment: [String: String] = [:], overrid
         #expect(configuration.store.replayPolicy == .fifo && configuration.store.replayCapacity == 65536)
         #expect(configuration.store.canonicalSide == 32 && configuration.store.channels == 3)
         #expect(configuration.training.enabled && configuration.training.method == .simclr && configuration.training.adc)
-        #expect(configuration.training.adcDCMWeight == 1 && configuration.training.adcLPMWeight == 1)
+        #expect(configuration.training.adcDCMWeight == 0 && configuration.training.adcLPMWeight == 1)
         #expect(configuration.training.adcSigma == 1 && configuration.training.lpmPrior == .pixels)
         #expect(configuration.training.width == 32 && configuration.training.batch == 256)
         #expect(configuration.training.optimiser == .sgd)

@@ -80,9 +80,11 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         #expect(status.loss["total"].map { $0.isFinite } == true, "\(status.loss)")
         #expect(status.collapse > 0)
         #expect(status.rolledBack == 0)
-        // ADC's gradient shares reach the status and every version published after a step.
+        // ADC's gradient shares reach the status and every version published after a step: LPM's
+        // is visible, DCM's is 0 at its default weight (ν = 0) but still reported.
+        #expect(status.gradientShares["adc.lpm"].map { $0.isFinite && $0 > 0 } == true, "\(status.gradientShares)")
+        #expect(status.gradientShares["adc.dcm"] == 0, "\(status.gradientShares)")
         for term in ["adc.dcm", "adc.lpm"] {
-            #expect(status.gradientShares[term].map { $0.isFinite && $0 > 0 } == true, "\(status.gradientShares)")
             #expect(published.all.dropFirst().allSatisfy { $0.metrics["gradient_share.\(term)"] != nil }, "\(published.all)")
         }
         // The initial version (step 0), then every 5 steps.

@@ -28,7 +28,7 @@ class ADC:
     lpm_direction: str = "prior-first"  # prior-first: KL(π ‖ q); model-first: KL(q ‖ π)
     tau_in: float = 0.5
     entropy_floor: float = 1e-3
-    nu: float = 1.0
+    nu: float = 0.0                     # glf's default: DCM off (README, "Quality")
     upsilon: float = 1.0
 
     def terms(self, z, u=None):

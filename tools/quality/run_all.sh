@@ -13,7 +13,7 @@ D="--data /tmp/cifar/train --batch 256 --lr 0.06 --warmup 50 --threads 1"
 # The report's table was measured with ADC's first version (σ = 1 fixed, ρ = 1 untied, entropy
 # weights on both terms); ADC's defaults have changed since (the revised ablations are in
 # adc_*.txt, run with run_pairs.sh), so these runs name the first version's settings.
-FIRST_ADC="--adc-bandwidth fixed --adc-sigma 1 --adc-rho 1 --adc-t-scale unit --adc-entropy-weights both"
+FIRST_ADC="--adc-dcm 1 --adc-bandwidth fixed --adc-sigma 1 --adc-rho 1 --adc-t-scale unit --adc-entropy-weights both"
 train() { name=$1; shift; /usr/bin/time -f "%e s wall" $G train $D --out $R/$name "$@" > $R/$name.train.log 2>&1; }
 evalknn() { $G eval knn --model $R/$1 --train /tmp/cifar/train --test /tmp/cifar/test --threads 1 > $R/$1.knn.log 2>&1; }
 mkdir -p $R
