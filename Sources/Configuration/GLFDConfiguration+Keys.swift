@@ -57,7 +57,7 @@ extension GLFDConfiguration {
         .float("training.adc_lpm_weight", \.training.adcLPMWeight, 1.0, .nonNegative,
                "Weight of ADC's input-space neighbourhood term (LPM)"),
         .choice("training.adc_bandwidth", \.training.adcBandwidth, .perplexity,
-                "How DCM's per-anchor width σ_i is set each step: by perplexity, from the anchor's mean distance, or fixed"),
+                "How each anchor's width σ_i (DCM's Gaussian; a tied Student-t follows it) is set each step: by perplexity, from the anchor's mean distance, or fixed"),
         .float("training.adc_perplexity", \.training.adcPerplexity, 30.0, .positive,
                "Perplexity of each anchor's Gaussian target (adc_bandwidth = perplexity), above 1"),
         .float("training.adc_distance_scale", \.training.adcDistanceScale, 0.25, .positive,
