@@ -51,7 +51,6 @@ private final class HelperPool: @unchecked Sendable {
     private var iterations = 0
     private var nextIteration = 0
     private var busyHelpers = 0
-    private var generation = 0
 
     private init(nice: Int32, helpers: Int) {
         for index in 0..<helpers {
@@ -73,7 +72,6 @@ private final class HelperPool: @unchecked Sendable {
         self.body = body
         self.iterations = iterations
         nextIteration = 0
-        generation += 1
         state.broadcast()
         state.unlock()
         work()
@@ -98,15 +96,11 @@ private final class HelperPool: @unchecked Sendable {
         }
     }
 
+    /// Parks until a loop has iterations left, takes them with the caller, and parks again.
     private func helperLoop() {
-        var seen = 0
         while true {
             state.lock()
-            while generation == seen || body == nil || nextIteration >= iterations {
-                if generation != seen && (body == nil || nextIteration >= iterations) { seen = generation }
-                state.wait()
-            }
-            seen = generation
+            while body == nil || nextIteration >= iterations { state.wait() }
             busyHelpers += 1
             state.unlock()
             work()
