@@ -132,11 +132,7 @@ struct Train: ParsableCommand {
     /// DIR/kept.tsv: minutes, step, images seen, directory.
     private func keep(_ trainer: Trainer, minutes: Double, in directory: URL) throws {
         let name = String(format: "at-%gmin", minutes)
-        let config = trainer.config
-        let projector = trainer.method.projector(featureDimension: config.encoder.featureDimension)
-        try ModelDirectory.save(ModelConfig(encoder: config.encoder, projector: projector), arena: trainer.online.arena,
-                                to: directory.appendingPathComponent(name),
-                                metadata: ["method": config.method.rawValue, "step": String(trainer.stepCount)])
+        try trainer.saveModel(to: directory.appendingPathComponent(name))
         let list = directory.appendingPathComponent("kept.tsv")
         if !FileManager.default.fileExists(atPath: list.path) {
             try Data("minutes\tstep\timages\tdirectory\n".utf8).write(to: list)
@@ -144,6 +140,6 @@ struct Train: ParsableCommand {
         let handle = try FileHandle(forWritingTo: list)
         defer { try? handle.close() }
         try handle.seekToEnd()
-        try handle.write(contentsOf: Data("\(String(format: "%g", minutes))\t\(trainer.stepCount)\t\(trainer.stepCount * config.batch)\t\(name)\n".utf8))
+        try handle.write(contentsOf: Data("\(String(format: "%g", minutes))\t\(trainer.stepCount)\t\(trainer.stepCount * trainer.config.batch)\t\(name)\n".utf8))
     }
 }

@@ -29,10 +29,15 @@ extension Trainer {
         }
     }
 
-    public func save(to directory: URL) throws(WeightFileError) {
+    /// The model directory alone (encoder + projector weights and config): what `glf eval` and glfd load.
+    public func saveModel(to directory: URL) throws(WeightFileError) {
         let projector = method.projector(featureDimension: config.encoder.featureDimension)
         try ModelDirectory.save(ModelConfig(encoder: config.encoder, projector: projector), arena: online.arena, to: directory,
                                 metadata: ["method": config.method.rawValue, "step": String(stepCount)])
+    }
+
+    public func save(to directory: URL) throws(WeightFileError) {
+        try saveModel(to: directory)
         for (name, model) in companions {
             try WeightFile.save(model.arena, to: directory.appendingPathComponent("\(name).safetensors"))
         }
