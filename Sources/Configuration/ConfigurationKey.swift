@@ -127,11 +127,14 @@ extension ConfigurationKey {
     enum FloatRule {
         case positive
         case nonNegative
+        /// 0 ≤ x < 1: a decay.
+        case fraction
 
         var expectation: String {
             switch self {
             case .positive: "a number > 0"
             case .nonNegative: "a number >= 0"
+            case .fraction: "a number >= 0 and < 1"
             }
         }
 
@@ -139,6 +142,7 @@ extension ConfigurationKey {
             switch self {
             case .positive: value > 0
             case .nonNegative: value >= 0
+            case .fraction: value >= 0 && value < 1
             }
         }
     }

@@ -42,6 +42,11 @@ struct Train: ParsableCommand {
     @Option(help: "SwAV: number of prototypes.") var prototypes: Int?
     @Option(help: "SwAV: past projections kept per view for Sinkhorn-Knopp (0: no queue).") var queue: Int?
     @Option(help: "Steps to train (the cosine schedule ends there).") var steps: Int?
+    @Option(help: "cosine: the rate decays to 0 at --steps; constant: it stays at its peak after the warm-up, as glfd trains (a daemon has no end).")
+    var schedule = "cosine"
+    @Option(name: .customLong("average-decay"),
+            help: "Keep an exponential moving average of the weights with this τ (0 < τ < 1) and make it the model (what --out's model directory holds), as glfd's training.average_decay.")
+    var averageDecay: Float?
     @Option(help: "Wall-clock budget in minutes (with --steps, whichever comes first).") var minutes: Double?
     @Option(help: "Checkpoint directory.") var out: String
     @Option(name: .customLong("save-every"), help: "Steps between checkpoints.") var saveEvery = 500
@@ -59,6 +64,8 @@ struct Train: ParsableCommand {
         guard OptimiserConfig.Kind(rawValue: optimiser) != nil else { throw ValidationError("unknown optimiser \(optimiser)") }
         guard batch >= 2, threads >= 1 else { throw ValidationError("--batch ≥ 2, --threads ≥ 1") }
         if let steps, warmup >= steps { throw ValidationError("--warmup (\(warmup)) must be below --steps (\(steps))") }
+        guard ["cosine", "constant"].contains(schedule) else { throw ValidationError("--schedule is cosine or constant, not \(schedule)") }
+        if let averageDecay, !(averageDecay > 0 && averageDecay < 1) { throw ValidationError("--average-decay is a τ with 0 < τ < 1") }
         if adc {
             do { try calibration.calibration().validate(batch: batch) } catch let error as ADCConfigurationError {
                 throw ValidationError(error.message)
@@ -76,7 +83,8 @@ struct Train: ParsableCommand {
         config.optimiser.learningRate = learningRate
         config.optimiser.weightDecay = weightDecay
         config.optimiser.warmupSteps = warmup
-        config.optimiser.totalSteps = steps
+        config.optimiser.totalSteps = schedule == "cosine" ? steps : nil
+        config.averageDecay = averageDecay
         config.batch = batch
         config.workers = threads
         config.seed = seed

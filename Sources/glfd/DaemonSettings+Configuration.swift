@@ -44,6 +44,7 @@ extension DaemonSettings {
         training.optimiser.weightDecay = Float(c.training.weightDecay)
         training.optimiser.warmupSteps = c.training.warmupSteps
         training.optimiser.totalSteps = nil  // a daemon never ends: constant rate after warm-up
+        training.averageDecay = c.training.averageDecay > 0 ? Float(c.training.averageDecay) : nil
         training.workers = c.training.threads
         training.seed = UInt64(c.training.seed)
         self.training = training

@@ -67,8 +67,9 @@ func loadError(file: String? = nil, environment: [String: String] = [:], overrid
         #expect(configuration.training.adcSigma == 1 && configuration.training.lpmPrior == .pixels)
         #expect(configuration.training.width == 32 && configuration.training.batch == 256)
         #expect(configuration.training.optimiser == .sgd)
-        #expect(configuration.training.learningRate == 0.06 && configuration.training.weightDecay == 5e-4)
+        #expect(configuration.training.learningRate == 0.5 && configuration.training.weightDecay == 5e-4)
         #expect(configuration.training.warmupSteps == 100 && configuration.training.updatesPerImage == 32)
+        #expect(configuration.training.averageDecay == 0.998)
         #expect(configuration.training.minItems == 512 && configuration.training.threads == 2)
         #expect(configuration.training.seed == 0)
         #expect(configuration.models.publishEverySteps == 500 && configuration.models.publishEverySeconds == 600)
@@ -257,6 +258,8 @@ func loadError(file: String? = nil, environment: [String: String] = [:], overrid
                        message: "--set logging.level=verbose: logging.level: must be trace, debug, info, notice, warning, error or critical, got \"verbose\""),
         InvalidSetting(overrides: ["training.updates_per_image=-1"],
                        message: "--set training.updates_per_image=-1: training.updates_per_image: must be a number >= 0, got -1.0"),
+        InvalidSetting(overrides: ["training.average_decay=1"],
+                       message: "--set training.average_decay=1: training.average_decay: must be a number >= 0 and < 1, got 1.0"),
         InvalidSetting(overrides: ["training.weight_decay=-1e-4"],
                        message: "--set training.weight_decay=-1e-4: training.weight_decay: must be a number >= 0, got -0.0001"),
         InvalidSetting(overrides: ["server.request_endpoint="],

@@ -76,12 +76,39 @@ import Neural
         }
     }
 
-    @Test(arguments: [MethodName.byol, .swav])
-    func aResumedRunContinuesBitForBit(method: MethodName) throws {
+    @Test func theModelIsTheWeightsMovingAverageWhenTheRunKeepsOne() throws {
+        var config = Self.config(.simclr, adc: true)
+        config.averageDecay = 0.99
+        let trainer = Trainer(config)
+        let average = trainer.averaged!.arena, online = trainer.online.arena
+        var expected = Array(UnsafeBufferPointer(start: online.values, count: online.count))   // ξ₀ = θ₀
+        for step in 0..<3 {
+            let (views, prior) = Self.inputs(batch: 8, seed: UInt64(step))
+            _ = trainer.step(views: views, prior: prior)
+            // Warm-started as TensorFlow's: τ = min(0.99, (1 + n)/(10 + n)), statistics included.
+            let tau = min(Float(0.99), Float(1 + step) / Float(10 + step))
+            for i in 0..<online.count { expected[i] = tau * expected[i] + (1 - tau) * online.values[i] }
+        }
+        let averaged = Array(UnsafeBufferPointer(start: average.values, count: average.count))
+        #expect(zip(averaged, expected).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) })
+        #expect(averaged != Array(UnsafeBufferPointer(start: online.values, count: online.count)))
+
+        // What glf eval, glf embed and glfd load is the average; the online weights ride along.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("glf-average-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try trainer.save(to: directory)
+        let model = try ModelDirectory.load(from: directory).model
+        #expect(Array(UnsafeBufferPointer(start: model.arena.values, count: model.arena.count)) == averaged)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("online.safetensors").path))
+    }
+
+    @Test(arguments: [(MethodName.byol, false), (.swav, false), (.simclr, true)])
+    func aResumedRunContinuesBitForBit(method: MethodName, averaging: Bool) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("glf-resume-\(method.rawValue)-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
         var config = Self.config(method, adc: true)
         config.heads.prototypesQueue = 16   // SwAV: the queue fills before the save and is used after it
+        config.averageDecay = averaging ? 0.9 : nil
         let original = Trainer(config)
         for step in 0..<2 {
             let (views, prior) = Self.inputs(batch: 8, seed: UInt64(step))
@@ -96,7 +123,8 @@ import Neural
             _ = resumed.step(views: views, prior: prior)
         }
         for (a, b) in [(original.online, resumed.online), (original.predictor, resumed.predictor),
-                       (original.prototypes, resumed.prototypes), (original.target, resumed.target)] {
+                       (original.prototypes, resumed.prototypes), (original.target, resumed.target),
+                       (original.averaged, resumed.averaged)] {
             guard let a, let b else { continue }
             #expect(Array(UnsafeBufferPointer(start: a.arena.values, count: a.arena.count))
                     == Array(UnsafeBufferPointer(start: b.arena.values, count: b.arena.count)))

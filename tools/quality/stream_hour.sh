@@ -6,7 +6,8 @@
 #   swift build -c release && tools/quality/stream_hour.sh runs/stream-hour [MINUTES]
 # Results in the run directory: glfd.log, ingest.log, versions/ (each version's model directory),
 # versions.tsv (minutes since start, step, images seen, directory: what tools/quality/curves.py
-# reads), final.knn.log, final.linear.log.
+# reads), final.knn.log, final.linear.log; with training.average_decay on, a version's model is
+# the weights' average and its online weights are scored too (final-online.knn.log).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -56,3 +57,9 @@ LATEST=$(tail -n 1 "$OUT/versions.tsv" | cut -f4)
 echo "latest version: $LATEST"
 "$BIN/glf" eval knn --model "$OUT/$LATEST" --train "$TRAIN" --test "$TEST" | tee "$OUT/final.knn.log"
 "$BIN/glf" eval linear --model "$OUT/$LATEST" --train "$TRAIN" --test "$TEST" | tee "$OUT/final.linear.log"
+if [ -f "$OUT/$LATEST/online.safetensors" ]; then          # the average's online weights, as a model directory
+    mkdir -p "$OUT/final-online"
+    cp "$OUT/$LATEST/config.json" "$OUT/final-online/"
+    cp "$OUT/$LATEST/online.safetensors" "$OUT/final-online/model.safetensors"
+    "$BIN/glf" eval knn --model "$OUT/final-online" --train "$TRAIN" --test "$TEST" | tee "$OUT/final-online.knn.log"
+fi

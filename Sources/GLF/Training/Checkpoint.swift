@@ -3,6 +3,8 @@
 //
 //   DIR/model.safetensors, DIR/config.json    encoder + projector: a model directory that
 //                                             `glf eval`, `glf embed` and tools/python load
+//                                             (the weights' moving average when the run keeps one)
+//   DIR/online.safetensors                    the online weights, when the model is their average
 //   DIR/training.json                         TrainingConfig and the step count
 //   DIR/<network>.safetensors                 the other networks: predictor, prototypes, target
 //   DIR/optimiser-<network>.safetensors       each optimiser's state (kind and step in metadata)
@@ -22,17 +24,19 @@ public struct TrainingState: Codable, Sendable {
 extension Trainer {
     public static let stateFileName = "training.json"
 
-    /// The networks besides online, by the name their files use.
+    /// The network whose weights are the model directory's: the average when the run keeps one.
+    private var modelNetwork: ReplicatedModel { averaged ?? online }
+
+    /// The networks besides the model directory's, by the name their files use.
     private var companions: [(name: String, model: ReplicatedModel)] {
-        [("predictor", predictor), ("prototypes", prototypes), ("target", target)].compactMap { name, model in
-            model.map { (name, $0) }
-        }
+        [("online", averaged == nil ? nil : online), ("predictor", predictor), ("prototypes", prototypes), ("target", target)]
+            .compactMap { name, model in model.map { (name, $0) } }
     }
 
     /// The model directory alone (encoder + projector weights and config): what `glf eval` and glfd load.
     public func saveModel(to directory: URL) throws(WeightFileError) {
         let projector = method.projector(featureDimension: config.encoder.featureDimension)
-        try ModelDirectory.save(ModelConfig(encoder: config.encoder, projector: projector), arena: online.arena, to: directory,
+        try ModelDirectory.save(ModelConfig(encoder: config.encoder, projector: projector), arena: modelNetwork.arena, to: directory,
                                 metadata: ["method": config.method.rawValue, "step": String(stepCount)])
     }
 
@@ -77,7 +81,7 @@ extension Trainer {
         var config = state.config
         if let workers { config.workers = workers }
         let trainer = Trainer(config)
-        _ = try WeightFile.load(into: trainer.online.arena, from: directory.appendingPathComponent(ModelDirectory.weightsFileName))
+        _ = try WeightFile.load(into: trainer.modelNetwork.arena, from: directory.appendingPathComponent(ModelDirectory.weightsFileName))
         for (name, model) in trainer.companions {
             _ = try WeightFile.load(into: model.arena, from: directory.appendingPathComponent("\(name).safetensors"))
         }

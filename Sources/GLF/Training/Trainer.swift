@@ -16,6 +16,11 @@
 //   update     learning rate from the schedule, one optimiser per network; SwAV's prototypes
 //              are not stepped at all for their first steps (as solo-learn drops their gradient,
 //              weight decay included) and are renormalised after each step; EMA of the target
+//   average    optional: an exponential moving average of online (weights and batch-norm
+//              statistics), which the model directory then holds: what is evaluated, embedded
+//              and published. A daemon trains at a constant rate (it has no end to decay
+//              towards); averaging the weights is how its versions get the quiet of an annealed
+//              run without stopping the learning (Polyak averaging; SWA).
 //
 // A step whose loss is not finite changes no parameter; it still counts as a step, so that the
 // next one draws another batch.
@@ -53,6 +58,8 @@ public final class Trainer {
         }
     }
     private let ema: ExponentialMovingAverage?
+    /// The moving average of online that the model directory holds (`config.averageDecay`), or nil.
+    public let averaged: ReplicatedModel?
     private let tensors: StepTensors
     /// SwAV's queues: per view, the unit projections of past steps, newest first (saved in
     /// checkpoints, so a resumed run continues with the same queue).
@@ -85,6 +92,8 @@ public final class Trainer {
             }
         }
         if let target { target.arena.copyValues(from: online.arena) }
+        averaged = config.averageDecay.map { _ in ReplicatedModel(replicas: 1, workers: 1, build: backbone) }
+        if let averaged { averaged.arena.copyValues(from: online.arena) }
         ema = method.targetDecay.map { ExponentialMovingAverage(decay: $0) }
         methodParts = method.parts
         calibrationParts = config.adc.map { [WeightedPart(ADCPart($0))] } ?? []
@@ -142,10 +151,21 @@ public final class Trainer {
             }
             if !prototypesFrozen { prototypesLayer?.normalize() }
             if let target, let ema { ema.update(target: target.arena, online: online.arena, step: stepCount) }
+            if let averaged, let decay = config.averageDecay {
+                ExponentialMovingAverage.update(target: averaged.arena, online: online.arena,
+                                                decay: Self.averagingDecay(decay, afterStep: stepCount))
+            }
         }
         stepCount += 1
         return StepReport(step: stepCount, loss: loss, terms: tensors.values, collapseMonitor: monitor,
                           learningRate: learningRate, updated: updated, gradientShares: shares)
+    }
+
+    /// τ for the average after optimiser step `step` (0-based): min(τ, (1 + n)/(10 + n)) with n
+    /// updates so far, as TensorFlow's ExponentialMovingAverage(num_updates): early on the average
+    /// follows the weights closely instead of carrying the random initialisation for ~1/(1 − τ) steps.
+    static func averagingDecay(_ decay: Float, afterStep step: Int) -> Float {
+        min(decay, Float(1 + step) / Float(10 + step))
     }
 
     /// Each view's full queue [Q, D] scored by the current prototypes [K, D]: [Q, K], or nil.

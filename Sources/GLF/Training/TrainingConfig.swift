@@ -18,6 +18,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// How views are made; its mean and std also normalise images at evaluation.
     public var augmentation = AugmentationRecipe.cifar
+    /// τ of an exponential moving average of the weights that the model directory holds instead
+    /// of the online weights (nil: no average; the online weights are the model).
+    public var averageDecay: Float? = nil
 
     public init() {}
 
