@@ -70,6 +70,10 @@ extension LabelledImages {
                 sources.append(path)
             }
         }
+        // Class folders without a JPEG or PNG in them (one level too high, say) are no data set.
+        guard !labels.isEmpty else {
+            throw DatasetError(message: "\(root): no .jpg, .jpeg or .png files in its class folders (\(classes.joined(separator: ", ")))")
+        }
         return LabelledImages(height: side, width: side, channels: color.channels, pixels: pixels, labels: labels,
                               classNames: classes, sources: sources)
     }

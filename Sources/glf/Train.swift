@@ -52,7 +52,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("save-every"), help: "Steps between checkpoints.") var saveEvery = 500
     @Option(name: .customLong("progress-every"), help: "Steps between progress lines.") var progressEvery = 10
     @Option(name: .customLong("keep-every-minutes"),
-            help: "Also keep the model as it is every N minutes of wall clock, in --out/at-<minutes>min (for accuracy-against-time curves; listed in --out/kept.tsv).")
+            help: "Also keep the model as it is every N minutes of wall clock, in --out/at-<minutes>min (for accuracy-against-time curves; listed in --out/kept.tsv with the final model, '.').")
     var keepEveryMinutes: Double?
     @Flag(help: "Continue the run saved in --out.") var resume = false
     @Option(help: "Cores.") var threads = 2
@@ -133,19 +133,26 @@ struct Train: ParsableCommand {
             }
         }
         try trainer.save(to: directory)
-        note("saved step \(trainer.stepCount) to \(directory.path) after \(String(format: "%.1f", Date().timeIntervalSince(started) / 60)) min")
+        let minutesTaken = Date().timeIntervalSince(started) / 60
+        // The final model ends the curve: --out itself is a model directory.
+        if keepEveryMinutes != nil { try list(trainer, minutes: (minutesTaken * 100).rounded() / 100, name: ".", in: directory) }
+        note("saved step \(trainer.stepCount) to \(directory.path) after \(String(format: "%.1f", minutesTaken)) min")
     }
 
-    /// The model now (a model directory: weights and config) in DIR/at-<minutes>min, and a line in
-    /// DIR/kept.tsv: minutes, step, images seen, directory.
+    /// The model now (a model directory: weights and config) in DIR/at-<minutes>min, listed in kept.tsv.
     private func keep(_ trainer: Trainer, minutes: Double, in directory: URL) throws {
         let name = String(format: "at-%gmin", minutes)
         try trainer.saveModel(to: directory.appendingPathComponent(name))
-        let list = directory.appendingPathComponent("kept.tsv")
-        if !FileManager.default.fileExists(atPath: list.path) {
-            try Data("minutes\tstep\timages\tdirectory\n".utf8).write(to: list)
+        try list(trainer, minutes: minutes, name: name, in: directory)
+    }
+
+    /// A line in DIR/kept.tsv: minutes, step, images seen, the model directory (relative to DIR).
+    private func list(_ trainer: Trainer, minutes: Double, name: String, in directory: URL) throws {
+        let file = directory.appendingPathComponent("kept.tsv")
+        if !FileManager.default.fileExists(atPath: file.path) {
+            try Data("minutes\tstep\timages\tdirectory\n".utf8).write(to: file)
         }
-        let handle = try FileHandle(forWritingTo: list)
+        let handle = try FileHandle(forWritingTo: file)
         defer { try? handle.close() }
         try handle.seekToEnd()
         try handle.write(contentsOf: Data("\(String(format: "%g", minutes))\t\(trainer.stepCount)\t\(trainer.stepCount * trainer.config.batch)\t\(name)\n".utf8))

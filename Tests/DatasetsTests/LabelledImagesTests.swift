@@ -41,4 +41,16 @@ import Imaging
             (error as? DatasetError)?.message.contains("broken.jpg") == true
         }
     }
+
+    @Test func classFoldersWithoutImagesAreAnErrorNotAnEmptyDataSet() throws {
+        // A folder one level too high: its "classes" hold folders, not images.
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("no-images-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: "\(root)/train/cats", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect {
+            _ = try LabelledImages.imageFolder(root, side: 32)
+        } throws: { error in
+            (error as? DatasetError)?.message == "\(root): no .jpg, .jpeg or .png files in its class folders (train)"
+        }
+    }
 }
