@@ -69,6 +69,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     private var lastAnnouncement: Announcement?
     /// Under `lock`: what status reports of the catalog.
     private var catalogStatus = StatusResult.Catalog(version: 0, items: 0, building: nil)
+    /// Under `lock`: catalog builds asked for and not yet finished (queued or running).
+    private var queuedBuilds = 0
     private var shuttingDown = false
 
     /// Opens the store and the model versions and binds the sockets; `start()` begins serving.
@@ -193,10 +195,21 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     /// HNSW graph of `start`'s base, if any, to extend. A build whose version was superseded while
     /// it waited is skipped.
     private func rebuildCatalog(for version: PublishedVersion, start: ExactIndex? = nil, graph previousGraph: HNSWIndex? = nil) {
+        // `building` names a build from the moment it is asked for, not from when it starts: a
+        // client that waits for `building` to be null must not see the lull between the two.
+        lock.withLock {
+            queuedBuilds += 1
+            catalogStatus.building = version.version
+        }
         catalogQueue.async { [self] in
+            defer {
+                lock.withLock {
+                    queuedBuilds -= 1
+                    if queuedBuilds == 0 { catalogStatus.building = nil }
+                }
+            }
             guard !catalogBuilds.isCancelled, (versions.latest?.version ?? 0) <= version.version else { return }
             lock.withLock { catalogStatus.building = version.version }
-            defer { lock.withLock { catalogStatus.building = nil } }
             let started = Date()
             let shape = store.configuration.canonical
             let built: Catalog
