@@ -25,7 +25,7 @@ extension GLFDConfiguration {
         .integer("server.max_inflight_ingests_per_client", \.server.maxInflightIngestsPerClient, 8, .atLeast(1),
                  "Ingests of one client being stored at once; more are answered busy"),
         .integer("server.max_message_bytes", \.server.maxMessageBytes, 64 << 20, .atLeast(1),
-                 "Largest request in bytes (ZMQ_MAXMSGSIZE); a peer sending more is disconnected"),
+                 "Largest request in bytes, all frames together; a larger one is answered too_large (one frame over 17 MiB disconnects the peer: ZMQ_MAXMSGSIZE)"),
 
         .choice("store.durability", \.store.durability, .sync,
                 "When an ingest is acknowledged: sync = flushed to disk, fast = committed, flushed within a second"),
@@ -105,6 +105,8 @@ extension GLFDConfiguration {
                  "Publish a model version after this many training steps"),
         .integer("models.publish_every_seconds", \.models.publishEverySeconds, 600, .atLeast(1),
                  "Publish a model version at least this often while training, in seconds"),
+        .integer("models.publish_when_idle_seconds", \.models.publishWhenIdleSeconds, 30, .atLeast(0),
+                 "Once training has idled this long (update budget spent, too few images), publish the steps since the last version"),
         .integer("models.keep", \.models.keep, 5, .atLeast(1),
                  "Model versions kept on disk; older ones are deleted"),
 

@@ -122,6 +122,7 @@ public struct GLFDConfiguration: Sendable, Equatable {
     public struct Models: Sendable, Equatable {
         public internal(set) var publishEverySteps = 0
         public internal(set) var publishEverySeconds = 0
+        public internal(set) var publishWhenIdleSeconds = 0
         public internal(set) var keep = 0
     }
 

@@ -181,14 +181,17 @@ final class Catalog: @unchecked Sendable {
     /// each batch and its unit vectors to `body`; returns the newest id looked at, or nil when
     /// cancelled. What a build, a catch-up and a background embedding for the tail share: the slow
     /// part, which runs on any thread with an encoder of its own.
-    static func embedItems(of store: ImageStore, after: UInt64, encoder: VersionEncoder, cancellation: Cancellation? = nil,
-                           _ body: ([StoredItem], [[Float]]) -> Void) throws(StoreError) -> UInt64? {
+    static func embedItems(of store: ImageStore, after: UInt64, atMost: Int = .max, encoder: VersionEncoder,
+                           cancellation: Cancellation? = nil, _ body: ([StoredItem], [[Float]]) -> Void) throws(StoreError) -> UInt64? {
         let end = store.nextID
         var through = after
-        while through + 1 < end {
+        var left = atMost
+        while through + 1 < end && left > 0 {
             if cancellation?.isCancelled == true { return nil }
-            let items = try store.items(after: through, limit: 512).filter { $0.id < end }
-            guard let last = items.last else { break }
+            let items = try store.items(after: through, limit: min(512, left)).filter { $0.id < end }
+            left -= items.count
+            // Nothing stored between here and `end` (the newest were deleted): all looked at.
+            guard let last = items.last else { through = end - 1; break }
             body(items, encoder.embed(items.map(\.image.pixels)))
             through = last.id
         }
@@ -204,10 +207,10 @@ final class Catalog: @unchecked Sendable {
     }
 
     /// `embedItems` collected for `appendToTail`.
-    static func tailRows(of store: ImageStore, after: UInt64, encoder: VersionEncoder,
+    static func tailRows(of store: ImageStore, after: UInt64, atMost: Int = .max, encoder: VersionEncoder,
                          cancellation: Cancellation? = nil) throws(StoreError) -> TailRows? {
         var rows = TailRows(through: after)
-        guard let through = try embedItems(of: store, after: after, encoder: encoder, cancellation: cancellation, { items, vectors in
+        guard let through = try embedItems(of: store, after: after, atMost: atMost, encoder: encoder, cancellation: cancellation, { items, vectors in
             rows.ids += items.map(\.id)
             rows.vectors += vectors
             rows.sources += items.map(\.source)
@@ -226,9 +229,10 @@ final class Catalog: @unchecked Sendable {
         if tail.count != tailIndex.count { tailIndex = tail.build() }
     }
 
-    /// Query queue only: embeds the items stored since the last call into the tail, here and now.
-    func catchUp() throws(StoreError) {
-        if let rows = try Self.tailRows(of: store, after: indexedThrough, encoder: encoder) { appendToTail(rows) }
+    /// Query queue only: embeds the items stored since the last call (at most `atMost` of them, the
+    /// oldest first) into the tail, here and now.
+    func catchUp(atMost: Int = .max) throws(StoreError) {
+        if let rows = try Self.tailRows(of: store, after: indexedThrough, atMost: atMost, encoder: encoder) { appendToTail(rows) }
     }
 
     /// The newest item embedded into base or tail.
@@ -241,8 +245,9 @@ final class Catalog: @unchecked Sendable {
     func vector(of id: UInt64) -> [Float]? { base.lookup(id) ?? tailIndex.lookup(id) }
 
     /// Up to `limit` items with id > `after` that are still stored, in id order, with their unit
-    /// vectors (ids.count × dimension); and whether more follow.
-    func page(after: UInt64, limit: Int) throws(StoreError) -> (ids: [UInt64], vectors: [Float], more: Bool) {
+    /// vectors (ids.count × dimension); whether more follow, and the last id the page looked at
+    /// (the next page starts after it: a page whose rows were all deleted since is empty, not the end).
+    func page(after: UInt64, limit: Int) throws(StoreError) -> (ids: [UInt64], vectors: [Float], more: Bool, through: UInt64) {
         var ids: [UInt64] = [], vectors: [Float] = []
         var more = false
         // Base and tail each hold ascending ids, and every tail id is above every base id.
@@ -255,11 +260,12 @@ final class Catalog: @unchecked Sendable {
                 row += 1
             }
         }
+        let through = ids.last ?? after
         let present = try store.contains(ids)
         let kept = present.indices.filter { present[$0] }
-        if kept.count == ids.count { return (ids, vectors, more) }
+        if kept.count == ids.count { return (ids, vectors, more, through) }
         let d = dimension
-        return (kept.map { ids[$0] }, kept.flatMap { vectors[$0 * d..<($0 + 1) * d] }, more)
+        return (kept.map { ids[$0] }, kept.flatMap { vectors[$0 * d..<($0 + 1) * d] }, more, through)
     }
 
     private static func firstRow(in ids: [UInt64], after: UInt64) -> Int {

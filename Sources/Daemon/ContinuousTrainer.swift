@@ -7,8 +7,12 @@
 //     below `collapseFloor`, is rolled back — the trainer returns to its last healthy snapshot
 //     (`snapshotEverySteps`) — and nothing is published from a broken state.
 //   - Every `publishEverySteps` steps or `publishEverySeconds` seconds (whichever first, and only
-//     after healthy steps) it publishes a model version, which also is the resume point: on start
-//     it continues from the newest of its snapshot and the latest version, optimiser state included.
+//     after healthy steps) it publishes a model version, and once more when it goes idle, so what
+//     it learned does not wait for the next images. A version is also a resume point: on start it
+//     continues from the newest of its snapshot and the latest version, optimiser state included,
+//     under the configuration it is given now: what may change on a resumed run (learning rate,
+//     ADC, …) is taken from it, and a change of what may not (method, width, batch, …) refuses to
+//     start (`TrainingResumeError`) rather than train something other than what was configured.
 //   - It runs on its own thread at a lower scheduling priority (nice 10), so on 2 cores the
 //     request loop and the queries it serves are not starved.
 import Foundation
@@ -22,6 +26,9 @@ public final class ContinuousTrainer: @unchecked Sendable {
         public var minItems = 512
         public var publishEverySteps = 500
         public var publishEverySeconds: Double = 600
+        /// Once idle this long with steps not yet published, publish them (a trickle of images
+        /// that allows a step now and then keeps the regular cadence instead).
+        public var publishWhenIdleSeconds: Double = 30
         public var snapshotEverySteps = 50
         /// Relative to a healthy 1/√D: the floor is `collapseFloorFraction / √D`.
         public var collapseFloorFraction: Float = 0.1
@@ -67,6 +74,10 @@ public final class ContinuousTrainer: @unchecked Sendable {
     private let collapseFloor: Float
     /// Rollbacks so far: mixed into the draws so the steps after a rollback see other batches.
     private var rollbacks = 0
+    /// How the configuration differs from the saved run it resumed, each change applied (for the log).
+    public let resumedChanges: [ConfigurationChange]
+    /// The step of the saved run it resumed; nil for a fresh start.
+    public let resumedStep: Int?
 
     public init(store: ImageStore, versions: ModelVersions, config: TrainingConfig, settings: Settings,
                 snapshotDirectory: URL, onPublish: @escaping @Sendable (PublishedVersion) -> Void) throws {
@@ -80,24 +91,45 @@ public final class ContinuousTrainer: @unchecked Sendable {
         BLAS.setThreads(1)
         let canonical = store.configuration.canonical
         shape = SourceImageShape(height: canonical.side, width: canonical.side, channels: canonical.channels)
-        trainer = try Self.resumeOrStart(config: config, versions: versions, snapshot: snapshotDirectory)
+        let resumed = try Self.resumeOrStart(config: config, versions: versions, snapshot: snapshotDirectory)
+        trainer = resumed.trainer
+        resumedStep = resumed.step
+        resumedChanges = resumed.changes
         inputs = try Self.makeInputs(shape: shape, config: trainer.config, settings: settings, prior: versions.latest)
         let projection = trainer.method.projector(featureDimension: trainer.config.encoder.featureDimension).outputDimension
         collapseFloor = settings.collapseFloorFraction / Float(projection).squareRoot()
         status.step = trainer.stepCount
     }
 
-    /// The newest of: the snapshot, the latest published version; else a fresh model.
-    private static func resumeOrStart(config: TrainingConfig, versions: ModelVersions, snapshot: URL) throws -> Trainer {
-        var candidates: [(step: Int, url: URL)] = []
-        if let latest = versions.latest { candidates.append((latest.step, URL(fileURLWithPath: latest.path))) }
-        if let state = try? JSONDecoder().decode(TrainingState.self, from: Data(contentsOf: snapshot.appendingPathComponent(Trainer.stateFileName))) {
-            candidates.append((state.step, snapshot))
+    /// The newest of: the snapshot, the latest published version, resumed under `config`; a fresh
+    /// model when there is neither. A checkpoint that cannot be read falls back to the older one;
+    /// when none can, or the configuration changed what a resumed run cannot, it is an error.
+    private static func resumeOrStart(config: TrainingConfig, versions: ModelVersions, snapshot: URL) throws
+        -> (trainer: Trainer, step: Int?, changes: [ConfigurationChange]) {
+        var candidates: [(state: TrainingState, url: URL)] = []
+        var unreadable: [String] = []
+        for url in [snapshot] + (versions.latest.map { [URL(fileURLWithPath: $0.path)] } ?? []) {
+            guard FileManager.default.fileExists(atPath: url.appendingPathComponent(Trainer.stateFileName).path) else { continue }
+            do {
+                candidates.append((try Trainer.savedState(in: url), url))
+            } catch {
+                unreadable.append("\(error)")
+            }
         }
-        for candidate in candidates.sorted(by: { $0.step > $1.step }) {
-            if let trainer = try? Trainer.resume(from: candidate.url, workers: config.workers) { return trainer }
+        for candidate in candidates.sorted(by: { $0.state.step > $1.state.step }) {
+            let changes = config.changes(toResume: candidate.state.config)
+            let fixed = changes.filter { !$0.canChangeOnResume }
+            guard fixed.isEmpty else {
+                throw TrainingResumeError(changes: fixed, checkpoint: candidate.url.path, step: candidate.state.step)
+            }
+            do {
+                return (try Trainer.resume(from: candidate.url, workers: config.workers, as: config), candidate.state.step, changes)
+            } catch {
+                unreadable.append("\(error)")
+            }
         }
-        return Trainer(config)
+        guard unreadable.isEmpty else { throw TrainingResumeError(unreadable: unreadable) }
+        return (Trainer(config), nil, [])
     }
 
     private static func makeInputs(shape: SourceImageShape, config: TrainingConfig, settings: Settings,
@@ -176,9 +208,26 @@ public final class ContinuousTrainer: @unchecked Sendable {
         var lastPublishedAt = Date()
         var lastSnapshotStep = trainer.stepCount
         var healthyStepsSincePublish = 0
+        func publishNow() {
+            guard let published = try? publish() else { return }
+            lastPublishedStep = published.step
+            lastPublishedAt = Date()
+            healthyStepsSincePublish = 0
+            if settings.priorFromPreviousVersion,
+               let next = try? Self.makeInputs(shape: shape, config: trainer.config, settings: settings, prior: published) {
+                inputs = next
+            }
+            onPublish(published)
+        }
+        var idleSince: Date?
         while !shouldStop {
             heartbeat?()
             guard let batch = nextBatch() else {
+                // Idle (the update budget is spent, or too few images): what was learned since the
+                // last version is published once the pause lasts, not when images next arrive.
+                let since = idleSince ?? Date()
+                idleSince = since
+                if healthyStepsSincePublish > 0 && Date().timeIntervalSince(since) >= settings.publishWhenIdleSeconds { publishNow() }
                 setIdle(true)
                 wake.lock()
                 if !stopping { _ = wake.wait(until: Date().addingTimeInterval(1)) }
@@ -186,6 +235,7 @@ public final class ContinuousTrainer: @unchecked Sendable {
                 continue
             }
             setIdle(false)
+            idleSince = nil
             let report: StepReport
             do {
                 let (views, prior) = try inputs.inputs(batch, step: trainer.stepCount &+ rollbacks << 32)
@@ -217,18 +267,7 @@ public final class ContinuousTrainer: @unchecked Sendable {
             }
             let due = trainer.stepCount - lastPublishedStep >= settings.publishEverySteps
                 || Date().timeIntervalSince(lastPublishedAt) >= settings.publishEverySeconds
-            if due && healthyStepsSincePublish > 0 {
-                if let published = try? publish() {
-                    lastPublishedStep = published.step
-                    lastPublishedAt = Date()
-                    healthyStepsSincePublish = 0
-                    if settings.priorFromPreviousVersion,
-                       let next = try? Self.makeInputs(shape: shape, config: trainer.config, settings: settings, prior: published) {
-                        inputs = next
-                    }
-                    onPublish(published)
-                }
-            }
+            if due && healthyStepsSincePublish > 0 { publishNow() }
         }
         try? trainer.save(to: snapshotDirectory)
     }
@@ -271,8 +310,8 @@ public final class ContinuousTrainer: @unchecked Sendable {
 
     private func rollBack() {
         let config = trainer.config
-        let restored = (try? Trainer.resume(from: snapshotDirectory, workers: config.workers))
-            ?? versions.latest.flatMap { try? Trainer.resume(from: URL(fileURLWithPath: $0.path), workers: config.workers) }
+        let restored = (try? Trainer.resume(from: snapshotDirectory, workers: config.workers, as: config))
+            ?? versions.latest.flatMap { try? Trainer.resume(from: URL(fileURLWithPath: $0.path), workers: config.workers, as: config) }
             ?? Trainer(config)
         trainer = restored
         rollbacks += 1
@@ -288,5 +327,61 @@ public final class ContinuousTrainer: @unchecked Sendable {
 extension Dictionary {
     func mapKeys<T: Hashable>(_ transform: (Key) -> T) -> [T: Value] {
         Dictionary<T, Value>(uniqueKeysWithValues: map { (transform($0.key), $0.value) })
+    }
+}
+
+/// The trainer cannot go on from what is saved: the configuration changed what a resumed run cannot
+/// change, or no saved checkpoint can be read. Names the settings, both values, and the way out.
+public struct TrainingResumeError: Error, CustomStringConvertible {
+    public var changes: [ConfigurationChange] = []
+    public var checkpoint = ""
+    public var step = 0
+    public var unreadable: [String] = []
+
+    init(changes: [ConfigurationChange], checkpoint: String, step: Int) {
+        self.changes = changes
+        self.checkpoint = checkpoint
+        self.step = step
+    }
+
+    init(unreadable: [String]) { self.unreadable = unreadable }
+
+    public var description: String {
+        let afresh = "to start training afresh (the stored images stay), stop glfd and move the models directory "
+            + "(paths.models) and the training snapshot (<paths.state_directory>/training) aside"
+        guard unreadable.isEmpty else {
+            return "no saved training checkpoint can be read (\(unreadable.joined(separator: "; "))); \(afresh)"
+        }
+        let lines = changes.map { change in
+            "\(change.field.settingKey) is \(change.wanted) in the configuration, but the run saved at step \(step) in \(checkpoint) "
+                + "has \(change.saved), and it cannot change on a resumed run: set \(change.field.settingKey) back to \(change.saved)"
+        }
+        return lines.joined(separator: "; ") + "; or, \(afresh)"
+    }
+}
+
+extension ConfigurationChange.Field {
+    /// The glfd setting that holds this field (glfd.toml), or a description where none does.
+    public var settingKey: String {
+        switch self {
+        case .method: "training.method"
+        case .width: "training.width"
+        case .depth: "the encoder's depth (not a setting)"
+        case .imageSide: "store.canonical_side"
+        case .channels: "store.channels"
+        case .heads: "the head sizes (not a setting)"
+        case .batch: "training.batch"
+        case .optimiser: "training.optimiser"
+        case .averaging: "training.average_decay (0 = off)"
+        case .augmentation: "the augmentation recipe (not a setting)"
+        case .learningRate: "training.learning_rate"
+        case .weightDecay: "training.weight_decay"
+        case .momentum: "the momentum (not a setting)"
+        case .warmupSteps: "training.warmup_steps"
+        case .totalSteps: "the schedule's length (not a setting)"
+        case .adc: "training.adc*"
+        case .averageDecay: "training.average_decay"
+        case .seed: "training.seed"
+        }
     }
 }

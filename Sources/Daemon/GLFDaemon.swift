@@ -59,6 +59,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     private let catalogQueue = DispatchQueue(label: "glfd.catalog", qos: .utility)
     /// Embeds new items for the current catalog's tail, off the query queue.
     private let tailQueue = DispatchQueue(label: "glfd.tail", qos: .utility)
+    /// `get`: reads of up to 10,000 items (and their pixels) off the request loop, one at a time.
+    private let lookupQueue = DispatchQueue(label: "glfd.lookup", qos: .userInitiated)
     /// Touched only on the query queue: the newest loaded encoder (answers embed), and the newest
     /// built catalog (answers knn and export; its version may trail the encoder's while it builds).
     private var encoder: VersionEncoder?
@@ -67,8 +69,13 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     private let catalogBuilds = Cancellation()
     private let lock = NSLock()
     private var lastAnnouncement: Announcement?
+    /// Under `lock`: the newest version embed answers under. `model` and `status` report this one,
+    /// not the newest on disk, so a client never sees a version that embed does not answer under.
+    private var servedModel: PublishedVersion?
     /// Under `lock`: what status reports of the catalog.
     private var catalogStatus = StatusResult.Catalog(version: 0, items: 0, building: nil)
+    /// Under `lock`: the newest item the current catalog has embedded (status's `complete`).
+    private var catalogEmbeddedThrough: UInt64 = 0
     /// Under `lock`: catalog builds asked for and not yet finished (queued or running).
     private var queuedBuilds = 0
     private var shuttingDown = false
@@ -87,6 +94,13 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                                         snapshotDirectory: settings.snapshotDirectory) { [weak self] version in
             self?.published(version)
         }
+        if let step = trainer.resumedStep {
+            logger.info("training resumes", metadata: ["step": "\(step)", "changed": "\(trainer.resumedChanges.count)"])
+        }
+        for change in trainer.resumedChanges {
+            logger.notice("a changed setting applies to the resumed run", metadata: [
+                "setting": "\(change.field.settingKey)", "saved": "\(change.saved)", "now": "\(change.wanted)"])
+        }
         server = try RequestServer(settings: settings.server, handler: self)
     }
 
@@ -95,9 +109,15 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             server.heartbeat = { notifier.beat("server") }
             trainer.heartbeat = { notifier.beat("trainer") }
         }
-        server.start()
+        // A version is served before the first request is read: `model` and `embed` agree from the start.
         if let latest = versions.latest {
-            serve(latest)
+            // Knn answers from the newest saved catalog while the latest version's is built, if
+            // the process stopped before that was saved.
+            if !FileManager.default.fileExists(atPath: catalogFile(latest.version).path),
+               let saved = versions.all.last(where: { FileManager.default.fileExists(atPath: catalogFile($0.version).path) }) {
+                rebuildCatalog(for: saved, evenIfSuperseded: true)
+            }
+            serve(latest, announcing: false)
         } else {
             // With or without training, queries have a model from the start.
             do {
@@ -106,6 +126,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                 logger.error("could not publish the initial model version", metadata: ["error": "\(error)"])
             }
         }
+        queryQueue.sync {}
+        server.start()
         if settings.trainingEnabled { trainer.start() }
     }
 
@@ -121,6 +143,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         tailQueue.sync {}
         ingestQueue.sync(flags: .barrier) {}
         queryQueue.sync {}
+        lookupQueue.sync {}
         // Give acknowledgements of commits that just finished a moment to be handed back.
         Thread.sleep(forTimeInterval: 0.05)
         server.stop()
@@ -151,29 +174,38 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                      metrics: version.metrics)
     }
 
-    /// The trainer published a version: announce it, and embed the catalog under it.
+    /// The trainer published a version: serve it, announce it, and embed the catalog under it.
     private func published(_ version: PublishedVersion) {
-        let announcement = Self.announcement(version)
-        lock.withLock { lastAnnouncement = announcement }
         logger.info("published model version", metadata: ["version": "\(version.version)", "step": "\(version.step)",
                                                           "path": "\(version.path)"])
-        metrics?.setModelVersion(version.version, step: version.step, publishedAt: version.publishedAt)
-        server?.announce(announcement)
-        serve(version)
+        serve(version, announcing: true)
     }
 
     /// Embed answers under `version` as soon as its encoder is loaded (milliseconds); knn once its
-    /// catalog is built (in the background).
-    private func serve(_ version: PublishedVersion) {
+    /// catalog is built (in the background). `model`, `status` and the announcement name the
+    /// version only from the moment embed answers under it.
+    private func serve(_ version: PublishedVersion, announcing: Bool) {
         do {
             let loaded = try VersionEncoder(version: version, shape: store.configuration.canonical)
             queryQueue.async { [self] in
                 if (encoder?.version.version ?? 0) < version.version { encoder = loaded }
+                lock.withLock { if (servedModel?.version ?? 0) < version.version { servedModel = version } }
+                metrics?.setModelVersion(version.version, step: version.step, publishedAt: version.publishedAt)
+                guard announcing else { return }
+                let announcement = Self.announcement(version)
+                lock.withLock { lastAnnouncement = announcement }
+                server?.announce(announcement)
             }
         } catch {
-            logger.error("could not load the model version", metadata: ["version": "\(version.version)", "error": "\(error)"])
+            logger.error("could not load the model version; it is not served", metadata: ["version": "\(version.version)", "error": "\(error)"])
         }
         rebuildCatalog(for: version)
+    }
+
+    /// The version `model` and `status` report: the one embed answers under.
+    private var servedModelResult: ModelResult {
+        let served = lock.withLock { servedModel }
+        return ModelResult(version: served?.version ?? 0, path: served?.path, step: served?.step ?? 0, publishedAt: served?.publishedAt)
     }
 
     /// Query queue only: a rebuild of the current version (to fold in its tail) is under way.
@@ -193,8 +225,9 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     /// Builds `version`'s catalog in the background from `start` (this version's rows already
     /// embedded), or else from its saved file, and swaps it in on the query queue. `graph` is the
     /// HNSW graph of `start`'s base, if any, to extend. A build whose version was superseded while
-    /// it waited is skipped.
-    private func rebuildCatalog(for version: PublishedVersion, start: ExactIndex? = nil, graph previousGraph: HNSWIndex? = nil) {
+    /// it waited is skipped, unless `evenIfSuperseded` (a saved catalog to answer from meanwhile).
+    private func rebuildCatalog(for version: PublishedVersion, start: ExactIndex? = nil, graph previousGraph: HNSWIndex? = nil,
+                                evenIfSuperseded: Bool = false) {
         // `building` names a build from the moment it is asked for, not from when it starts: a
         // client that waits for `building` to be null must not see the lull between the two.
         lock.withLock {
@@ -208,8 +241,12 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                     if queuedBuilds == 0 { catalogStatus.building = nil }
                 }
             }
-            guard !catalogBuilds.isCancelled, (versions.latest?.version ?? 0) <= version.version else { return }
+            guard !catalogBuilds.isCancelled, evenIfSuperseded || (versions.latest?.version ?? 0) <= version.version else { return }
             lock.withLock { catalogStatus.building = version.version }
+            // Its files stay while it is built, however many versions come meanwhile, and until
+            // the query queue has served it (after the swap below, on the same queue).
+            versions.pin(version.version, for: .building)
+            defer { queryQueue.async { [versions] in versions.unpin(version.version, for: .building) } }
             let started = Date()
             let shape = store.configuration.canonical
             let built: Catalog
@@ -243,6 +280,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                 let current = catalog?.version.version ?? 0
                 if current < built.version.version || (current == built.version.version && built.count >= catalog!.count) {
                     catalog = built
+                    versions.pin(built.version.version, for: .served)
+                    removeSavedCatalogsOfVersionsGone()
                     noteCatalogSize()
                 }
                 if built.version.version >= current { tailRebuildPending = false }
@@ -301,6 +340,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         lock.withLock {
             catalogStatus.version = catalog.version.version
             catalogStatus.items = catalog.count
+            catalogEmbeddedThrough = catalog.embeddedThrough
         }
     }
 
@@ -321,13 +361,18 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         }
     }
 
-    /// Saves a version's base and removes the saved catalogs of versions no longer kept.
+    /// Saves a version's base (what a restart answers from until a newer catalog is built).
     private func saveIndex(_ index: ExactIndex) {
         do {
             try index.write(to: catalogFile(index.version))
         } catch {
             logger.error("could not save the catalog; a restart will re-embed it", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Removes the saved catalogs of versions no longer kept, once a newer catalog took over (and
+    /// its version was pinned): before, the one served may be of a version already superseded.
+    private func removeSavedCatalogsOfVersionsGone() {
         let kept = Set(versions.all.map { catalogFile($0.version).lastPathComponent })
         let files = (try? FileManager.default.contentsOfDirectory(atPath: settings.catalogDirectory.path)) ?? []
         for file in files where file.hasSuffix(".index") && !kept.contains(file) {
@@ -374,7 +419,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         case .knn(let query):
             queryQueue.async { [self] in respond(knn(query, id: id)) }
         case .get(let ids, let pixels):
-            respond(get(ids, pixels: pixels, id: id))
+            lookupQueue.async { [self] in respond(get(ids, pixels: pixels, id: id)) }
         case .delete(let ids):
             store.delete(ids) { result in
                 switch result {
@@ -385,9 +430,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         case .status:
             respond(.success(id: id, status()))
         case .model:
-            let latest = versions.latest
-            respond(.success(id: id, ModelResult(version: latest?.version ?? 0, path: latest?.path, step: latest?.step ?? 0,
-                                                 publishedAt: latest?.publishedAt)))
+            respond(.success(id: id, servedModelResult))
         case .lastAnnouncement:
             respond(.success(id: id, LastAnnouncementResult(announcement: lock.withLock { lastAnnouncement })))
         case .export(let after, let limit):
@@ -407,7 +450,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                     item = try decoder.item(raw: image.bytes, width: d.width ?? 0, height: d.height ?? 0, channels: d.channels ?? 0)
                 case .auto, .jpeg, .png:
                     item = try decoder.item(encoded: image.bytes)
-                    if let format = d.format, format.rawValue != item.originalFormat.rawValue {
+                    if let format = d.format, format != .auto, format.rawValue != item.originalFormat.rawValue {
                         return .failure(ProtocolError(.badImage, "declared \(format.rawValue), but the bytes are \(item.originalFormat.rawValue)", index: index))
                     }
                 }
@@ -461,12 +504,12 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     /// as one thread takes to embed them (41 s for 10,000 items with training on), so they are
     /// embedded in the background instead, into the tail (`embedTailInBackground`) or, past
     /// `tailLimit`, by a rebuild that folds them into the base, and answers leave them out until
-    /// then (status shows `catalog.items` below `store.items`). Export (`whateverTheBacklog`)
-    /// pages through everything, so it always catches up.
-    private func catchUp(_ catalog: Catalog, whateverTheBacklog: Bool) throws {
+    /// then (status shows `catalog.items` below `store.items`). Export pages through everything,
+    /// embedding the backlog a slice at a time as its pages reach it (`export`).
+    private func catchUp(_ catalog: Catalog) throws {
         let newest = store.nextID - 1
         let backlog = newest > catalog.embeddedThrough ? Int(newest - catalog.embeddedThrough) : 0
-        if whateverTheBacklog || (backlog <= settings.catalog.catchUpLimit && !tailEmbedding) {
+        if backlog <= settings.catalog.catchUpLimit && !tailEmbedding {
             try catalog.catchUp()
             noteCatalogSize()
         } else if backlog <= settings.catalog.tailLimit {
@@ -513,9 +556,10 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     private func knn(_ query: KNNQuery, id: RequestID?) -> Reply {
         guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "the catalog is not built yet")) }
         do {
-            try catchUp(catalog, whateverTheBacklog: false)
+            try catchUp(catalog)
             let vector: [Float]
-            /// Knn by an item of the backlog: the item itself, answered first as it would be if indexed.
+            /// Knn by item: the item itself comes first, even before an exact duplicate that the
+            /// search ranks first (equal scores go to the lower id).
             var itself: Index.Neighbour?
             switch query.target {
             case .image(let image):
@@ -524,14 +568,12 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                 case .success(let items): vector = catalog.encoder.embed([items[0].image.pixels])[0]
                 }
             case .item(let item):
-                if let indexed = catalog.vector(of: item), try store.contains([item])[0] {
-                    vector = indexed
-                } else if let stored = try store.item(item) {
-                    vector = catalog.encoder.embed([stored.image.pixels])[0]
-                    if query.source == nil || query.source == stored.source { itself = Index.Neighbour(id: item, score: 1) }
-                } else {
+                guard let stored = try store.item(item) else {
                     return .failure(id: id, ProtocolError(.notFound, "no stored item \(item)"))
                 }
+                // Embedded already, or of the backlog (embedded here, as it would be if indexed).
+                vector = catalog.vector(of: item) ?? catalog.encoder.embed([stored.image.pixels])[0]
+                if query.source == nil || query.source == stored.source { itself = Index.Neighbour(id: item, score: 1) }
             case .vector(let given):
                 guard given.count == catalog.dimension else {
                     return .failure(id: id, ProtocolError(.badHeader, "the vector has dim \(given.count); version \(catalog.version.version) embeds in \(catalog.dimension)"))
@@ -539,7 +581,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                 vector = given
             }
             var (neighbours, exact) = try catalog.search(vector, k: query.k, source: query.source, exact: query.exact)
-            if let itself { neighbours = Array(([itself] + neighbours).prefix(query.k)) }
+            if let itself { neighbours = Array(([itself] + neighbours.filter { $0.id != itself.id }).prefix(query.k)) }
             return .success(id: id, KNNResult(version: catalog.version.version, exact: exact,
                                               neighbours: neighbours.map { Protocol.Neighbour(id: $0.id, score: $0.score) }))
         } catch {
@@ -547,14 +589,31 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         }
     }
 
+    /// Backlog items an export embeds per page at most (about 0.2 s of one core at 32×32).
+    static let exportSlice = 512
+
     /// On the query queue.
     private func export(after: UInt64, limit: Int, id: RequestID?) -> Reply {
         guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "the catalog is not built yet")) }
         do {
-            try catchUp(catalog, whateverTheBacklog: true)
-            let page = try catalog.page(after: after, limit: limit)
+            try catchUp(catalog)
+            // At most 4 MiB of vectors per page (4,096 rows at dim 256): pages may be short.
+            let limit = min(limit, max(1, settings.server.limits.maxReplyPayloadBytes / (catalog.dimension * 4)))
+            var page = try catalog.page(after: after, limit: limit)
+            // A page that reaches the end of what is embedded, with items stored beyond it, embeds
+            // the next slice of them here: bounded, so that one export does not hold every query
+            // for as long as the whole backlog takes (12–24 s measured). The page may then be
+            // short, with `next_after` where the embedding stopped.
+            let newest = store.nextID - 1
+            if !page.more && catalog.embeddedThrough < newest {
+                try catalog.catchUp(atMost: Self.exportSlice)
+                noteCatalogSize()
+                page = try catalog.page(after: after, limit: limit)
+            }
+            let more = page.more || catalog.embeddedThrough < newest
+            let nextAfter = page.more ? page.through : (more ? max(after, catalog.embeddedThrough) : nil)
             return .success(id: id, ExportResult(version: catalog.version.version, dim: catalog.dimension, ids: page.ids,
-                                                 nextAfter: page.more ? page.ids.last : nil),
+                                                 nextAfter: nextAfter),
                             payloads: [VectorFrame.encode(page.vectors)])
         } catch {
             return .failure(id: id, Self.protocolError(error))
@@ -562,6 +621,14 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     }
 
     private func get(_ ids: [UInt64], pixels: Bool, id: RequestID?) -> Reply {
+        // A reply a client does not read stays queued for it (up to the send high-water mark): the
+        // pixels of one reply are bounded so that this stays affordable.
+        let canonical = store.configuration.canonical
+        let maxWithPixels = max(1, settings.server.limits.maxReplyPayloadBytes / canonical.pixelBytes)
+        if pixels && ids.count > maxWithPixels {
+            return .failure(id: id, ProtocolError(.tooLarge, "\(ids.count) ids with pixels; at most \(maxWithPixels) per request "
+                                                  + "(\(settings.server.limits.maxReplyPayloadBytes) bytes of \(canonical) pixels)"))
+        }
         do {
             let items = try store.items(ids)
             let infos = items.map { item in
@@ -581,17 +648,17 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     public func status() -> StatusResult {
         let s = store.statistics
         let t = trainer.currentStatus
-        let latest = versions.latest
         let method = settings.training.method.rawValue + (settings.training.adc == nil ? "" : "+adc")
-        let catalog = lock.withLock { catalogStatus }
+        var catalog = lock.withLock { catalogStatus }
+        catalog.complete = catalog.version > 0 && catalog.building == nil
+            && lock.withLock { catalogEmbeddedThrough } >= s.nextID - 1
         return StatusResult(
             uptimeSeconds: Date().timeIntervalSince(started),
             store: .init(items: s.items, bytes: s.recordBytes, ingested: s.ingested, replayPolicy: s.replayPolicy.rawValue,
                          replayMembers: s.replayMembers, replayEmbedded: s.replayEmbedded, mapUsedBytes: s.mapUsedBytes, mapSize: s.mapSize),
             training: .init(method: method, step: t.step, imagesPerSecond: t.imagesPerSecond, loss: t.loss,
                             collapse: t.collapse, rolledBack: t.rolledBack, gradientShare: t.gradientShares),
-            model: ModelResult(version: latest?.version ?? 0, path: latest?.path, step: latest?.step ?? 0,
-                               publishedAt: latest?.publishedAt),
+            model: servedModelResult,
             catalog: catalog)
     }
 

@@ -8,7 +8,10 @@
 // Publishing writes into a staging directory, flushes every file and the directory, renames it to
 // its final name, and flushes the parent: a version directory either does not exist or is complete,
 // whatever moment the process or the machine stops. Readers (and the daemon on start) only look
-// at final names. The last `keep` versions are kept.
+// at final names. The last `keep` versions are kept, and besides them the versions pinned for a
+// purpose (`pin`): the one whose catalog knn answers from, the one whose catalog is being built.
+// When versions come faster than catalogs are built, those must outlive their successors until a
+// newer catalog takes over, or a restart would have nothing saved to answer from.
 import Foundation
 
 public struct PublishedVersion: Codable, Sendable, Equatable {
@@ -34,6 +37,15 @@ public final class ModelVersions: @unchecked Sendable {
     public static let statsFileName = "stats.json"
     private let lock = NSLock()
     private var published: [PublishedVersion]
+    /// Kept whatever `keep` says: a version for each purpose.
+    private var pinned: [Pin: Int] = [:]
+
+    public enum Pin: Sendable, Hashable {
+        /// The version of the catalog knn answers from.
+        case served
+        /// The version whose catalog is being built.
+        case building
+    }
 
     /// Opens (creating) the models directory; forgets staging directories of interrupted publications.
     public init(directory: URL, keep: Int) throws(ModelVersionError) {
@@ -102,12 +114,35 @@ public final class ModelVersions: @unchecked Sendable {
         entry.path = final.path
         lock.withLock {
             published.append(entry)
-            while published.count > keep {
-                let old = published.removeFirst()
-                try? FileManager.default.removeItem(atPath: old.path)
-            }
+            prune()
         }
         return entry
+    }
+
+    /// Keeps `version` for `purpose` until another version (or nil) is pinned for it; the one it
+    /// replaces may then go, if it is not among the last `keep` nor pinned for another purpose.
+    public func pin(_ version: Int?, for purpose: Pin) {
+        lock.withLock {
+            pinned[purpose] = version
+            prune()
+        }
+    }
+
+    /// Lets `version` go for `purpose`, if it is still the one pinned for it.
+    public func unpin(_ version: Int, for purpose: Pin) {
+        lock.withLock {
+            guard pinned[purpose] == version else { return }
+            pinned[purpose] = nil
+            prune()
+        }
+    }
+
+    /// Under `lock`: removes the oldest versions beyond `keep`, except the pinned ones.
+    private func prune() {
+        let held = Set(pinned.values)
+        let removable = published.dropLast(keep).filter { !held.contains($0.version) }
+        for old in removable { try? FileManager.default.removeItem(atPath: old.path) }
+        published.removeAll { entry in removable.contains { $0.version == entry.version } }
     }
 }
 

@@ -205,17 +205,22 @@ extension Request {
 
 extension Request {
     /// Decodes a request body (the frames after the envelope). On failure, `id` is the request id
-    /// if the header was readable.
+    /// whenever the header can be read, whatever else is wrong with the request: a DEALER client
+    /// with several requests in flight must be able to tell which one failed.
     public static func decode(_ frames: [[UInt8]], limits: ProtocolLimits = .default)
         -> Result<Request, RequestDecodingFailure> {
-        var id: RequestID?
         do {
+            // The version first: anything that does not start with "glfd/1" (an HTTP request, a
+            // stray one-frame message) is another protocol, whatever its frame count.
+            guard let version = frames.first else {
+                throw ProtocolError(.badFrames, "an empty message; a request has at least 2 frames (version, header)")
+            }
+            guard version == GLFDProtocol.versionFrame else {
+                let shown = String(decoding: version.prefix(32), as: UTF8.self)
+                throw ProtocolError(.unsupportedVersion, "frame 0 must be \"\(GLFDProtocol.version)\", not \"\(shown)\"")
+            }
             guard frames.count >= 2 else {
                 throw ProtocolError(.badFrames, "a request has at least 2 frames (version, header), this one has \(frames.count)")
-            }
-            guard frames[0] == GLFDProtocol.versionFrame else {
-                let shown = String(decoding: frames[0].prefix(32), as: UTF8.self)
-                throw ProtocolError(.unsupportedVersion, "frame 0 must be \"\(GLFDProtocol.version)\", not \"\(shown)\"")
             }
             let total = frames.reduce(0) { $0 + $1.count }
             guard total <= limits.maxRequestBytes else {
@@ -228,21 +233,24 @@ extension Request {
             do {
                 header = try JSONCoding.decoder.decode(RequestHeader.self, from: Data(frames[1]))
             } catch {
-                // The id, if it can be read on its own, still goes back in the error reply.
-                id = try? JSONCoding.decoder.decode(IDOnly.self, from: Data(frames[1])).id
-                throw ProtocolError(.badHeader, "the header is not a valid request: \(JSONCoding.describe(error))")
+                throw ProtocolError(.badHeader, "the header is not a valid request: \(JSONCoding.describe(error, in: frames[1]))")
             }
-            id = header.id
             let command = try decodeCommand(header, payloads: Array(frames.dropFirst(2)), limits: limits)
             return .success(Request(id: header.id, command))
-        } catch let error as ProtocolError {
-            return .failure(RequestDecodingFailure(id: id, error: error))
         } catch {
-            return .failure(RequestDecodingFailure(id: id, error: ProtocolError(.internalError, "\(error)")))
+            let protocolError = error as? ProtocolError ?? ProtocolError(.internalError, "\(error)")
+            return .failure(RequestDecodingFailure(id: frames.count >= 2 ? peekID(frames[1], limits: limits) : nil, error: protocolError))
         }
     }
 
+    /// The request id alone, read from a header that failed as a whole (too large, a wrong field,
+    /// under another version frame). Bounded: a header over `maxIDPeekBytes` is not parsed at all.
     private struct IDOnly: Decodable { var id: RequestID? }
+
+    private static func peekID(_ header: [UInt8], limits: ProtocolLimits) -> RequestID? {
+        guard header.count <= limits.maxIDPeekBytes else { return nil }
+        return (try? JSONCoding.decoder.decode(IDOnly.self, from: Data(header)))?.id
+    }
 
     private static func decodeCommand(_ header: RequestHeader, payloads: [[UInt8]], limits: ProtocolLimits) throws -> Command {
         func expectPayloads(_ count: Int) throws {
@@ -290,8 +298,11 @@ extension Request {
                 try expectPayloads(0)
                 target = .item(item)
             case "vector":
-                guard let dim = header.dim, dim >= 1, dim <= limits.maxVectorDimension else {
-                    throw ProtocolError(.badHeader, "knn by vector needs \"dim\" between 1 and \(limits.maxVectorDimension)")
+                guard let dim = header.dim, dim >= 1 else {
+                    throw ProtocolError(.badHeader, "knn by vector needs \"dim\": the vector's length, at least 1")
+                }
+                guard dim <= limits.maxVectorDimension else {
+                    throw ProtocolError(.tooLarge, "dim \(dim); at most \(limits.maxVectorDimension)")
                 }
                 try expectPayloads(1)
                 guard let vector = VectorFrame.decode(payloads[0], dimension: dim) else {
@@ -331,24 +342,30 @@ extension Request {
 
     private static func checkedImage(_ descriptor: ImageDescriptor, _ bytes: [UInt8], index: Int,
                                       limits: ProtocolLimits) throws -> ImagePayload {
+        // The descriptor first: a raw one that cannot describe an image is a header error, whatever the frame.
+        var rawBytes: Int?
+        if descriptor.format == .raw {
+            guard let w = descriptor.width, let h = descriptor.height, let c = descriptor.channels, w >= 1, h >= 1, [1, 3, 4].contains(c) else {
+                throw ProtocolError(.badHeader, "a raw image needs width and height of at least 1 and channels 1, 3 or 4", index: index)
+            }
+            // Too large a side is a property of the image (§6: bad_image), like a JPEG declaring one.
+            guard w <= 65_535, h <= 65_535 else {
+                throw ProtocolError(.badImage, "raw image declared \(w)×\(h); at most 16,384 pixels a side", index: index)
+            }
+            rawBytes = w * h * c
+        }
         guard !bytes.isEmpty else { throw ProtocolError(.badImage, "the image frame is empty", index: index) }
         guard bytes.count <= limits.maxImageBytes else {
             throw ProtocolError(.tooLarge, "image of \(bytes.count) bytes; at most \(limits.maxImageBytes)", index: index)
         }
-        if descriptor.format == .raw {
-            guard let w = descriptor.width, let h = descriptor.height, let c = descriptor.channels,
-                  (1...65_535).contains(w), (1...65_535).contains(h), [1, 3, 4].contains(c) else {
-                throw ProtocolError(.badHeader, "a raw image needs width and height in 1...65535 and channels 1, 3 or 4", index: index)
-            }
-            guard w * h * c == bytes.count else {
-                throw ProtocolError(.badImage, "raw image declared \(w)×\(h)×\(c) but the frame has \(bytes.count) bytes", index: index)
-            }
+        if let rawBytes, rawBytes != bytes.count, let w = descriptor.width, let h = descriptor.height, let c = descriptor.channels {
+            throw ProtocolError(.badImage, "raw image declared \(w)×\(h)×\(c) but the frame has \(bytes.count) bytes", index: index)
         }
-        if let source = descriptor.source, source.utf8.count > 256 {
-            throw ProtocolError(.tooLarge, "source tag of \(source.utf8.count) bytes; at most 256", index: index)
+        if let source = descriptor.source, source.utf8.count > limits.maxSourceBytes {
+            throw ProtocolError(.tooLarge, "source tag of \(source.utf8.count) bytes; at most \(limits.maxSourceBytes)", index: index)
         }
-        if let meta = descriptor.meta, meta.utf8.count > 64 << 10 {
-            throw ProtocolError(.tooLarge, "meta of \(meta.utf8.count) bytes; at most 65536", index: index)
+        if let meta = descriptor.meta, meta.utf8.count > limits.maxMetaBytes {
+            throw ProtocolError(.tooLarge, "meta of \(meta.utf8.count) bytes; at most \(limits.maxMetaBytes)", index: index)
         }
         return ImagePayload(bytes, descriptor)
     }

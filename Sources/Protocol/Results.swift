@@ -1,5 +1,8 @@
 // The result objects of each command and the model announcement: shared by the server (encoding)
 // and clients (decoding), so both sides agree by construction. Keys are snake_case on the wire.
+// A field the spec types "T|null" is always sent, as null when absent (Swift's synthesised
+// encoding would leave it out, and a client indexing `res["next_after"]` would crash): those
+// types write their own `encode(to:)`.
 import Foundation
 
 public struct IngestResult: Codable, Equatable, Sendable {
@@ -91,6 +94,15 @@ public struct ModelResult: Codable, Equatable, Sendable {
         self.step = step
         self.publishedAt = publishedAt
     }
+
+    /// `path` and `published_at` are sent as null before the first version, never left out.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(version, forKey: .version)
+        try c.encode(path, forKey: .path)
+        try c.encode(step, forKey: .step)
+        try c.encode(publishedAt, forKey: .publishedAt)
+    }
 }
 
 /// Published on the PUB socket under the topic "model" whenever a version is published, and the
@@ -134,6 +146,11 @@ public struct LastAnnouncementResult: Codable, Equatable, Sendable {
     /// Null before the first version.
     public var announcement: Announcement?
     public init(announcement: Announcement?) { self.announcement = announcement }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(announcement, forKey: .announcement)
+    }
 }
 
 public struct StatusResult: Codable, Equatable, Sendable {
@@ -201,10 +218,32 @@ public struct StatusResult: Codable, Equatable, Sendable {
         public var items: Int
         /// The version whose catalog is being built in the background, if any.
         public var building: Int?
-        public init(version: Int, items: Int, building: Int?) {
+        /// Every stored item is in it under `version`, and nothing is being built: knn and
+        /// export see the whole store. (`items` still counts rows deleted since the build.)
+        public var complete: Bool
+        public init(version: Int, items: Int, building: Int?, complete: Bool = false) {
             self.version = version
             self.items = items
             self.building = building
+            self.complete = complete
+        }
+
+        enum CodingKeys: String, CodingKey { case version, items, building, complete }
+
+        /// `complete` came with issue 12: a daemon from before it sends none.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(version: try c.decode(Int.self, forKey: .version), items: try c.decode(Int.self, forKey: .items),
+                      building: try c.decodeIfPresent(Int.self, forKey: .building),
+                      complete: try c.decodeIfPresent(Bool.self, forKey: .complete) ?? false)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(version, forKey: .version)
+            try c.encode(items, forKey: .items)
+            try c.encode(building, forKey: .building)
+            try c.encode(complete, forKey: .complete)
         }
     }
 
@@ -237,5 +276,13 @@ public struct ExportResult: Codable, Equatable, Sendable {
         self.dim = dim
         self.ids = ids
         self.nextAfter = nextAfter
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(version, forKey: .version)
+        try c.encode(dim, forKey: .dim)
+        try c.encode(ids, forKey: .ids)
+        try c.encode(nextAfter, forKey: .nextAfter)
     }
 }

@@ -18,7 +18,7 @@ extension DaemonSettings {
             initialMapSize: c.store.initialMapMiB << 20, maxMapSize: c.store.maxMapMiB << 20,
             maxItems: c.store.maxItems > 0 ? c.store.maxItems : nil,
             maxBytes: c.store.maxBytes > 0 ? c.store.maxBytes : nil,
-            replay: ReplayConfiguration(policy: ReplayPolicyKind(rawValue: c.store.replayPolicy.rawValue) ?? .fifo,
+            replay: ReplayConfiguration(policy: try choice(c.store.replayPolicy, "store.replay_policy"),
                                         capacity: c.store.replayCapacity, seed: UInt64(c.training.seed)))
         modelsDirectory = URL(fileURLWithPath: c.paths.models)
 
@@ -34,12 +34,12 @@ extension DaemonSettings {
         }
 
         var training = TrainingConfig()
-        training.method = MethodName(rawValue: c.training.method.rawValue) ?? .byol
+        training.method = try choice(c.training.method, "training.method")
         training.encoder = EncoderConfig(inputChannels: c.store.channels, imageSize: c.store.canonicalSide, width: c.training.width)
         training.adc = c.training.adc ? try AdaptiveDistributionCalibration(c.training) : nil
         try training.adc?.validate(batch: c.training.batch)
         training.batch = c.training.batch
-        training.optimiser.kind = OptimiserConfig.Kind(rawValue: c.training.optimiser.rawValue) ?? .sgd
+        training.optimiser.kind = try choice(c.training.optimiser, "training.optimiser")
         training.optimiser.learningRate = Float(c.training.learningRate)
         training.optimiser.weightDecay = Float(c.training.weightDecay)
         training.optimiser.warmupSteps = c.training.warmupSteps
@@ -54,6 +54,7 @@ extension DaemonSettings {
         trainer.nice = Int32(clamping: c.training.nice)
         trainer.publishEverySteps = c.models.publishEverySteps
         trainer.publishEverySeconds = Double(c.models.publishEverySeconds)
+        trainer.publishWhenIdleSeconds = Double(c.models.publishWhenIdleSeconds)
         trainer.priorFromPreviousVersion = c.training.lpmPrior == .previous
         keepVersions = c.models.keep
 
@@ -67,12 +68,21 @@ extension DaemonSettings {
 extension AdaptiveDistributionCalibration {
     /// ADC's settings from the `training.adc_*` keys; a combination ADC refuses (a tied scale with
     /// ρ ≤ 2, a perplexity ≤ 1) is an error naming the setting.
-    init(_ t: GLFDConfiguration.Training) throws(ADCConfigurationError) {
-        self.init(bandwidth: ADCBandwidth(rawValue: t.adcBandwidth.rawValue)!, sigma: Float(t.adcSigma),
+    init(_ t: GLFDConfiguration.Training) throws {
+        self.init(bandwidth: try choice(t.adcBandwidth, "training.adc_bandwidth"), sigma: Float(t.adcSigma),
                   perplexity: Float(t.adcPerplexity), distanceScale: Float(t.adcDistanceScale), rho: Float(t.adcRho),
-                  tiedScale: t.adcScale == .tied, entropyWeights: ADCEntropyWeighting(rawValue: t.adcEntropyWeights.rawValue)!,
-                  lpmDirection: LPMDirection(rawValue: t.lpmDirection.rawValue)!, inputTemperature: Float(t.adcInputTemperature),
+                  tiedScale: t.adcScale == .tied, entropyWeights: try choice(t.adcEntropyWeights, "training.adc_entropy_weights"),
+                  lpmDirection: try choice(t.lpmDirection, "training.adc_lpm_direction"), inputTemperature: Float(t.adcInputTemperature),
                   dcmWeight: Float(t.adcDCMWeight), lpmWeight: Float(t.adcLPMWeight))
         try validate()
     }
+}
+
+/// A choice of the configuration as the type of the part that uses it. The two enums mirror each
+/// other; a choice the part does not know is an error naming the key, never a silent fallback.
+func choice<Choice: RawRepresentable<String>, Part: RawRepresentable<String>>(_ value: Choice, _ key: String) throws(ConfigurationError) -> Part {
+    guard let part = Part(rawValue: value.rawValue) else {
+        throw ConfigurationError(.invalidValue, "\(key) = \"\(value.rawValue)\" is a choice this build of glfd cannot run")
+    }
+    return part
 }

@@ -43,6 +43,9 @@ struct GLFD: ParsableCommand {
         }
         // Before anything slow: from here a SIGTERM stops the daemon gracefully, whenever it comes.
         Signals.install()
+        // Every client connection is a file descriptor: with the usual soft limit of 1,024, a flood
+        // of idle connections left no room for new clients (or for the store's and models' files).
+        let files = raiseOpenFileLimit()
         // glfd parallelises itself (the trainer's replicas, catalog builds on index.build_threads).
         // A threaded OpenBLAS under two concurrent callers serialises them on its own lock and runs
         // their work on its worker threads at the default priority: the niced trainer then stalled
@@ -96,7 +99,7 @@ struct GLFD: ParsableCommand {
             }
             notifier.ready(status: daemon.statusLine)
         }
-        logger.info("started", metadata: ["requests": "\(requests)", "announcements": "\(announcements)",
+        logger.info("started", metadata: ["requests": "\(requests)", "announcements": "\(announcements)", "open_files": "\(files)",
                                           "metrics": "\(exposition.endpointAddress.map { "http://\($0)/metrics" } ?? configuration.metrics.textfile)",
                                           "state": "\(configuration.paths.stateDirectory)"])
         daemon.start()
@@ -122,6 +125,18 @@ struct GLFD: ParsableCommand {
 }
 
 func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+/// Raises the soft limit on open files to the hard one (systemd's unit sets both); returns it.
+func raiseOpenFileLimit() -> UInt {
+    var limit = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+    if limit.rlim_cur < limit.rlim_max {
+        var raised = limit
+        raised.rlim_cur = limit.rlim_max
+        if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+    }
+    return UInt(limit.rlim_cur)
+}
 
 BLAS.restartWithBetterKernelsIfNeeded()
 GLFD.main()

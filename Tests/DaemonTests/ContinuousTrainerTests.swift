@@ -1,7 +1,8 @@
 // The trainer loop on a real replay store of real CIFAR-10 images: it waits for enough items,
-// trains up to its budget of updates per ingested image and then idles, publishes versions that a
-// restart resumes from (optimiser state included), and the collapse guard rolls broken steps back
-// without publishing.
+// trains up to its budget of updates per ingested image and then idles (publishing what it learned
+// since the last version), publishes versions that a restart resumes from (optimiser state
+// included) under the configuration of the restart, refusing changes a resumed run cannot take,
+// and the collapse guard rolls broken steps back without publishing.
 import Daemon
 import Foundation
 import GLF
@@ -41,6 +42,7 @@ extension ContinuousTrainer.Settings {
     static var forTests: Self {
         var settings = Self()
         settings.nice = 0
+        settings.publishWhenIdleSeconds = 0.5
         return settings
     }
 }
@@ -74,7 +76,7 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         // images/s is over the last 10 s: above 0 while training, back to 0 once idle that long.
         #expect(waitUntil(seconds: 600) { trainer.currentStatus.step >= 3 && trainer.currentStatus.imagesPerSecond > 0 })
         #expect(waitUntil(seconds: 600) { trainer.currentStatus.step == 12 && trainer.currentStatus.idle }, "\(trainer.currentStatus)")
-        #expect(waitUntil(seconds: 60) { trainer.currentStatus.imagesPerSecond == 0 })
+        #expect(waitUntil(seconds: 60) { trainer.currentStatus.imagesPerSecond == 0 && published.all.last?.step == 12 })
         let status = trainer.currentStatus
         trainer.stop()
         #expect(status.loss["total"].map { $0.isFinite } == true, "\(status.loss)")
@@ -87,9 +89,9 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         for term in ["adc.dcm", "adc.lpm"] {
             #expect(published.all.dropFirst().allSatisfy { $0.metrics["gradient_share.\(term)"] != nil }, "\(published.all)")
         }
-        // The initial version (step 0), then every 5 steps.
-        #expect(published.all.map(\.step) == [0, 5, 10], "\(published.all.map(\.step))")
-        #expect(versions.latest?.version == 3)
+        // The initial version (step 0), then every 5 steps, and the last steps when it went idle.
+        #expect(published.all.map(\.step) == [0, 5, 10, 12], "\(published.all.map(\.step))")
+        #expect(versions.latest?.version == 4)
         #expect(FileManager.default.fileExists(atPath: versions.latest!.path + "/model.safetensors"))
 
         // More images raise the budget; a new trainer resumes at step 12 from its snapshot.
@@ -102,8 +104,9 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         #expect(resumed.currentStatus.step == 12)
         resumed.start()
         #expect(waitUntil(seconds: 600) { resumed.currentStatus.step == 18 && resumed.currentStatus.idle }, "\(resumed.currentStatus)")
+        #expect(waitUntil(seconds: 60) { published.all.last?.step == 18 }, "published once idle: \(published.all.map(\.step))")
         resumed.stop()
-        #expect(published.all.map(\.step).last == 15)
+        #expect(published.all.map(\.step).suffix(2) == [17, 18], "\(published.all.map(\.step))")
     }
 
     /// LPM's "previous" prior: the latest version's embeddings instead of pixels, renewed on each
@@ -124,8 +127,9 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         try trainer.publishInitialVersion()
         trainer.start()
         #expect(waitUntil(seconds: 600) { trainer.currentStatus.step == 8 && trainer.currentStatus.idle })
+        #expect(waitUntil(seconds: 60) { published.all.last?.step == 8 })
         trainer.stop()
-        #expect(published.all.map(\.step) == [0, 3, 6])
+        #expect(published.all.map(\.step) == [0, 3, 6, 8])
         #expect(trainer.currentStatus.loss["adc.lpm"].map { $0.isFinite && $0 > 0 } == true, "\(trainer.currentStatus.loss)")
         #expect(trainer.currentStatus.rolledBack == 0)
     }
@@ -150,5 +154,51 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         trainer.stop()
         #expect(trainer.currentStatus.step == 0)
         #expect(published.all.map(\.step) == [0], "only the initial version: \(published.all.map(\.step))")
+    }
+
+    /// A restart takes what may change on a resumed run from its configuration (learning rate,
+    /// ADC) and says so; what may not (batch, method, width) refuses to start, naming the setting,
+    /// both values and the way out, rather than train something other than what was configured.
+    @Test func aRestartAppliesWhatMayChangeAndRefusesWhatMayNot() throws {
+        let root = temporaryDaemonDirectory()
+        let store = try cifarStore(root.appendingPathComponent("store"), count: 32)
+        let versions = try ModelVersions(directory: root.appendingPathComponent("models"), keep: 10)
+        let snapshot = root.appendingPathComponent("training")
+        var settings = ContinuousTrainer.Settings.forTests
+        settings.minItems = 16
+        settings.updatesPerImage = 2  // 4 steps
+        let first = try ContinuousTrainer(store: store, versions: versions, config: smallTrainingConfig(), settings: settings,
+                                          snapshotDirectory: snapshot, onPublish: { _ in })
+        #expect(first.resumedStep == nil)
+        try first.publishInitialVersion()
+        first.start()
+        #expect(waitUntil(seconds: 600) { first.currentStatus.step == 4 && first.currentStatus.idle })
+        first.stop()
+
+        var changed = smallTrainingConfig()
+        changed.optimiser.learningRate = 0.01
+        changed.adc?.lpmWeight = 3
+        let resumed = try ContinuousTrainer(store: store, versions: versions, config: changed, settings: settings,
+                                            snapshotDirectory: snapshot, onPublish: { _ in })
+        #expect(resumed.resumedStep == 4)
+        #expect(resumed.currentStatus.step == 4)
+        #expect(resumed.config.optimiser.learningRate == 0.01)
+        #expect(resumed.config.adc?.lpmWeight == 3)
+        #expect(Set(resumed.resumedChanges.map(\.field)) == [.learningRate, .adc], "\(resumed.resumedChanges)")
+
+        for (change, key) in [({ (c: inout TrainingConfig) in c.batch = 8 }, "training.batch"),
+                              ({ (c: inout TrainingConfig) in c.method = .simclr }, "training.method"),
+                              ({ (c: inout TrainingConfig) in c.encoder.width = 8 }, "training.width")] {
+            var refused = smallTrainingConfig()
+            change(&refused)
+            do {
+                _ = try ContinuousTrainer(store: store, versions: versions, config: refused, settings: settings,
+                                          snapshotDirectory: snapshot, onPublish: { _ in })
+                Issue.record("\(key): a changed structure must refuse to start")
+            } catch let error as TrainingResumeError {
+                let message = error.description
+                #expect(message.contains(key) && message.contains("step 4") && message.contains("afresh"), "\(message)")
+            }
+        }
     }
 }

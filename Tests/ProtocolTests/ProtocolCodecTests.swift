@@ -82,6 +82,7 @@ func header(_ json: String, _ payloads: [[UInt8]] = []) -> [[UInt8]] {
             ([Array("glfd/1".utf8)], .badFrames),
             ([Array("glfd/2".utf8), Array("{}".utf8)], .unsupportedVersion),
             ([Array("GET / HTTP/1.1".utf8), []], .unsupportedVersion),
+            ([Array("HTTP/1.1 GET /".utf8)], .unsupportedVersion),
             (header("not json"), .badHeader),
             (header("[1, 2]"), .badHeader),
             (header("{\"id\": 1}"), .badHeader),
@@ -96,12 +97,12 @@ func header(_ json: String, _ payloads: [[UInt8]] = []) -> [[UInt8]] {
             (header("{\"cmd\": \"ingest\", \"images\": [{\"format\": \"gif\"}]}", [jpegLike]), .badHeader),
             (header("{\"cmd\": \"ingest\", \"images\": [{\"format\": \"raw\", \"width\": 2, \"height\": 2, \"channels\": 3}]}", [[1, 2, 3]]), .badImage),
             (header("{\"cmd\": \"ingest\", \"images\": [{\"format\": \"raw\", \"width\": 2, \"height\": 2}]}", [[1, 2, 3, 4]]), .badHeader),
-            (header("{\"cmd\": \"ingest\", \"images\": [{\"format\": \"raw\", \"width\": 4611686018427387904, \"height\": 4, \"channels\": 3}]}", [[1]]), .badHeader),
+            (header("{\"cmd\": \"ingest\", \"images\": [{\"format\": \"raw\", \"width\": 4611686018427387904, \"height\": 4, \"channels\": 3}]}", [[1]]), .badImage),
             (header("{\"cmd\": \"ingest\", \"images\": [{\"source\": \"\(String(repeating: "s", count: 300))\"}]}", [jpegLike]), .tooLarge),
             (header("{\"cmd\": \"ingest\", \"images\": [\(Array(repeating: "{}", count: 257).joined(separator: ","))]}",
                     Array(repeating: jpegLike, count: 257)), .tooLarge),
             (header("{\"cmd\": \"ingest\", \"images\": [{}]}", [[UInt8](repeating: 1, count: (16 << 20) + 1)]), .tooLarge),
-            (header("{\"cmd\": \"status\", \"pad\": \"\(String(repeating: "x", count: 70_000))\"}"), .tooLarge),
+            (header("{\"cmd\": \"status\", \"pad\": \"\(String(repeating: "x", count: (1 << 20) + 1))\"}"), .tooLarge),
             (header("{\"cmd\": \"status\"}", [[1]]), .badFrames),
             (header("{\"cmd\": \"knn\", \"k\": 0}", [jpegLike]), .badHeader),
             (header("{\"cmd\": \"knn\", \"k\": 100000}", [jpegLike]), .tooLarge),
@@ -110,6 +111,8 @@ func header(_ json: String, _ payloads: [[UInt8]] = []) -> [[UInt8]] {
             (header("{\"cmd\": \"knn\", \"by\": \"vector\", \"dim\": 4}", [[0, 0, 128, 63]]), .badFrames),
             (header("{\"cmd\": \"knn\", \"by\": \"vector\", \"dim\": 1}", [[0, 0, 192, 127]]), .badHeader),
             (header("{\"cmd\": \"knn\", \"by\": \"vector\"}", [[0, 0, 128, 63]]), .badHeader),
+            (header("{\"cmd\": \"knn\", \"by\": \"vector\", \"dim\": 0}", [[]]), .badHeader),
+            (header("{\"cmd\": \"knn\", \"by\": \"vector\", \"dim\": 65537}", [[UInt8](repeating: 0, count: 65537 * 4)]), .tooLarge),
             (header("{\"cmd\": \"get\"}"), .badHeader),
             (header("{\"cmd\": \"export\", \"limit\": 0}"), .badHeader),
             (header("{\"cmd\": \"export\", \"limit\": 20000}"), .tooLarge),
@@ -129,6 +132,56 @@ func header(_ json: String, _ payloads: [[UInt8]] = []) -> [[UInt8]] {
         #expect(decodeError(header("{\"id\": \"abc\", \"cmd\": \"ingest\", \"images\": 3}"))?.id == .string("abc"))
         #expect(decodeError(header("{\"id\": 5, \"cmd\": \"ingest\", \"images\": [{}]}", [[]]))?.error.index == 0)
         #expect(decodeError(header("{\"id\": 5"))?.id == nil)
+        // Whatever else is wrong: another version frame, a header over its limit, a request over its limit.
+        #expect(decodeError([Array("glfd/2".utf8), Array("{\"id\": 8, \"cmd\": \"status\"}".utf8)])?.id == .number(8))
+        let padded = "{\"id\": 9, \"cmd\": \"status\", \"pad\": \"\(String(repeating: "x", count: (1 << 20) + 1))\"}"
+        #expect(decodeError(header(padded))?.id == .number(9))
+        let huge = header("{\"id\": 10, \"cmd\": \"ingest\", \"images\": [{}, {}, {}, {}, {}]}", Array(repeating: [UInt8](repeating: 1, count: 14 << 20), count: 5))
+        #expect(decodeError(huge)?.error.code == .tooLarge)
+        #expect(decodeError(huge)?.id == .number(10))
+        // Past what is worth parsing for an id alone (4 MiB), none.
+        let enormous = "{\"id\": 11, \"cmd\": \"status\", \"pad\": \"\(String(repeating: "x", count: 5 << 20))\"}"
+        #expect(decodeError(header(enormous))?.id == nil)
+    }
+
+    /// Each limit of PROTOCOL.md §6 can be reached: at its edge the request decodes.
+    @Test func everyLimitIsReachable() throws {
+        // 10,000 ids of 20 digits in one header.
+        let ids = Array(repeating: UInt64.max - 1, count: 10_000)
+        #expect(try Request.decode(Request(id: .number(1), .get(ids: ids, pixels: false)).encode()).get().command == .get(ids: ids, pixels: false))
+        // A meta of 64 KiB that JSON escapes byte by byte (\u0001: 6 bytes each), beside a source of 256 bytes.
+        let meta = String(repeating: "\u{1}", count: 64 << 10), source = String(repeating: "s", count: 256)
+        let ingest = Request(id: .number(2), .ingest([ImagePayload(jpegLike, ImageDescriptor(source: source, meta: meta))]))
+        #expect(ingest.encode()[1].count > 6 * (64 << 10))
+        #expect(try Request.decode(ingest.encode()).get() == ingest)
+        // dim at its limit, k at its limit, 256 images.
+        let vector = Request(.knn(KNNQuery(.vector([Float](repeating: 0.5, count: 65_536)), k: 1000)))
+        #expect(try Request.decode(vector.encode()).get() == vector)
+        let many = Request(.embed(Array(repeating: ImagePayload(jpegLike), count: 256)))
+        #expect(try Request.decode(many.encode()).get() == many)
+    }
+
+    @Test func aValueOfTheWrongTypeIsNamedNotCalledGarbage() {
+        let failure = decodeError(header("{\"cmd\": \"ingest\", \"images\": [{\"format\": \"raw\", \"width\": 32.5, \"height\": 1, \"channels\": 1}]}", [[1]]))
+        #expect(failure?.error.code == .badHeader)
+        #expect(failure?.error.message.contains("images[0].width: 32.5 is not an integer") == true, "\(String(describing: failure))")
+        #expect(decodeError(header("{\"cmd\": \"get\", \"ids\": [3, -1]}"))?.error.message.contains("ids[1]") == true)
+        #expect(decodeError(header("{nope"))?.error.message.contains("not a JSON object") == true)
+    }
+
+    /// Fields the spec types "T|null" are sent as null, never left out.
+    @Test func nullableResultFieldsAreSentAsNull() throws {
+        func json(_ value: some Encodable) throws -> [String: Any] {
+            let reply = Reply.success(id: nil, value).encode()
+            let object = try JSONSerialization.jsonObject(with: Data(reply[1])) as! [String: Any]
+            return object["result"] as! [String: Any]
+        }
+        #expect(try json(ExportResult(version: 1, dim: 4, ids: [], nextAfter: nil))["next_after"] is NSNull)
+        #expect(try json(ModelResult(version: 0, path: nil, step: 0, publishedAt: nil))["path"] is NSNull)
+        #expect(try json(ModelResult(version: 0, path: nil, step: 0, publishedAt: nil))["published_at"] is NSNull)
+        #expect(try json(LastAnnouncementResult(announcement: nil))["announcement"] is NSNull)
+        #expect(try json(StatusResult.Catalog(version: 0, items: 0, building: nil))["building"] is NSNull)
+        #expect(try json(ExportResult(version: 1, dim: 4, ids: [3], nextAfter: 3))["next_after"] as? Int == 3)
     }
 
     @Test func unknownFieldsAreIgnored() throws {

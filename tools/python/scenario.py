@@ -128,7 +128,7 @@ def main():
         rogue.setsockopt(zmq.RCVTIMEO, 10_000)
         rogue.setsockopt(zmq.LINGER, 0)
         rogue.connect(requests)
-        for garbage, code in [([b"hello"], "bad_frames"), ([b"HTTP/1.1", b"{}"], "unsupported_version"),
+        for garbage, code in [([b"hello"], "unsupported_version"), ([b"HTTP/1.1", b"{}"], "unsupported_version"),
                               ([VERSION, b"{oops"], "bad_header"), ([VERSION, b'{"cmd":"teleport"}'], "unknown_command"),
                               ([VERSION, b'{"cmd":"ingest","images":[{}]}', b"not an image"], "bad_image")]:
             rogue.send_multipart(garbage)

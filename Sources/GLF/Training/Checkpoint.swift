@@ -66,19 +66,33 @@ extension Trainer {
         }
     }
 
-    /// Rebuilds the trainer saved in `directory`, with `workers` cores.
-    public static func resume(from directory: URL, workers: Int? = nil) throws(WeightFileError) -> Trainer {
+    /// The configuration and step of the checkpoint in `directory`.
+    public static func savedState(in directory: URL) throws(WeightFileError) -> TrainingState {
         let stateURL = directory.appendingPathComponent(stateFileName)
         guard let data = try? Data(contentsOf: stateURL) else {
             throw WeightFileError(.unreadable, "no \(stateFileName): not a training checkpoint", path: directory.path)
         }
-        let state: TrainingState
         do {
-            state = try JSONDecoder().decode(TrainingState.self, from: data)
+            return try JSONDecoder().decode(TrainingState.self, from: data)
         } catch {
             throw WeightFileError(.invalidConfig, "\(stateFileName) is not a training state: \(error)", path: stateURL.path)
         }
+    }
+
+    /// Rebuilds the trainer saved in `directory`, with `workers` cores. With `config`, the run goes
+    /// on under it: what `TrainingConfig.changes(toResume:)` allows to change is taken from it (the
+    /// learning rate, ADC, …); a change of the saved run's structure is an error.
+    public static func resume(from directory: URL, workers: Int? = nil, as wanted: TrainingConfig? = nil) throws(WeightFileError) -> Trainer {
+        let state = try savedState(in: directory)
         var config = state.config
+        if let wanted {
+            let fixed = wanted.changes(toResume: state.config).filter { !$0.canChangeOnResume }
+            guard fixed.isEmpty else {
+                throw WeightFileError(.invalidConfig, "the saved run differs in what cannot change on resume: "
+                                      + fixed.map(\.description).joined(separator: "; "), path: directory.path)
+            }
+            config = wanted
+        }
         if let workers { config.workers = workers }
         let trainer = Trainer(config)
         _ = try WeightFile.load(into: trainer.modelNetwork.arena, from: directory.appendingPathComponent(ModelDirectory.weightsFileName))

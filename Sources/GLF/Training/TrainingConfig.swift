@@ -56,6 +56,65 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     }
 }
 
+/// One way a configuration differs from a saved run's: what a resumed run may take from the new
+/// configuration (the schedule, ADC, the average's decay, the seed) and what it may not (anything
+/// that shapes the networks, the batch tensors or the optimiser state on disk).
+public struct ConfigurationChange: Sendable, Equatable, CustomStringConvertible {
+    public enum Field: String, Sendable, CaseIterable {
+        case method, width, depth, imageSide, channels, heads, batch, optimiser, averaging, augmentation
+        case learningRate, weightDecay, momentum, warmupSteps, totalSteps, adc, averageDecay, seed
+    }
+    public var field: Field
+    public var saved: String
+    public var wanted: String
+
+    public var canChangeOnResume: Bool {
+        switch field {
+        case .method, .width, .depth, .imageSide, .channels, .heads, .batch, .optimiser, .averaging, .augmentation: false
+        case .learningRate, .weightDecay, .momentum, .warmupSteps, .totalSteps, .adc, .averageDecay, .seed: true
+        }
+    }
+
+    public var description: String { "\(field.rawValue): saved \(saved), now \(wanted)" }
+}
+
+extension TrainingConfig {
+    /// How this configuration differs from `saved`'s, field by field (workers aside: a resumed run
+    /// may use any number of cores).
+    public func changes(toResume saved: TrainingConfig) -> [ConfigurationChange] {
+        var changes: [ConfigurationChange] = []
+        func compare<T: Equatable>(_ field: ConfigurationChange.Field, _ value: (TrainingConfig) -> T) {
+            let (before, now) = (value(saved), value(self))
+            if before != now { changes.append(ConfigurationChange(field: field, saved: "\(before)", wanted: "\(now)")) }
+        }
+        func describe(_ adc: AdaptiveDistributionCalibration?) -> String {
+            guard let adc else { return "off" }
+            return "\(adc)"
+        }
+        compare(.method) { $0.method.rawValue }
+        compare(.width) { $0.encoder.width }
+        compare(.depth) { $0.encoder.blocksPerStage }
+        compare(.imageSide) { $0.encoder.imageSize }
+        compare(.channels) { $0.encoder.inputChannels }
+        compare(.heads) { "\($0.heads)" }
+        compare(.batch) { $0.batch }
+        compare(.optimiser) { $0.optimiser.kind.rawValue }
+        compare(.averaging) { $0.averageDecay == nil ? "off" : "on" }
+        compare(.augmentation) { "\($0.augmentation)" }
+        compare(.learningRate) { $0.optimiser.learningRate }
+        compare(.weightDecay) { $0.optimiser.weightDecay }
+        compare(.momentum) { $0.optimiser.momentum }
+        compare(.warmupSteps) { $0.optimiser.warmupSteps }
+        compare(.totalSteps) { $0.optimiser.totalSteps.map(String.init) ?? "none" }
+        if saved.adc != adc { changes.append(ConfigurationChange(field: .adc, saved: describe(saved.adc), wanted: describe(adc))) }
+        if let before = saved.averageDecay, let now = averageDecay, before != now {
+            changes.append(ConfigurationChange(field: .averageDecay, saved: "\(before)", wanted: "\(now)"))
+        }
+        compare(.seed) { $0.seed }
+        return changes
+    }
+}
+
 public struct HeadSizes: Codable, Sendable, Equatable {
     public var hidden: Int?
     public var projection: Int?
