@@ -19,15 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zmq  # noqa: E402
-from scenario import start, stop  # noqa: E402
-
-failures = []
-
-
-def check(condition, what):
-    print(("ok     " if condition else "FAILED ") + what, flush=True)
-    if not condition:
-        failures.append(what)
+from scenario import check, failures, start, stop  # noqa: E402
 
 
 def status_within(endpoint, seconds):

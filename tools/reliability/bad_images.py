@@ -349,15 +349,12 @@ def main():
             ("rss_anon_before_mb", anon_before), ("rss_anon_after_mb", anon_after), ("seconds", elapsed),
             ("sigterm_exit", exit_code), ("result", "FAIL" if hard else "pass"),
         ])
-        for problem in hard:
-            print(f"HARD FAILURE: {problem}", flush=True)
+        common.print_hard_failures(hard)
     except DaemonError as error:
         hard.append(str(error))
         print(f"HARD FAILURE: {error}", flush=True)
     finally:
-        daemon.cleanup(keep=args.keep_state or bool(hard))
-        if hard:
-            print(f"state kept for inspection: {daemon.state}", flush=True)
+        daemon.finish(failed=bool(hard), keep=args.keep_state)
     sys.exit(1 if hard else 0)
 
 

@@ -184,6 +184,12 @@ class Daemon:
         if not keep and self.owned:
             shutil.rmtree(self.state, ignore_errors=True)
 
+    def finish(self, failed, keep=False):
+        """The end of a tool's run: the state directory goes unless kept or the run failed."""
+        self.cleanup(keep=keep or failed)
+        if failed:
+            print(f"state kept for inspection: {self.state}", flush=True)
+
 
 def rss_mb(pid, field="VmRSS"):
     try:
@@ -467,3 +473,7 @@ def daemon_settings(args, extra=None):
         settings[key.strip()] = value
     return settings
 
+
+def print_hard_failures(hard):
+    for problem in hard:
+        print(f"HARD FAILURE: {problem}", flush=True)

@@ -701,15 +701,12 @@ def main():
             ("seconds", elapsed), ("messages/s", sent / elapsed if elapsed else None),
             ("sigterm_exit", exit_code), ("result", "FAIL" if hard else "pass"),
         ])
-        for problem in hard:
-            print(f"HARD FAILURE: {problem}", flush=True)
+        common.print_hard_failures(hard)
     except DaemonError as error:
         hard.append(str(error))
         print(f"HARD FAILURE: {error}", flush=True)
     finally:
-        daemon.cleanup(keep=args.keep_state or bool(hard))
-        if hard:
-            print(f"state kept for inspection: {daemon.state}", flush=True)
+        daemon.finish(failed=bool(hard), keep=args.keep_state)
     sys.exit(1 if hard else 0)
 
 

@@ -400,9 +400,7 @@ def main():
             print(f"trial {trial + 1}: killed after {ran:.2f} s; {acked} images acked this trial; "
                   f"{at_kill} requests in flight at the kill, {unanswered} never answered", flush=True)
     finally:
-        daemon.cleanup(keep=args.keep_state or hard)
-        if hard:
-            print(f"state kept for inspection: {daemon.state}", flush=True)
+        daemon.finish(failed=hard, keep=args.keep_state)
     acked_ids = sum(len(s.ids) for s in ledger if s.ids)
     internal = counters["errors.internal"]
     if internal or counters["bad_acks"]:

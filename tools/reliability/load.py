@@ -242,9 +242,7 @@ def main():
     except DaemonError as error:
         hard.append(str(error))
     finally:
-        daemon.cleanup(keep=args.keep_state or bool(hard))
-        if hard:
-            print(f"state kept for inspection: {daemon.state}", flush=True)
+        daemon.finish(failed=bool(hard), keep=args.keep_state)
 
     requests = sum(len(v) for v in shared.latency.values())
     errors = collections.Counter()
