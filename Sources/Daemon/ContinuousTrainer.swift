@@ -21,7 +21,7 @@ import Neural
 import Store
 
 public final class ContinuousTrainer: @unchecked Sendable {
-    public struct Settings: Sendable {
+    public struct Settings: Sendable, Codable, Equatable {
         public var updatesPerImage: Double = 4
         public var minItems = 512
         public var publishEverySteps = 500
@@ -78,6 +78,10 @@ public final class ContinuousTrainer: @unchecked Sendable {
     public let resumedChanges: [ConfigurationChange]
     /// The step of the saved run it resumed; nil for a fresh start.
     public let resumedStep: Int?
+    /// The loop's settings that differ from the previous start's (kept beside the snapshot), each
+    /// applied: the update budget, the publication cadence, … (for the log).
+    public private(set) var settingsChanged: [(key: String, before: String, now: String)] = []
+    static let settingsFileName = "trainer-settings.json"
 
     public init(store: ImageStore, versions: ModelVersions, config: TrainingConfig, settings: Settings,
                 snapshotDirectory: URL, onPublish: @escaping @Sendable (PublishedVersion) -> Void) throws {
@@ -99,6 +103,26 @@ public final class ContinuousTrainer: @unchecked Sendable {
         let projection = trainer.method.projector(featureDimension: trainer.config.encoder.featureDimension).outputDimension
         collapseFloor = settings.collapseFloorFraction / Float(projection).squareRoot()
         status.step = trainer.stepCount
+        settingsChanged = Self.noteSettings(settings, in: snapshotDirectory)
+    }
+
+    /// Compares `settings` with the ones the previous start left beside the snapshot, then leaves
+    /// these there. What differs is told by the glfd setting that holds it.
+    private static func noteSettings(_ settings: Settings, in directory: URL) -> [(key: String, before: String, now: String)] {
+        let file = directory.appendingPathComponent(settingsFileName)
+        defer {
+            try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try? JSONEncoder().encode(settings).write(to: file, options: .atomic)
+        }
+        guard let data = try? Data(contentsOf: file), let before = try? JSONDecoder().decode(Settings.self, from: data) else { return [] }
+        let fields: [(String, (Settings) -> String)] = [
+            ("training.updates_per_image", { "\($0.updatesPerImage)" }), ("training.min_items", { "\($0.minItems)" }),
+            ("training.nice", { "\($0.nice)" }), ("training.lpm_prior", { $0.priorFromPreviousVersion ? "previous" : "pixels" }),
+            ("models.publish_every_steps", { "\($0.publishEverySteps)" }),
+            ("models.publish_every_seconds", { "\($0.publishEverySeconds)" }),
+            ("models.publish_when_idle_seconds", { "\($0.publishWhenIdleSeconds)" }),
+        ]
+        return fields.compactMap { key, value in value(before) == value(settings) ? nil : (key, value(before), value(settings)) }
     }
 
     /// The newest of: the snapshot, the latest published version, resumed under `config`; a fresh

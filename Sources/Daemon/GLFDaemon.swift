@@ -101,6 +101,10 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             logger.notice("a changed setting applies to the resumed run", metadata: [
                 "setting": "\(change.field.settingKey)", "saved": "\(change.saved)", "now": "\(change.wanted)"])
         }
+        for change in trainer.settingsChanged {
+            logger.notice("a changed setting applies from now", metadata: [
+                "setting": "\(change.key)", "before": "\(change.before)", "now": "\(change.now)"])
+        }
         server = try RequestServer(settings: settings.server, handler: self)
     }
 

@@ -185,6 +185,13 @@ func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
         #expect(resumed.config.optimiser.learningRate == 0.01)
         #expect(resumed.config.adc?.lpmWeight == 3)
         #expect(Set(resumed.resumedChanges.map(\.field)) == [.learningRate, .adc], "\(resumed.resumedChanges)")
+        // The loop's own settings are not in the checkpoint: they apply anyway, and are told too.
+        var faster = settings
+        faster.publishEverySteps = 7
+        let again = try ContinuousTrainer(store: store, versions: versions, config: changed, settings: faster,
+                                          snapshotDirectory: snapshot, onPublish: { _ in })
+        #expect(again.settingsChanged.map(\.key) == ["models.publish_every_steps"])
+        #expect(again.settingsChanged.first?.before == "\(settings.publishEverySteps)" && again.settingsChanged.first?.now == "7")
 
         for (change, key) in [({ (c: inout TrainingConfig) in c.batch = 8 }, "training.batch"),
                               ({ (c: inout TrainingConfig) in c.method = .simclr }, "training.method"),
