@@ -102,6 +102,10 @@ struct GLFD: ParsableCommand {
         logger.info("started", metadata: ["requests": "\(requests)", "announcements": "\(announcements)", "open_files": "\(files)",
                                           "metrics": "\(exposition.endpointAddress.map { "http://\($0)/metrics" } ?? configuration.metrics.textfile)",
                                           "state": "\(configuration.paths.stateDirectory)"])
+        if files < 4096 {
+            logger.warning("few open files allowed: a flood of idle connections can lock new clients out; raise the hard limit (the unit's LimitNOFILE)",
+                           metadata: ["open_files": "\(files)"])
+        }
         daemon.start()
         // Sockets are bound and the store is open: ready.
         notifier.ready(status: daemon.statusLine)
