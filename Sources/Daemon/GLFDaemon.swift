@@ -653,9 +653,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         let s = store.statistics
         let t = trainer.currentStatus
         let method = settings.training.method.rawValue + (settings.training.adc == nil ? "" : "+adc")
-        var catalog = lock.withLock { catalogStatus }
-        catalog.complete = catalog.version > 0 && catalog.building == nil
-            && lock.withLock { catalogEmbeddedThrough } >= s.nextID - 1
+        var (catalog, embeddedThrough) = lock.withLock { (catalogStatus, catalogEmbeddedThrough) }
+        catalog.complete = catalog.version > 0 && catalog.building == nil && embeddedThrough >= s.nextID - 1
         return StatusResult(
             uptimeSeconds: Date().timeIntervalSince(started),
             store: .init(items: s.items, bytes: s.recordBytes, ingested: s.ingested, replayPolicy: s.replayPolicy.rawValue,

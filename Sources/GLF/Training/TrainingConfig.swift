@@ -96,11 +96,11 @@ extension TrainingConfig {
         compare(.depth) { $0.encoder.blocksPerStage }
         compare(.imageSide) { $0.encoder.imageSize }
         compare(.channels) { $0.encoder.inputChannels }
-        compare(.heads) { "\($0.heads)" }
+        compare(.heads) { $0.heads }
         compare(.batch) { $0.batch }
         compare(.optimiser) { $0.optimiser.kind.rawValue }
         compare(.averaging) { $0.averageDecay == nil ? "off" : "on" }
-        compare(.augmentation) { "\($0.augmentation)" }
+        compare(.augmentation) { $0.augmentation }
         compare(.learningRate) { $0.optimiser.learningRate }
         compare(.weightDecay) { $0.optimiser.weightDecay }
         compare(.momentum) { $0.optimiser.momentum }
