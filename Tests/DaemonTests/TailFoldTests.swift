@@ -19,7 +19,12 @@ import ZeroMQ
         let daemon = try GLFDaemon(settings: settings)
         daemon.start()
         // The client's socket keeps its context alive.
-        return (daemon, try TestClient(daemon.server.boundEndpoints.requests, context: try ZMQContext()))
+        let client = try TestClient(daemon.server.boundEndpoints.requests, context: try ZMQContext())
+        // The first catalog is built in the background (knn answers not_ready until then): the
+        // tests below count on it, so they start once it is there.
+        let first = try waitForCatalog(client) { $0.version == 1 && $0.building == nil }
+        #expect(first.version == 1, "the first catalog was never built")
+        return (daemon, client)
     }
 
     /// Polls status (up to 2 minutes) until `done` says so; returns the last catalog status.
