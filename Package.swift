@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "glf", targets: ["glf"]),
         .executable(name: "glfd", targets: ["glfd"]),
         .executable(name: "glfctl", targets: ["glfctl"]),
+        .executable(name: "glf-bench", targets: ["glf-bench"]),
         .library(name: "Neural", targets: ["Neural"]),
         .library(name: "GLF", targets: ["GLF"]),
         .library(name: "Imaging", targets: ["Imaging"]),
@@ -52,6 +53,9 @@ let package = Package(
         // The wire protocol (protocol/PROTOCOL.md): requests, replies, announcements, their limits.
         .target(name: "Protocol"),
 
+        // The glfd/1 client in Swift: requests matched to replies by id, pipelining, CURVE, typed errors.
+        .target(name: "GLFDClient", dependencies: ["Protocol", "ZeroMQ"]),
+
         // The daemon's configuration: a TOML subset, GLFD_ environment variables, --set overrides.
         .target(name: "Configuration"),
 
@@ -73,7 +77,14 @@ let package = Package(
         // The offline command-line tool.
         .executableTarget(
             name: "glf",
-            dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", "Index", "Daemon", "Protocol", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fastMath),
+
+        // The benchmarks: the engine against the sgemm peak, the store, the index, the daemon.
+        .executableTarget(
+            name: "glf-bench",
+            dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", "Index", "Daemon", "GLFDClient", "Protocol",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
         // The daemon.
@@ -87,17 +98,21 @@ let package = Package(
         // The command-line client of a running glfd.
         .executableTarget(
             name: "glfctl",
-            dependencies: ["Protocol", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["GLFDClient", "Protocol", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
-        .testTarget(name: "NeuralTests", dependencies: ["Neural"]),
-        .testTarget(name: "GLFTests", dependencies: ["GLF", "Neural", "Datasets"]),
+        // What the tests share: the finite-difference check, and a daemon's fixtures (real CIFAR-10
+        // JPEGs, a small model, settings on loopback).
+        .target(name: "GLFDTesting", dependencies: ["Neural", "GLF", "Daemon", "Store", "Imaging"]),
+
+        .testTarget(name: "NeuralTests", dependencies: ["Neural", "GLFDTesting"]),
+        .testTarget(name: "GLFTests", dependencies: ["GLF", "Neural", "Datasets", "GLFDTesting"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Store", "GLF", "Neural", "Imaging", "Configuration", "glfd"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "GLFDClient", "GLFDTesting", "Store", "GLF", "Neural", "Imaging", "Configuration", "glfd"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "LMDB", "Imaging", "Neural"]),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Neural"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", .product(name: "Logging", package: "swift-log"),

@@ -52,7 +52,7 @@ extension LabelledImages {
         var pixels: [UInt8] = [], labels: [Int] = [], sources: [String] = []
         for (label, name) in classes.enumerated() {
             var files = try manager.contentsOfDirectory(atPath: "\(root)/\(name)")
-                .filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }
+                .filter(isImageFileName)
                 .sorted()
             if let limitPerClass { files = Array(files.prefix(limitPerClass)) }
             for file in files {

@@ -1,4 +1,4 @@
-// Clustered synthetic embeddings, for the tests and `glf bench knn`: a stand-in for a catalog of
+// Clustered synthetic embeddings, for the tests and `glf-bench knn`: a stand-in for a catalog of
 // image embeddings (many items near a few modes) that is the same on every machine for a seed.
 //
 // Centres are drawn N(0, I_D); an item is a uniformly chosen centre plus N(0, spread² I_D) noise,

@@ -88,9 +88,9 @@ struct Loss: ParsableCommand {
         if name == .byol { try write(tensors.predictionGradient, "grad_p.npy") }
         for term in tensors.values {
             let share = term.gradientNorm.flatMap { norm in methodNorm > 0 ? String(format: "  gradient share %.6f", norm / methodNorm) : nil }
-            print(padded(term.name, 20) + padded(term.kind.rawValue, 14) + String(format: "%.8f  (weighted %.8f)", term.value, term.weighted)
+            print(term.name.padding(toLength: 20, withPad: " ", startingAt: 0) + term.kind.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%.8f  (weighted %.8f)", term.value, term.weighted)
                   + (share ?? ""))
         }
-        print(padded("total", 34) + String(format: "%.8f", total))
+        print("total".padding(toLength: 34, withPad: " ", startingAt: 0) + String(format: "%.8f", total))
     }
 }

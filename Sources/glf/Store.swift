@@ -5,6 +5,7 @@
 // `ingest` prints one line per acknowledged item, "<id>\t<path>", as soon as its commit is durable:
 // the crash test kills it at random moments and checks that every printed id survived.
 import ArgumentParser
+import Datasets
 import Foundation
 import Imaging
 import Store
@@ -156,26 +157,6 @@ private final class IngestProgress: @unchecked Sendable {
     func fail(_ error: Error) { lock.withLock { failure = failure ?? error } }
 
     var summary: (Int, Int, Error?) { lock.withLock { (acknowledged, rejected, failure) } }
-}
-
-/// JPEG and PNG files among `paths`, folders searched recursively, in a stable order.
-func imageFiles(_ paths: [String]) throws -> [String] {
-    let extensions: Set<String> = ["jpg", "jpeg", "png"]
-    var files: [String] = []
-    for path in paths {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ValidationError("\(path) does not exist")
-        }
-        if !isDirectory.boolValue {
-            files.append(path)
-            continue
-        }
-        let found = FileManager.default.enumerator(atPath: path)?.compactMap { $0 as? String } ?? []
-        files += found.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
-            .map { path + "/" + $0 }
-    }
-    return files
 }
 
 struct StoreStat: ParsableCommand {

@@ -5,8 +5,8 @@ import Neural
 struct Glf: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glf",
-        abstract: "glfd's offline tool: training, evaluation, the replay store, benchmarks and weight files without the daemon.",
-        subcommands: [Train.self, Eval.self, Embed.self, Loss.self, StoreCommand.self, Bench.self, Weights.self])
+        abstract: "glfd's offline tool: training, evaluation, the replay store and weight files without the daemon (benchmarks: glf-bench).",
+        subcommands: [Train.self, Eval.self, Embed.self, Loss.self, StoreCommand.self, Weights.self])
 }
 
 BLAS.restartWithBetterKernelsIfNeeded()

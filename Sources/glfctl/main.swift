@@ -2,6 +2,7 @@
 // versions, export the catalog's embeddings.
 import ArgumentParser
 import Foundation
+import GLFDClient
 import Protocol
 import ZeroMQ
 

@@ -4,6 +4,8 @@
 // re-embedding, and items deleted meanwhile leave it at the next start.
 import Daemon
 import Foundation
+import GLFDClient
+import GLFDTesting
 import Index
 import Protocol
 import Store
@@ -35,7 +37,7 @@ import ZeroMQ
     }
 
     /// Polls status until the catalog of `version` is built.
-    func waitForCatalog(_ client: TestClient, version: Int) throws -> StatusResult.Catalog {
+    func waitForCatalog(_ client: GLFDClient, version: Int) throws -> StatusResult.Catalog {
         for _ in 0..<6000 {
             let catalog = try client.call(.status).result(as: StatusResult.self).catalog
             if catalog.version == version && catalog.building == nil { return catalog }
@@ -59,7 +61,7 @@ import ZeroMQ
         do {
             let daemon = try daemon(state)
             daemon.start()
-            let client = try TestClient(daemon.server.boundEndpoints.requests, context: context)
+            let client = try GLFDClient(endpoint: daemon.server.boundEndpoints.requests, context: context)
             let image = try cifarFiles(1)[0]
             let embedded = try client.call(.embed([ImagePayload(image)])).result(as: EmbedResult.self)
             #expect(embedded.version == 1)
@@ -74,7 +76,7 @@ import ZeroMQ
         do {
             let daemon = try daemon(state)
             daemon.start()
-            let client = try TestClient(daemon.server.boundEndpoints.requests, context: context)
+            let client = try GLFDClient(endpoint: daemon.server.boundEndpoints.requests, context: context)
             #expect(try waitForCatalog(client, version: 1).items == Self.itemCount)
             #expect(try ExactIndex(contentsOf: saved).count == Self.itemCount)
             let knn = try client.call(.knn(KNNQuery(.item(777), k: 3, exact: true))).result(as: KNNResult.self)
@@ -88,7 +90,7 @@ import ZeroMQ
         do {
             let daemon = try daemon(state)
             daemon.start()
-            let client = try TestClient(daemon.server.boundEndpoints.requests, context: context)
+            let client = try GLFDClient(endpoint: daemon.server.boundEndpoints.requests, context: context)
             #expect(try waitForCatalog(client, version: 1).items == Self.itemCount - 3)
             #expect(try ExactIndex(contentsOf: saved).ids.prefix(2) == [4, 5])
             daemon.stop()
@@ -98,7 +100,7 @@ import ZeroMQ
         let before = try modificationDate(saved)
         let daemon = try daemon(state)
         daemon.start()
-        let client = try TestClient(daemon.server.boundEndpoints.requests, context: context)
+        let client = try GLFDClient(endpoint: daemon.server.boundEndpoints.requests, context: context)
         #expect(try waitForCatalog(client, version: 1).items == Self.itemCount - 3)
         let knn = try client.call(.knn(KNNQuery(.item(777), k: 3, exact: true))).result(as: KNNResult.self)
         #expect(knn.version == 1 && knn.neighbours.first == Protocol.Neighbour(id: 777, score: 1), "\(knn.neighbours)")
@@ -118,7 +120,7 @@ import ZeroMQ
         settings.catalog.approximate = false
         var daemon = try GLFDaemon(settings: settings)
         daemon.start()
-        var client = try TestClient(daemon.server.boundEndpoints.requests, context: context)
+        var client = try GLFDClient(endpoint: daemon.server.boundEndpoints.requests, context: context)
         #expect(try waitForCatalog(client, version: 1).items == Self.itemCount)
         daemon.stop()
 
@@ -135,7 +137,7 @@ import ZeroMQ
         settings.keepVersions = 1
         daemon = try GLFDaemon(settings: settings)
         daemon.start()
-        client = try TestClient(daemon.server.boundEndpoints.requests, context: context)
+        client = try GLFDClient(endpoint: daemon.server.boundEndpoints.requests, context: context)
         var first: KNNResult?
         for _ in 0..<3000 where first == nil {
             first = try? client.call(.knn(KNNQuery(.item(777), k: 1, exact: true))).result(as: KNNResult.self)

@@ -6,54 +6,16 @@
 import Daemon
 import Foundation
 import GLF
+import GLFDTesting
 import Neural
 import Store
 import Testing
-
-func smallTrainingConfig() -> TrainingConfig {
-    var config = TrainingConfig()
-    config.method = .byol
-    config.encoder = EncoderConfig(inputChannels: 3, imageSize: 32, width: 4, blocksPerStage: [1, 1])
-    config.heads = HeadSizes(hidden: 32, projection: 16, predictorHidden: 32)
-    config.batch = 16
-    config.adc?.perplexity = 5      // below batch − 1, or ADC's targets are all uniform
-    config.workers = 1
-    config.optimiser.warmupSteps = 0
-    return config
-}
-
-/// A store of `count` CIFAR-10 test images (`cifarFiles`), ingested through the real decode path.
-func cifarStore(_ directory: URL, count: Int) throws -> ImageStore {
-    let store = try ImageStore(StoreConfiguration(directory: directory.path))
-    let decoder = IngestDecoder(canonical: store.configuration.canonical)
-    _ = try store.ingestAndWait(try cifarFiles(count).map { try decoder.item(encoded: $0) })
-    return store
-}
 
 final class Published: @unchecked Sendable {
     private let lock = NSLock()
     private var versions: [PublishedVersion] = []
     func add(_ version: PublishedVersion) { lock.withLock { versions.append(version) } }
     var all: [PublishedVersion] { lock.withLock { versions } }
-}
-
-extension ContinuousTrainer.Settings {
-    /// The tests share 2 cores with the whole suite: a trainer at nice 10 would wait for all of it.
-    static var forTests: Self {
-        var settings = Self()
-        settings.nice = 0
-        settings.publishWhenIdleSeconds = 0.5
-        return settings
-    }
-}
-
-func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(20_000)
-    }
-    return condition()
 }
 
 @Suite(.serialized) struct ContinuousTrainerTests {

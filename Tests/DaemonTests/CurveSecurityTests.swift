@@ -2,6 +2,7 @@
 // and a plain client, get nothing (the handshake is refused by our ZAP handler).
 import Daemon
 import Foundation
+import GLFDTesting
 import Protocol
 import Testing
 import ZeroMQ

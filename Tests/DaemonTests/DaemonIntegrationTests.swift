@@ -5,60 +5,12 @@
 import Daemon
 import Foundation
 import GLF
+import GLFDClient
+import GLFDTesting
 import Protocol
 import Store
 import Testing
 import ZeroMQ
-
-/// A DEALER client speaking glfd/1 through our own codec.
-final class TestClient {
-    let socket: ZMQSocket
-    private var nextID: Int64 = 1
-
-    init(_ endpoint: String, context: ZMQContext) throws {
-        socket = try ZMQSocket(context: context, type: .dealer)
-        try socket.set(.receiveTimeout, to: 300_000)
-        try socket.connect(endpoint)
-    }
-
-    func call(_ command: Command) throws -> Reply {
-        let id = RequestID.number(nextID)
-        nextID += 1
-        try socket.send(Request(id: id, command).encode())
-        while true {
-            let reply = try Reply.decode(try socket.receive())
-            if reply.id == id { return reply }
-        }
-    }
-}
-
-func cifarFiles(_ count: Int) throws -> [[UInt8]] {
-    let archive = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../../shared/data/cifar10/test.tar.gz").standardized.path
-    let unpacked = NSTemporaryDirectory() + "glfd-it-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: unpacked) }
-    let classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    let members = (0..<count).map { String(format: "test/\(classes[$0 % 10])/%04d.jpg", $0 / 10 + 1) }
-    let tar = Process()
-    tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
-    tar.arguments = ["-xzf", archive, "-C", unpacked] + members
-    try tar.run()
-    tar.waitUntilExit()
-    return try members.map { try [UInt8](Data(contentsOf: URL(fileURLWithPath: unpacked + "/" + $0))) }
-}
-
-func testDaemonSettings(_ state: URL) -> DaemonSettings {
-    var settings = DaemonSettings(stateDirectory: state)
-    settings.server.requestEndpoint = "tcp://127.0.0.1:*"
-    settings.server.announceEndpoint = "tcp://127.0.0.1:*"
-    settings.training = smallTrainingConfig()
-    settings.trainer = .forTests
-    settings.trainer.minItems = 32
-    settings.trainer.updatesPerImage = 2
-    settings.trainer.publishEverySteps = 4
-    return settings
-}
 
 @Suite(.serialized) struct DaemonIntegrationTests {
     @Test func ingestTrainPublishQueryRestart() throws {
@@ -75,7 +27,7 @@ func testDaemonSettings(_ state: URL) -> DaemonSettings {
             try subscriber.subscribe(Array("model".utf8))
             try subscriber.set(.receiveTimeout, to: 600_000)
             try subscriber.connect(announcements)
-            let client = try TestClient(requests, context: context)
+            let client = try GLFDClient(endpoint: requests, context: context)
 
             for start in stride(from: 0, to: 64, by: 16) {
                 let batch = images[start..<start + 16].map { ImagePayload($0, ImageDescriptor(source: start < 32 ? "a" : "b", meta: "file \(start)")) }
@@ -165,7 +117,7 @@ func testDaemonSettings(_ state: URL) -> DaemonSettings {
         // Restart on the same state: every acknowledged item is there, the model resumes.
         let daemon = try GLFDaemon(settings: testDaemonSettings(state))
         daemon.start()
-        let client = try TestClient(daemon.server.boundEndpoints.requests, context: context)
+        let client = try GLFDClient(endpoint: daemon.server.boundEndpoints.requests, context: context)
         let items = try client.call(.get(ids: acknowledged, pixels: false)).result(as: GetResult.self).items
         #expect(items.compactMap { $0?.id } == acknowledged.filter { $0 != 6 })
         #expect(try client.call(.model).result(as: ModelResult.self).version == versionBeforeRestart)

@@ -2,6 +2,7 @@
 // finish and their acknowledgements go out, and exits 0 well within TimeoutStopSec (90 s); after a
 // restart every acknowledged item is there.
 import Foundation
+import GLFDTesting
 import Protocol
 import Testing
 import ZeroMQ

@@ -5,6 +5,8 @@
 // group keeping at least one, where fifo would evict the oldest 40 items.
 import Daemon
 import Foundation
+import GLFDClient
+import GLFDTesting
 import Neural
 import Protocol
 import Store
@@ -24,7 +26,7 @@ import ZeroMQ
             let daemon = try GLFDaemon(settings: settings)
             daemon.start()
             defer { daemon.stop() }
-            let client = try TestClient(daemon.server.boundEndpoints.requests, context: context)
+            let client = try GLFDClient(endpoint: daemon.server.boundEndpoints.requests, context: context)
             func ingest(_ files: [[UInt8]]) throws -> [UInt64] {
                 try client.call(.ingest(files.map { ImagePayload($0) })).result(as: IngestResult.self).ids
             }

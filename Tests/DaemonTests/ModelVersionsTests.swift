@@ -2,11 +2,8 @@
 // kept, and what an interrupted publication left behind is never taken for a version.
 import Daemon
 import Foundation
+import GLFDTesting
 import Testing
-
-func temporaryDaemonDirectory(_ name: String = #function) -> URL {
-    URL(fileURLWithPath: NSTemporaryDirectory() + "glfd-daemon-\(name.filter(\.isLetter))-\(UUID().uuidString)")
-}
 
 @Suite struct ModelVersionsTests {
     @Test func publicationsAreNumberedKeptAndFoundAgain() throws {

@@ -4,6 +4,7 @@
 // edge the spec names) and tools/python/flood.py (1,100 idle connections must not lock new
 // clients out). pyzmq comes from Debian's python3-zmq (tools/setup).
 import Foundation
+import GLFDTesting
 import Testing
 
 @Suite struct PythonClientScenarioTests {

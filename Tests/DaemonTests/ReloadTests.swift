@@ -1,6 +1,7 @@
 // SIGHUP: glfd re-reads its configuration, applies what is safe while serving (the log level, the
 // CURVE allowlist), says that other changes wait for a restart, and keeps serving.
 import Foundation
+import GLFDTesting
 import Testing
 
 @Suite struct ReloadTests {

@@ -3,6 +3,7 @@
 // then exit 0.
 import Daemon
 import Foundation
+import GLFDTesting
 import Testing
 
 @Suite struct SystemdNotifyTests {

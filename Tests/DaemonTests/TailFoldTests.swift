@@ -6,20 +6,22 @@
 // catalog it came from meets the new items in both its graph and its tail).
 import Daemon
 import Foundation
+import GLFDClient
+import GLFDTesting
 import Protocol
 import Testing
 import ZeroMQ
 
 @Suite(.serialized) struct TailFoldTests {
     /// A daemon without training on a fresh state, with `configure`d catalog settings, and a client.
-    func startDaemon(_ configure: (inout CatalogSettings) -> Void) throws -> (GLFDaemon, TestClient) {
+    func startDaemon(_ configure: (inout CatalogSettings) -> Void) throws -> (GLFDaemon, GLFDClient) {
         var settings = testDaemonSettings(temporaryDaemonDirectory())
         settings.trainingEnabled = false
         configure(&settings.catalog)
         let daemon = try GLFDaemon(settings: settings)
         daemon.start()
         // The client's socket keeps its context alive.
-        let client = try TestClient(daemon.server.boundEndpoints.requests, context: try ZMQContext())
+        let client = try GLFDClient(endpoint: daemon.server.boundEndpoints.requests, context: try ZMQContext())
         // The first catalog is built in the background (knn answers not_ready until then): the
         // tests below count on it, so they start once it is there.
         let first = try waitForCatalog(client) { $0.version == 1 && $0.building == nil }
@@ -29,7 +31,7 @@ import ZeroMQ
 
     /// Polls status (up to 2 minutes) until `done` says so; returns the last catalog status.
     @discardableResult
-    func waitForCatalog(_ client: TestClient, until done: (StatusResult.Catalog) -> Bool) throws -> StatusResult.Catalog {
+    func waitForCatalog(_ client: GLFDClient, until done: (StatusResult.Catalog) -> Bool) throws -> StatusResult.Catalog {
         var catalog = try client.call(.status).result(as: StatusResult.self).catalog
         for _ in 0..<2400 where !done(catalog) {
             usleep(50_000)

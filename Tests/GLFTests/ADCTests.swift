@@ -1,9 +1,10 @@
 // ADC (method.md §3): gradients against finite differences, the properties of the two KL terms,
 // the compactness / separability mechanism, the anchor weights and the pixel prior.
 import Foundation
-import Testing
 import GLF
+import GLFDTesting
 import Neural
+import Testing
 
 /// The first version's ADC with a given σ and ρ (fixed bandwidth, unit t-scale, weights on both).
 func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibration {
@@ -19,44 +20,46 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
     /// DCM's gradient treats p as a constant (stop-gradient), so the finite differences hold p at
     /// its value for z0 (`target:` a frozen copy) while z moves.
     func dcmReport(sigma: Float, rho: Float, z: Tensor, prior: NeighbourhoodPrior?,
-                   corrupt: (Tensor) -> Void = { _ in }) -> ADCGradientReport {
+                   corrupt: (Tensor) -> Void = { _ in }) -> GradientReport {
         dcmReport(fixedADC(sigma: sigma, rho: rho), z: z, prior: prior, corrupt: corrupt)
     }
 
     func dcmReport(_ settings: AdaptiveDistributionCalibration, z: Tensor, prior: NeighbourhoodPrior?,
-                   corrupt: (Tensor) -> Void = { _ in }) -> ADCGradientReport {
+                   corrupt: (Tensor) -> Void = { _ in }) -> GradientReport {
         let term = DistributionCalibrationLoss(settings)
         let frozen = adcCopy(z)
         let analytic = Tensor(zeros: z.shape)
         _ = term.loss(z, prior: prior, gradientScale: 1, gradient: analytic)
         corrupt(analytic)
         let scratch = Tensor(zeros: z.shape)
-        return adcGradientCheck(at: z, analytic: analytic) {
-            term.loss($0, target: frozen, prior: prior, gradientScale: 0, gradient: scratch)
+        return GradientCheck(samplesPerTensor: .max).run([("z", z, analytic)]) {
+            term.loss(z, target: frozen, prior: prior, gradientScale: 0, gradient: scratch)
         }
     }
 
-    func lpmReport(rho: Float, z: Tensor, prior: NeighbourhoodPrior, corrupt: (Tensor) -> Void = { _ in }) -> ADCGradientReport {
+    func lpmReport(rho: Float, z: Tensor, prior: NeighbourhoodPrior, corrupt: (Tensor) -> Void = { _ in }) -> GradientReport {
         lpmReport(fixedADC(rho: rho), z: z, prior: prior, corrupt: corrupt)
     }
 
     /// A tied t-scale follows σ_i, which the stop-gradient holds fixed: the finite differences
     /// compute σ_i from a frozen copy of z (`target:`).
     func lpmReport(_ settings: AdaptiveDistributionCalibration, z: Tensor, prior: NeighbourhoodPrior,
-                   corrupt: (Tensor) -> Void = { _ in }) -> ADCGradientReport {
+                   corrupt: (Tensor) -> Void = { _ in }) -> GradientReport {
         let term = LocalPreservingLoss(settings)
         let frozen = adcCopy(z)
         let analytic = Tensor(zeros: z.shape)
         _ = term.loss(z, prior: prior, gradientScale: 1, gradient: analytic)
         corrupt(analytic)
         let scratch = Tensor(zeros: z.shape)
-        return adcGradientCheck(at: z, analytic: analytic) { term.loss($0, target: frozen, prior: prior, gradientScale: 0, gradient: scratch) }
+        return GradientCheck(samplesPerTensor: .max).run([("z", z, analytic)]) {
+            term.loss(z, target: frozen, prior: prior, gradientScale: 0, gradient: scratch)
+        }
     }
 
     @Test(arguments: [(Float(1), Float(1)), (0.4, 1), (0.25, 3), (2, 0.5)])
     func dcmGradientMatchesFiniteDifferences(sigma: Float, rho: Float) {
-        let z = adcUnitRows(7, 5, seed: 11)
-        let prior = NeighbourhoodPrior(representation: adcUnitRows(7, 9, seed: 12), temperature: 0.3)
+        let z = randomUnitRows([7, 5], seed: 11)
+        let prior = NeighbourhoodPrior(representation: randomUnitRows([7, 9], seed: 12), temperature: 0.3)
         for weights in [nil, prior] {
             let report = dcmReport(sigma: sigma, rho: rho, z: z, prior: weights)
             #expect(report.worstError < 1e-2, "σ \(sigma) ρ \(rho) weighted \(weights != nil): \(report)")
@@ -69,8 +72,8 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
 
     @Test(arguments: [(Float(0.5), Float(1)), (0.1, 1), (2, 2.5), (0.5, 0.3)])
     func lpmGradientMatchesFiniteDifferences(temperature: Float, rho: Float) {
-        let z = adcUnitRows(8, 4, seed: 21)
-        let prior = NeighbourhoodPrior(representation: adcUnitRows(8, 6, seed: 22), temperature: temperature)
+        let z = randomUnitRows([8, 4], seed: 21)
+        let prior = NeighbourhoodPrior(representation: randomUnitRows([8, 6], seed: 22), temperature: temperature)
         let report = lpmReport(rho: rho, z: z, prior: prior)
         #expect(report.worstError < 1e-2, "τ_in \(temperature) ρ \(rho): \(report)")
     }
@@ -86,8 +89,8 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
 
     @Test(arguments: revisedSettings)
     func revisedDCMGradientMatchesFiniteDifferences(settings: AdaptiveDistributionCalibration) {
-        let z = adcUnitRows(7, 5, seed: 13)
-        let prior = NeighbourhoodPrior(representation: adcUnitRows(7, 9, seed: 14), temperature: 0.3)
+        let z = randomUnitRows([7, 5], seed: 13)
+        let prior = NeighbourhoodPrior(representation: randomUnitRows([7, 9], seed: 14), temperature: 0.3)
         for weights in [nil, prior] {
             let report = dcmReport(settings, z: z, prior: weights)
             #expect(report.worstError < 1e-2, "\(settings) weighted \(weights != nil): \(report)")
@@ -96,8 +99,8 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
 
     @Test(arguments: revisedSettings)
     func revisedLPMGradientMatchesFiniteDifferences(settings: AdaptiveDistributionCalibration) {
-        let z = adcUnitRows(8, 4, seed: 23)
-        let prior = NeighbourhoodPrior(representation: adcUnitRows(8, 6, seed: 24), temperature: 0.4)
+        let z = randomUnitRows([8, 4], seed: 23)
+        let prior = NeighbourhoodPrior(representation: randomUnitRows([8, 6], seed: 24), temperature: 0.4)
         for direction in LPMDirection.allCases {
             var s = settings
             s.lpmDirection = direction
@@ -107,8 +110,8 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
     }
 
     @Test func wrongRevisedGradientsFailTheCheck() {
-        let z = adcUnitRows(7, 5, seed: 33)
-        let prior = NeighbourhoodPrior(representation: adcUnitRows(7, 6, seed: 34))
+        let z = randomUnitRows([7, 5], seed: 33)
+        let prior = NeighbourhoodPrior(representation: randomUnitRows([7, 6], seed: 34))
         let halved = { (g: Tensor) in for i in 0..<g.count { g[i] *= 0.5 } }
         let settings = AdaptiveDistributionCalibration(perplexity: 3, lpmDirection: .modelFirst)
         #expect(dcmReport(settings, z: z, prior: prior, corrupt: halved).worstError > 0.1)
@@ -126,9 +129,9 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
     @Test(arguments: [Float(2), 5, 30, 100])
     func perplexityCalibrationReachesItsTarget(perplexity: Float) {
         // A batch like the trainer's: 256 unit rows in 3 loose clusters of dimension 64.
-        let z = adcUnitRows(256, 64, seed: 81)
+        let z = randomUnitRows([256, 64], seed: 81)
         for r in 0..<256 { z[r * 64 + r % 3] += 1.5 }
-        adcNormaliseRows(z)
+        normaliseRows(z)
         let target = log(Double(perplexity))
         for anchor in stride(from: 0, to: 256, by: 17) {
             let (beta, entropy) = PerplexityCalibration.precision(squaredDistances: distances(z, anchor: anchor), anchor: anchor,
@@ -140,7 +143,7 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
 
     @Test func perplexityCalibrationOnDegenerateBatches() {
         // Duplicates: the anchor has 3 exact copies, so H ≥ log 3; a target above that is reached.
-        let z = adcUnitRows(20, 8, seed: 91)
+        let z = randomUnitRows([20, 8], seed: 91)
         for copy in 1...3 { for k in 0..<8 { z[copy * 8 + k] = z[k] } }
         let d = distances(z, anchor: 0)
         let reached = PerplexityCalibration.precision(squaredDistances: d, anchor: 0, targetEntropy: log(5))
@@ -159,7 +162,7 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
         #expect(PerplexityCalibration.precision(squaredDistances: [0, 2], anchor: 0, targetEntropy: log(30)).entropy == 0)
 
         // Through the loss: no NaN on duplicates, a constant batch, or a single pair.
-        for batch in [z, Tensor(shape: [6, 2], values: Array(repeating: [0.6, 0.8], count: 6).flatMap { $0 }), adcUnitRows(2, 3, seed: 1)] {
+        for batch in [z, Tensor(shape: [6, 2], values: Array(repeating: [0.6, 0.8], count: 6).flatMap { $0 }), randomUnitRows([2, 3], seed: 1)] {
             let g = Tensor(zeros: batch.shape)
             let prior = NeighbourhoodPrior(representation: adcCopy(batch))
             for settings in [AdaptiveDistributionCalibration(perplexity: 2), AdaptiveDistributionCalibration(bandwidth: .distanceScale)] {
@@ -173,9 +176,9 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
     /// At σ = 1 on unit vectors DCM is ≈ 0 (the first version's flaw); a calibrated σ_i makes it
     /// a visible term on the same projections.
     @Test func calibratedBandwidthWakesDCM() {
-        let z = adcUnitRows(256, 32, seed: 95)
+        let z = randomUnitRows([256, 32], seed: 95)
         for r in 0..<256 { z[r * 32 + r % 8] += 2 }
-        adcNormaliseRows(z)
+        normaliseRows(z)
         let g = Tensor(zeros: z.shape)
         let old = fixedADC().loss(projections: z, prior: nil, gradientScale: 0, gradient: g)
         let new = AdaptiveDistributionCalibration().loss(projections: z, prior: nil, gradientScale: 0, gradient: g)
@@ -185,8 +188,8 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
     }
 
     @Test func entropyWeightsGoWhereTheyAreAsked() {
-        let z = adcUnitRows(9, 5, seed: 97)
-        let prior = NeighbourhoodPrior(representation: adcUnitRows(9, 7, seed: 98), temperature: 0.2)
+        let z = randomUnitRows([9, 5], seed: 97)
+        let prior = NeighbourhoodPrior(representation: randomUnitRows([9, 7], seed: 98), temperature: 0.2)
         #expect(Set(prior.anchorWeights).count > 1)
         let g = Tensor(zeros: z.shape)
         func terms(_ weights: ADCEntropyWeighting, prior: NeighbourhoodPrior?) -> ADCReport {
@@ -201,8 +204,8 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
     }
 
     @Test func wrongGradientsFailTheCheck() {
-        let z = adcUnitRows(7, 5, seed: 31)
-        let prior = NeighbourhoodPrior(representation: adcUnitRows(7, 6, seed: 32))
+        let z = randomUnitRows([7, 5], seed: 31)
+        let prior = NeighbourhoodPrior(representation: randomUnitRows([7, 6], seed: 32))
         // Half the gradient is what forgetting that d_ij also moves z_j roughly gives.
         let halved = { (g: Tensor) in for i in 0..<g.count { g[i] *= 0.5 } }
         let oneSignFlipped = { (g: Tensor) in g[3] = -g[3] + 0.3 * abs(g[3]) + 1e-3 }
@@ -213,8 +216,8 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
     }
 
     @Test func gradientsAccumulateWithTheirScale() {
-        let z = adcUnitRows(6, 4, seed: 41)
-        let prior = NeighbourhoodPrior(representation: adcUnitRows(6, 5, seed: 42))
+        let z = randomUnitRows([6, 4], seed: 41)
+        let prior = NeighbourhoodPrior(representation: randomUnitRows([6, 5], seed: 42))
         let dcm = DistributionCalibrationLoss(fixedADC(sigma: 0.5)), lpm = LocalPreservingLoss(fixedADC())
         let (gd, gl) = (Tensor(zeros: z.shape), Tensor(zeros: z.shape))
         let dcmValue = dcm.loss(z, prior: prior, gradientScale: 1, gradient: gd)
@@ -239,8 +242,8 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
 
     @Test func termsAreNonNegative() {
         for seed in UInt64(0)..<6 {
-            let z = adcUnitRows(10, 6, seed: 50 + seed)
-            let prior = NeighbourhoodPrior(representation: adcUnitRows(10, 12, seed: 60 + seed), temperature: [0.1, 0.5, 3][Int(seed % 3)])
+            let z = randomUnitRows([10, 6], seed: 50 + seed)
+            let prior = NeighbourhoodPrior(representation: randomUnitRows([10, 12], seed: 60 + seed), temperature: [0.1, 0.5, 3][Int(seed % 3)])
             let g = Tensor(zeros: z.shape)
             var settings = [(Float(0.2), Float(1)), (1, 1), (3, 0.5), (1, 4)].map { fixedADC(sigma: $0.0, rho: $0.1) }
             settings += Self.revisedSettings + [AdaptiveDistributionCalibration(lpmDirection: .modelFirst)]
@@ -332,7 +335,7 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
         let g = Tensor(zeros: z.shape)
         let lossBefore = term.loss(z, gradientScale: 1, gradient: g)
         for i in 0..<z.count { z[i] -= 0.2 * g[i] }
-        adcNormaliseRows(z)
+        normaliseRows(z)
         #expect(squared(z, 0, 1) < squared(before, 0, 1), "nearest: \(squared(before, 0, 1)) → \(squared(z, 0, 1))")
         #expect(squared(z, 0, 7) > squared(before, 0, 7), "farthest: \(squared(before, 0, 7)) → \(squared(z, 0, 7))")
         // The step descends the stop-gradient objective (p held at its value before the step).
@@ -395,8 +398,8 @@ func fixedADC(sigma: Float = 1, rho: Float = 1) -> AdaptiveDistributionCalibrati
     // MARK: Edges
 
     @Test func aBatchOfOneAddsNothing() {
-        let z = adcUnitRows(1, 4, seed: 71)
-        let prior = NeighbourhoodPrior(representation: adcUnitRows(1, 3, seed: 72))
+        let z = randomUnitRows([1, 4], seed: 71)
+        let prior = NeighbourhoodPrior(representation: randomUnitRows([1, 3], seed: 72))
         let g = Tensor(zeros: z.shape)
         let report = AdaptiveDistributionCalibration().loss(projections: z, prior: prior, gradientScale: 1, gradient: g)
         #expect(report.dcm == 0 && report.lpm == 0 && prior.anchorWeights == [1])

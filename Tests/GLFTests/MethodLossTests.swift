@@ -1,12 +1,12 @@
 // The methods' loss terms: every gradient against finite differences, and the properties that
 // define each method (method.md section 2).
 import Foundation
-import Testing
 import GLF
+import GLFDTesting
 import Neural
+import Testing
 
-private func random(_ shape: [Int], seed: UInt64, std: Float = 1) -> Tensor { TermGradientCheck.random(shape, seed: seed, std: std) }
-private func randomUnitRows(_ shape: [Int], seed: UInt64) -> Tensor { TermGradientCheck.randomUnitRows(shape, seed: seed) }
+private func random(_ shape: [Int], seed: UInt64, std: Float = 1) -> Tensor { randomTensor(shape, seed: seed, std: std) }
 private let tolerance: Float = 1e-2
 
 private func zeros(like t: Tensor) -> Tensor { Tensor(zeros: t.shape) }
@@ -24,7 +24,7 @@ private func affine(_ x: Tensor, _ a: Float, _ b: Float) -> Tensor {
         let term = BYOLAligning()
         let gp = zeros(like: p)
         _ = term.loss(prediction: p, target: z, gradientScale: 1, predictionGradient: gp)
-        let report = TermGradientCheck().run([("p", p, gp)]) {
+        let report = GradientCheck().run([("p", p, gp)]) {
             term.loss(prediction: p, target: z, gradientScale: 0, predictionGradient: zeros(like: p))
         }
         #expect(report.worstError < tolerance, "\(report)")
@@ -41,7 +41,7 @@ private func affine(_ x: Tensor, _ a: Float, _ b: Float) -> Tensor {
             _ = barlow.loss(z1, z2, aligningGradientScale: c.aligning, constrainingGradientScale: c.constraining, gradient1: g1, gradient2: g2)
             // ε = 1e-2: the value is computed in Float through a standardisation and an sgemm, and
             // its rounding (not the curvature) dominates the difference quotient at 1e-3.
-            let report = TermGradientCheck(epsilon: 1e-2).run([("z1", z1, g1), ("z2", z2, g2)]) {
+            let report = GradientCheck(epsilon: 1e-2).run([("z1", z1, g1), ("z2", z2, g2)]) {
                 let parts = barlow.loss(z1, z2, aligningGradientScale: 0, constrainingGradientScale: 0,
                                         gradient1: zeros(like: z1), gradient2: zeros(like: z2))
                 return c.aligning * parts.aligning + c.constraining * parts.constraining
@@ -69,7 +69,7 @@ private func affine(_ x: Tensor, _ a: Float, _ b: Float) -> Tensor {
         let (q1, q2) = (swav.sinkhorn.codes(scores: s1), swav.sinkhorn.codes(scores: s2))
         let (g1, g2) = (zeros(like: s1), zeros(like: s2))
         _ = swav.loss(scores1: s1, scores2: s2, codes1: q1, codes2: q2, gradientScale: 1, gradient1: g1, gradient2: g2)
-        let report = TermGradientCheck().run([("s1", s1, g1), ("s2", s2, g2)]) {
+        let report = GradientCheck().run([("s1", s1, g1), ("s2", s2, g2)]) {
             swav.loss(scores1: s1, scores2: s2, codes1: q1, codes2: q2, gradientScale: 0,
                       gradient1: zeros(like: s1), gradient2: zeros(like: s2))
         }
@@ -83,7 +83,7 @@ private func affine(_ x: Tensor, _ a: Float, _ b: Float) -> Tensor {
         for c in cases {
             let (g1, g2) = (zeros(like: z1), zeros(like: z2))
             _ = ntXent.loss(z1, z2, aligningGradientScale: c.aligning, constrainingGradientScale: c.constraining, gradient1: g1, gradient2: g2)
-            let report = TermGradientCheck().run([("z1", z1, g1), ("z2", z2, g2)]) {
+            let report = GradientCheck().run([("z1", z1, g1), ("z2", z2, g2)]) {
                 let parts = ntXent.loss(z1, z2, aligningGradientScale: 0, constrainingGradientScale: 0,
                                         gradient1: zeros(like: z1), gradient2: zeros(like: z2))
                 return c.aligning * parts.aligning + c.constraining * parts.constraining
@@ -108,7 +108,7 @@ private func affine(_ x: Tensor, _ a: Float, _ b: Float) -> Tensor {
             let (pNorm, zNorm) = (BLAS.norm(count: width, p.data + b * width), BLAS.norm(count: width, z.data + b * width))
             for j in 0..<width { wrong[b * width + j] = -2 / Float(rows) * z[b * width + j] / (zNorm * pNorm) }
         }
-        let report = TermGradientCheck().run([("p", p, wrong)]) {
+        let report = GradientCheck().run([("p", p, wrong)]) {
             BYOLAligning().loss(prediction: p, target: z, gradientScale: 0, predictionGradient: zeros(like: p))
         }
         #expect(report.worstError > 10 * tolerance, "\(report)")

@@ -1,8 +1,9 @@
 // The BLAS door: every transpose combination against a Double product, at the shapes the
 // encoder uses and at awkward ones. This is also the check that the OpenBLAS kernels chosen for
 // this CPU (OPENBLAS_CORETYPE) compute correct results.
-import Testing
+import GLFDTesting
 import Neural
+import Testing
 
 struct GemmCase: CustomTestStringConvertible, Sendable {
     var m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool

@@ -1,5 +1,6 @@
-import Testing
+import GLFDTesting
 import Neural
+import Testing
 
 struct BatchNormCase: CustomTestStringConvertible, Sendable {
     var shape: [Int], affine: Bool, fusedReLU: Bool, views: Int

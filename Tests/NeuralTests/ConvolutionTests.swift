@@ -1,5 +1,6 @@
-import Testing
+import GLFDTesting
 import Neural
+import Testing
 
 /// Direct convolution in Double: the definition, with no gathering and no BLAS.
 func naiveConvolution(_ x: Tensor, _ conv: Conv2D) -> [Double] {

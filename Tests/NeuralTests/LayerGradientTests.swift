@@ -1,6 +1,7 @@
 // Every layer's backward against finite differences, and proof that the check catches mistakes.
-import Testing
+import GLFDTesting
 import Neural
+import Testing
 
 @Suite struct LayerGradientTests {
     @Test func linear() {

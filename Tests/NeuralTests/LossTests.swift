@@ -1,6 +1,7 @@
 import Foundation
-import Testing
+import GLFDTesting
 import Neural
+import Testing
 
 /// A layer wrapper so the gradient checker can drive a loss: y = [loss] for fixed labels.
 final class CrossEntropyProbe: Layer {

@@ -1,5 +1,6 @@
-import Testing
+import GLFDTesting
 import Neural
+import Testing
 
 @Suite struct ReplicatedModelTests {
     static let config = EncoderConfig(inputChannels: 3, imageSize: 8, width: 4, blocksPerStage: [1, 1])

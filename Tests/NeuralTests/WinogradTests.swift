@@ -1,10 +1,11 @@
 // Winograd F(2×2, 3×3) against the definition (a direct convolution in Double), against the
 // im2col Conv2D on the same data, and against finite differences; a wrong transform must fail.
 //
-// The speed comparison with im2col is a benchmark: `glf bench conv`.
+// The speed comparison with im2col is a benchmark: `glf-bench conv`.
 import Foundation
-import Testing
+import GLFDTesting
 import Neural
+import Testing
 
 /// Direct 3×3, stride 1, padding 1 convolution of NHWC x with OHWI weights, in Double.
 private func directConvolution(_ x: Tensor, weight: UnsafePointer<Float>, outChannels oc: Int) -> [Double] {

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Runs `glf bench` and tools/bench/train_step.py side by side and prints one table.
+"""Runs `glf-bench` and tools/bench/train_step.py side by side and prints one table.
 
 For each thread count (default 1 and 2), ours then torch, interleaved so that a change of load on
 the machine hits both; the ratio is ours/torch in images/s. Each row's share is of the sgemm peak
 that the same process measured (OpenBLAS for glf, torch.mm for torch); "share/OBLAS" divides torch's
 GFLOP/s by the OpenBLAS peak of the glf row beside it, so both rows share one yardstick.
 
-Build ours first: swift build -c release (then the default --glf .build/release/glf is right).
+Build ours first: swift build -c release (then the default --glf-bench .build/release/glf-bench is right).
 """
 import argparse
 import json
@@ -27,7 +27,7 @@ def run_json(command, env=None):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--glf", default=os.path.join(ROOT, ".build", "release", "glf"))
+    p.add_argument("--glf-bench", default=os.path.join(ROOT, ".build", "release", "glf-bench"))
     p.add_argument("--benchmark", choices=["train-step", "embed"], default="train-step")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--width", type=int, default=32)
@@ -50,7 +50,7 @@ def main():
     rows = []
     for threads in [int(t) for t in args.threads.split(",")]:
         t = ["--threads", str(threads)]
-        ours = run_json([args.glf, "bench", args.benchmark, *common, *t, "--json"], env=glf_env)
+        ours = run_json([args.glf_bench, args.benchmark, *common, *t, "--json"], env=glf_env)
         rows.append(ours)
         torch_command = [sys.executable, os.path.join(HERE, "train_step.py"), "--benchmark", args.benchmark,
                          *common, *t, "--json"]

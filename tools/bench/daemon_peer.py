@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The FAISS peer of `glf bench daemon`: the same vectors, the same queries, the same fields.
+"""The FAISS peer of `glf-bench daemon`: the same vectors, the same queries, the same fields.
 
-    .build/release/glf bench daemon --data /tmp/cifar/train --count 100000 --out /tmp/benchd
+    .build/release/glf-bench daemon --data /tmp/cifar/train --count 100000 --out /tmp/benchd
     python3 tools/bench/daemon_peer.py --dir /tmp/benchd      # --k 10 --m 16 --ef-construction 200 --ef-search 64
 
 Reads what glf wrote to DIR: embeddings.npy [N, D] (the daemon's catalog, exported over ZeroMQ:
@@ -98,7 +98,7 @@ def one_at_a_time(index, queries, k, passes=3):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dir", required=True, help="the --out folder of glf bench daemon")
+    parser.add_argument("--dir", required=True, help="the --out folder of glf-bench daemon")
     parser.add_argument("--k", type=int, default=None, help="neighbours (default: glf's k from glf.json, else 10)")
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=200)

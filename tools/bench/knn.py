@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The Python peer of `glf bench knn`: FAISS and hnswlib on the same vectors, the same fields.
+"""The Python peer of `glf-bench knn`: FAISS and hnswlib on the same vectors, the same fields.
 
-    .build/release/glf bench knn --count 100000 --save-npy /tmp/knnbench
+    .build/release/glf-bench knn --count 100000 --save-npy /tmp/knnbench
     python3 tools/bench/knn.py /tmp/knnbench            # --k 10 --ef 16,64,256 --threads 2
 
 Reads DIR/items.npy [N, D] and DIR/queries.npy [Q, D] (float32 unit rows, written by glf) and prints:
@@ -33,7 +33,7 @@ def recall(approximate, exact):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("dir", help="folder with items.npy and queries.npy from glf bench knn --save-npy")
+    parser.add_argument("dir", help="folder with items.npy and queries.npy from glf-bench knn --save-npy")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--ef", default="16,64,256", help="comma-separated ef values")
     parser.add_argument("--m", type=int, default=16)

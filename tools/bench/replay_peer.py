@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The Python peer of `glf bench replay`: FAISS finds the same nearest members, on the same vectors.
+"""The Python peer of `glf-bench replay`: FAISS finds the same nearest members, on the same vectors.
 
-    .build/release/glf bench replay --members 65536 --save-npy /tmp/replaybench
+    .build/release/glf-bench replay --members 65536 --save-npy /tmp/replaybench
     python3 tools/bench/replay_peer.py /tmp/replaybench
 
 MinRed's view needs each member's nearest other members. glf computes all N² similarities in
@@ -21,7 +21,7 @@ import numpy as np
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("dir", help="folder with members.npy and glf_replay.json from glf bench replay --save-npy")
+    parser.add_argument("dir", help="folder with members.npy and glf_replay.json from glf-bench replay --save-npy")
     parser.add_argument("--neighbours", type=int, default=32)
     args = parser.parse_args()
 

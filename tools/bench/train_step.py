@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The PyTorch peer of `glf bench train-step` (and `glf bench embed`): same model, same step, same fields.
+"""The PyTorch peer of `glf-bench train-step` (and `glf-bench embed`): same model, same step, same fields.
 
 Model: ResNetEncoder(width, image_size) + projector MLPHead(features -> 512 -> 128, final BN), the
 modules of tools/python/glf_torch.py. One training step for a batch of B images:

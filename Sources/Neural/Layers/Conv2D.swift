@@ -15,7 +15,7 @@
 // Most of a ResNet's training time is spent in the three sgemms here.
 //
 // 3×3 convolutions with stride 1 and padding 1 go through Winograd F(2×2, 3×3) instead
-// (Winograd.swift): 2.25× fewer multiplies. Measured with `glf bench conv` at batch 128 on one
+// (Winograd.swift): 2.25× fewer multiplies. Measured with `glf-bench conv` at batch 128 on one
 // core, forward + backward: 1.25× faster at 8 channels, 1.3× at 16, 1.5–1.7× from 32 up, but
 // 0.75–0.9× for a 3-channel stem. So `algorithm` starts as .winograd where it applies and the
 // layer has at least `winogradMinimumChannels` input channels.

@@ -1,4 +1,4 @@
-// glf bench replay: what the MinRed replay policy costs, through a real store.
+// glf-bench replay: what the MinRed replay policy costs, through a real store.
 //
 //   view          ImageStore.setReplayEmbeddings on N members: every member's 32 nearest members
 //                 from all N² similarities (sgemm in blocks + a top-32 per row), the work the daemon
@@ -55,7 +55,7 @@ struct BenchReplay: ParsableCommand {
         warnAboutOpenBLASCore()
         let vectors = SyntheticEmbeddings(dimension: dim, clusters: clusters, seed: 1).sample(count: members, seed: 2)
         let arrivals = self.arrivals ?? max(1, members / 16)
-        note("glf bench replay: \(members) members × \(dim), \(arrivals) arrivals, stores in \(dir)")
+        note("glf-bench replay: \(members) members × \(dim), \(arrivals) arrivals, stores in \(dir)")
 
         let minred = try filledStore(.minred)
         let started = Date()

@@ -1,4 +1,4 @@
-// glf bench conv: the two convolution algorithms side by side on the encoder's 3×3 stride-1
+// glf-bench conv: the two convolution algorithms side by side on the encoder's 3×3 stride-1
 // shapes, one core, one BLAS thread. This is the measurement behind Conv2D's choice of algorithm
 // (Conv2D.winogradMinimumChannels).
 import ArgumentParser
@@ -26,7 +26,7 @@ struct BenchConv: ParsableCommand {
     func run() throws {
         BLAS.setThreads(1)
         warnAboutOpenBLASCore()
-        print("glf bench conv: batch \(batch), 1 BLAS thread (\(BLAS.coreName)), best of \(repeats), ms")
+        print("glf-bench conv: batch \(batch), 1 BLAS thread (\(BLAS.coreName)), best of \(repeats), ms")
         print("  shape                 im2col fwd    bwd   winograd fwd    bwd   speed-up fwd   bwd  total")
         var shapes = [(name: "stem 3→\(width) @\(size)", side: size, inChannels: 3, outChannels: width, inputGradient: false)]
         for stage in 0..<4 {

@@ -1,4 +1,4 @@
-// glf bench knn: the nearest-neighbour indexes on synthetic clustered unit vectors (Index's
+// glf-bench knn: the nearest-neighbour indexes on synthetic clustered unit vectors (Index's
 // SyntheticEmbeddings: 100 Gaussian clusters at spread 0.5 by default).
 //
 //   exact, batched     all queries in one call: sgemm in blocks + a k-heap per query
@@ -79,7 +79,7 @@ struct BenchKNN: ParsableCommand {
             try NumpyFile.write(NumpyArray(shape: [queries, dim], values: queryMatrix), to: folder.appendingPathComponent("queries.npy"))
             note("wrote items.npy [\(count), \(dim)] and queries.npy [\(queries), \(dim)] to \(saveNpy)")
         }
-        print("glf bench knn: \(count) × \(dim) clustered unit vectors (\(clusters) clusters, seed \(seed)), \(queries) queries, k \(k)")
+        print("glf-bench knn: \(count) × \(dim) clustered unit vectors (\(clusters) clusters, seed \(seed)), \(queries) queries, k \(k)")
         print("  \(BLAS.configuration)")
 
         var builder = ExactIndex.Builder(dimension: dim, capacity: count)

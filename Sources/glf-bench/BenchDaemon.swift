@@ -1,4 +1,4 @@
-// glf bench daemon: glfd end to end, in this process, over real loopback ZeroMQ sockets, with a
+// glf-bench daemon: glfd end to end, in this process, over real loopback ZeroMQ sockets, with a
 // real durable store of real JPEGs: what a client of the daemon gets, with training off and on.
 //
 //   ingest      DEALER clients, each with several ingest requests in flight; images/s counted
@@ -33,13 +33,14 @@
 // parallelism. Nothing here asserts a time: the machine is shared, the ratios are what to read.
 import ArgumentParser
 import Daemon
+import Datasets
 import Foundation
 import GLF
+import GLFDClient
 import Index
 import Neural
 import Protocol
 import Store
-import ZeroMQ
 
 struct BenchDaemon: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -121,7 +122,7 @@ struct BenchDaemon: ParsableCommand {
         let state = URL(fileURLWithPath: dir).appendingPathComponent(".bench-daemon-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: state) }
 
-        print("glf bench daemon: \(count) images (\(stored.count) distinct files from \(data)), \(queries) held-out query images, k \(k)")
+        print("glf-bench daemon: \(count) images (\(stored.count) distinct files from \(data)), \(queries) held-out query images, k \(k)")
         print("  glfd in process on tcp://127.0.0.1, durable store in \(dir), encoder width \(width) (dim \(8 * width)), \(BLAS.configuration)")
         print("  ingest: \(clients) DEALER client\(clients == 1 ? "" : "s") × \(inflight) requests in flight × \(batch) images; queries: one after another, then \(inflight) in flight")
         let hnsw = CatalogSettings().hnsw
@@ -133,7 +134,7 @@ struct BenchDaemon: ParsableCommand {
         print(" ingest, training off")
         let ingestOff = try withDaemon(state: state, training: false) { daemon in
             let endpoint = daemon.server.boundEndpoints.requests
-            _ = try waitForCatalog(DaemonBenchClient(endpoint: endpoint), lastID: 1, orNotFound: true)
+            _ = try waitForCatalog(benchClient(endpoint), lastID: 1, orNotFound: true)
             return try ingest(work, firstID: 1, endpoint: endpoint)
         }
         report("ingest over ZeroMQ, durable", ingestOff.text)
@@ -158,7 +159,7 @@ struct BenchDaemon: ParsableCommand {
                 report("ingest over ZeroMQ, durable", ingestOn.text + String(format: "   %.2f of training off", ingestOn.rate / ingestOff.rate))
                 try measureTailFold(endpoint: endpoint, lastID: lastID + UInt64(trainingIngest))
             }
-            let status = try DaemonBenchClient(endpoint: endpoint).call(.status).result(as: StatusResult.self)
+            let status = try benchClient(endpoint).call(.status).result(as: StatusResult.self)
             report("training, status at the end", String(format: "%9.1f images/s   (status: step %d, loss %.3f, collapse %.3f)",
                                                          status.training.imagesPerSecond, status.training.step,
                                                          status.training.loss["total"] ?? .nan, status.training.collapse))
@@ -225,7 +226,7 @@ struct BenchDaemon: ParsableCommand {
             Thread {
                 do {
                     let mine = Array(stride(from: client, to: requests.count, by: clients).map { requests[$0] })
-                    let result = try DaemonBenchClient(endpoint: endpoint).pipeline(mine, inflight: inflight)
+                    let result = try benchClient(endpoint).pipeline(mine, inflight: inflight)
                     results.append((result.replies, result.latencies))
                 } catch {
                     results.fail(error)
@@ -258,7 +259,7 @@ struct BenchDaemon: ParsableCommand {
     /// `queryVectors` nil the embed replies of the query images become the query vectors.
     private func measureQueries(daemon: GLFDaemon, lastID: UInt64, queryImages: [[UInt8]],
                                 queryVectors given: [[Float]]?, catalogLabel: String) throws -> QueryFigures {
-        let client = try DaemonBenchClient(endpoint: daemon.server.boundEndpoints.requests)
+        let client = try benchClient(daemon.server.boundEndpoints.requests)
         var result = QueryFigures()
 
         // The catalog: knn answers not_ready until every stored item is embedded under the version.
@@ -367,7 +368,7 @@ struct BenchDaemon: ParsableCommand {
     /// embedded before the next knn's answer: that knn starts a rebuild that embeds it on the build
     /// threads and folds it into the base, and the HNSW graph is extended with it. Times both.
     private func measureTailFold(endpoint: String, lastID: UInt64) throws {
-        let client = try DaemonBenchClient(endpoint: endpoint)
+        let client = try benchClient(endpoint)
         let status = try client.call(.status).result(as: StatusResult.self)
         let backlog = status.store.items - status.catalog.items
         let started = ContinuousClock.now
@@ -385,7 +386,7 @@ struct BenchDaemon: ParsableCommand {
 
     /// Seconds from now until knn by `lastID` is answered (the daemon has just started); with
     /// `orNotFound`, until it is answered at all (an empty store's catalog has no such item).
-    private func waitForCatalog(_ client: DaemonBenchClient, lastID: UInt64, orNotFound: Bool = false) throws -> Double {
+    private func waitForCatalog(_ client: GLFDClient, lastID: UInt64, orNotFound: Bool = false) throws -> Double {
         let started = ContinuousClock.now
         while true {
             let reply = try client.call(.knn(KNNQuery(.item(lastID), k: 1, exact: true)))
@@ -408,7 +409,7 @@ struct BenchDaemon: ParsableCommand {
 
     /// Every stored item's vector under `version`, through the export command.
     private func exportCatalog(endpoint: String, version: Int) throws -> ExportedCatalog {
-        let client = try DaemonBenchClient(endpoint: endpoint)
+        let client = try benchClient(endpoint)
         var catalog = ExportedCatalog(dimension: 0, ids: [], vectors: [])
         var after: UInt64 = 0
         let started = ContinuousClock.now
@@ -543,50 +544,9 @@ private func percentile(_ values: [Double], _ q: Double) -> Double {
     return sorted[min(sorted.count - 1, max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))]
 }
 
-/// A glfd/1 client over a DEALER socket with several requests in flight, replies matched by id.
-/// One thread uses it (ZeroMQ sockets are not thread-safe).
-private final class DaemonBenchClient {
-    private let socket: ZMQSocket
-    private var nextID: Int64 = 1
-
-    init(endpoint: String) throws {
-        socket = try ZMQSocket(context: try ZMQContext(), type: .dealer)
-        // Generous: a loaded machine can take minutes to embed a catalog, but never this long.
-        try socket.set(.receiveTimeout, to: 600_000)
-        try socket.connect(endpoint)
-    }
-
-    private func send(_ command: Command) throws -> Int64 {
-        let id = nextID
-        nextID += 1
-        try socket.send(Request(id: .number(id), command).encode())
-        return id
-    }
-
-    func call(_ command: Command) throws -> Reply { try pipeline([command], inflight: 1).replies[0] }
-
-    /// Sends `commands`, keeping up to `inflight` of them unanswered; returns the replies in
-    /// command order, each one's time from send to reply, and the wall time of the whole run.
-    func pipeline(_ commands: [Command], inflight: Int) throws -> (replies: [Reply], latencies: [Double], seconds: Double) {
-        var replies = [Reply?](repeating: nil, count: commands.count)
-        var latencies = [Double](repeating: 0, count: commands.count)
-        var pending: [Int64: (index: Int, sent: ContinuousClock.Instant)] = [:]
-        var next = 0, done = 0
-        let started = ContinuousClock.now
-        while done < commands.count {
-            while next < commands.count && pending.count < inflight {
-                let sentAt = ContinuousClock.now
-                pending[try send(commands[next])] = (next, sentAt)
-                next += 1
-            }
-            let reply = try Reply.decode(try socket.receive())
-            guard case .number(let id)? = reply.id, let request = pending.removeValue(forKey: id) else { continue }
-            latencies[request.index] = seconds(since: request.sent)
-            replies[request.index] = reply
-            done += 1
-        }
-        return (replies.map { $0! }, latencies, seconds(since: started))
-    }
+/// A client patient enough for a loaded machine, which can take minutes to embed a catalog.
+private func benchClient(_ endpoint: String) throws -> GLFDClient {
+    try GLFDClient(endpoint: endpoint, timeoutMilliseconds: 600_000)
 }
 
 /// What worker threads hand back, and a wait for all of them.

@@ -1,5 +1,6 @@
-// glf bench: how fast the engine trains and embeds, stated as a share of what this machine's sgemm
-// can do.
+// glf-bench: how fast the engine trains and embeds, stated as a share of what this machine's sgemm
+// can do, and how fast the store, the index and the daemon go, each against a peer measured in
+// the same run. (The user's tool is glf; the benchmarks are their own executable.)
 //
 // Every figure is measured in the run that prints it: the sgemm peak is timed with the same BLAS
 // thread count just before the model, so a busy machine lowers both and the share stays readable.
@@ -8,9 +9,9 @@
 // and prints the same fields (tools/bench/README.md).
 //
 //   Bench.swift            the command group, shared options, the report and how it prints
-//   BenchSgemm.swift       the yardstick: sgemm GFLOP/s (`glf bench sgemm`)
-//   BenchTrainStep.swift   `glf bench train-step`: the model, the step, the stand-in SGD
-//   BenchEmbed.swift       `glf bench embed`: inference forward of the encoder
+//   BenchSgemm.swift       the yardstick: sgemm GFLOP/s (`glf-bench sgemm`)
+//   BenchTrainStep.swift   `glf-bench train-step`: the model, the step, the stand-in SGD
+//   BenchEmbed.swift       `glf-bench embed`: inference forward of the encoder
 //   BenchProfile.swift     `--profile`: where the time goes, per phase and per layer
 import ArgumentParser
 import Foundation
@@ -18,7 +19,8 @@ import Neural
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the engine's speed against the sgemm peak of this machine.",
+        commandName: "glf-bench",
+        abstract: "Benchmarks, each with its yardstick measured in the same run: the engine against this machine's sgemm peak, ingest against raw LMDB, MinRed against fifo; the knn and daemon runs write what their FAISS peers (tools/bench) read.",
         subcommands: [BenchTrainStep.self, BenchEmbed.self, BenchConv.self, BenchSgemm.self, BenchIngest.self, BenchReplay.self, BenchKNN.self, BenchDaemon.self])
 }
 
@@ -132,7 +134,7 @@ struct BenchReport: Encodable {
             return
         }
         Swift.print("""
-            glf bench \(benchmark): width \(width), \(size)×\(size) images, batch \(batch), \(threads) worker\(threads == 1 ? "" : "s") (1 BLAS thread each)
+            glf-bench \(benchmark): width \(width), \(size)×\(size) images, batch \(batch), \(threads) worker\(threads == 1 ? "" : "s") (1 BLAS thread each)
               \(steps) timed steps after \(warmup) warm-up; \(blas)
               step time      \(format(stepMilliseconds, 1)) ms (median; mean \(format(stepMillisecondsMean, 1)))
               images/s       \(format(imagesPerSecond, 1))   (\(imageCounting))

@@ -1,8 +1,9 @@
-// glf bench ingest: durable images/s through the store's whole ingest path (read JPEG bytes →
+// glf-bench ingest: durable images/s through the store's whole ingest path (read JPEG bytes →
 // decode → resize → group commit, acknowledged once on disk), beside the ceiling on the same disk
 // in the same run: raw LMDB puts of records of the same size, 1000 per durable commit, with
 // nothing else to do. The ratio is the share of that ceiling the store keeps.
 import ArgumentParser
+import Datasets
 import Foundation
 import Imaging
 import LMDB
@@ -41,7 +42,7 @@ struct BenchIngest: ParsableCommand {
         let work = (0..<count).map { encoded[$0 % encoded.count] }
         let canonical = CanonicalShape()
         let sample = try IngestDecoder(canonical: canonical).item(encoded: work[0], source: "bench")
-        note("glf bench ingest: \(count) images (\(encoded.count) distinct files from \(data)), stored as \(canonical), \(sample.recordBytes)-byte records, LMDB in \(dir)")
+        note("glf-bench ingest: \(count) images (\(encoded.count) distinct files from \(data)), stored as \(canonical), \(sample.recordBytes)-byte records, LMDB in \(dir)")
 
         let decodeRate = try measure(count: count) { try decodeOnly(work, canonical: canonical) }
         let ceiling = try measure(count: count) { try rawLMDBPuts(recordBytes: sample.recordBytes) }

@@ -1,4 +1,4 @@
-// glf bench embed: the encoder's inference forward (what the daemon does to answer an ingest or a
+// glf-bench embed: the encoder's inference forward (what the daemon does to answer an ingest or a
 // query), on a batch of random N(0,1) images made once. Batch norm uses its running statistics.
 // FLOPs per image: 2 × the encoder's forward multiply–adds (convolutions only, as EncoderConfig
 // counts them).

@@ -1,4 +1,4 @@
-// glf bench train-step: one self-supervised training step of the default model, timed.
+// glf-bench train-step: one self-supervised training step of the default model, timed.
 //
 // Model: ResNetEncoder(EncoderConfig(width, imageSize)) and a projector
 // MLPHead(features → 512 → 128, final batch norm), every parameter in one arena.

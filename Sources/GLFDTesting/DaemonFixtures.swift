@@ -1,0 +1,85 @@
+// A daemon's fixtures for the tests: real CIFAR-10 JPEGs, a small model that trains in seconds,
+// settings on loopback ports, fresh state directories, and a wait for a condition.
+import Daemon
+import Foundation
+import GLF
+import Imaging
+import Neural
+import Store
+
+/// A fresh, unique directory path under the temporary directory (not created).
+public func temporaryDaemonDirectory(_ name: String = #function) -> URL {
+    URL(fileURLWithPath: NSTemporaryDirectory() + "glfd-daemon-\(name.filter(\.isLetter))-\(UUID().uuidString)")
+}
+
+/// The first `count` JPEGs of CIFAR-10's test split, cycling through the ten classes, as files' bytes.
+public func cifarFiles(_ count: Int) throws -> [[UInt8]] {
+    let archive = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../../shared/data/cifar10/test.tar.gz").standardized.path
+    let unpacked = NSTemporaryDirectory() + "glfd-it-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: unpacked) }
+    let classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    let members = (0..<count).map { String(format: "test/\(classes[$0 % 10])/%04d.jpg", $0 / 10 + 1) }
+    let tar = Process()
+    tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
+    tar.arguments = ["-xzf", archive, "-C", unpacked] + members
+    try tar.run()
+    tar.waitUntilExit()
+    return try members.map { try [UInt8](Data(contentsOf: URL(fileURLWithPath: unpacked + "/" + $0))) }
+}
+
+/// A store of `count` CIFAR-10 test images (`cifarFiles`), ingested through the real decode path.
+public func cifarStore(_ directory: URL, count: Int) throws -> ImageStore {
+    let store = try ImageStore(StoreConfiguration(directory: directory.path))
+    let decoder = IngestDecoder(canonical: store.configuration.canonical)
+    _ = try store.ingestAndWait(try cifarFiles(count).map { try decoder.item(encoded: $0) })
+    return store
+}
+
+/// BYOL on a width-4 encoder at batch 16, one core: a step takes milliseconds.
+public func smallTrainingConfig() -> TrainingConfig {
+    var config = TrainingConfig()
+    config.method = .byol
+    config.encoder = EncoderConfig(inputChannels: 3, imageSize: 32, width: 4, blocksPerStage: [1, 1])
+    config.heads = HeadSizes(hidden: 32, projection: 16, predictorHidden: 32)
+    config.batch = 16
+    config.adc?.perplexity = 5      // below batch − 1, or ADC's targets are all uniform
+    config.workers = 1
+    config.optimiser.warmupSteps = 0
+    return config
+}
+
+extension ContinuousTrainer.Settings {
+    /// The tests share 2 cores with the whole suite: a trainer at nice 10 would wait for all of it.
+    public static var forTests: Self {
+        var settings = Self()
+        settings.nice = 0
+        settings.publishWhenIdleSeconds = 0.5
+        return settings
+    }
+}
+
+/// A daemon on `state` with the small model, on loopback ports the system picks: training starts
+/// at 32 items, 2 updates per image, a version every 4 steps.
+public func testDaemonSettings(_ state: URL) -> DaemonSettings {
+    var settings = DaemonSettings(stateDirectory: state)
+    settings.server.requestEndpoint = "tcp://127.0.0.1:*"
+    settings.server.announceEndpoint = "tcp://127.0.0.1:*"
+    settings.training = smallTrainingConfig()
+    settings.trainer = .forTests
+    settings.trainer.minItems = 32
+    settings.trainer.updatesPerImage = 2
+    settings.trainer.publishEverySteps = 4
+    return settings
+}
+
+/// Polls `condition` every 20 ms for up to `seconds`; whether it held.
+public func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(20_000)
+    }
+    return condition()
+}
