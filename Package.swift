@@ -56,8 +56,9 @@ let package = Package(
         // The glfd/1 client in Swift: requests matched to replies by id, pipelining, CURVE, typed errors.
         .target(name: "GLFDClient", dependencies: ["Protocol", "ZeroMQ"]),
 
-        // The daemon's configuration: a TOML subset, GLFD_ environment variables, --set overrides.
-        .target(name: "Configuration"),
+        // The daemon's configuration: a TOML subset, GLFD_ environment variables, --set overrides,
+        // a key table whose defaults are the daemon's parts' own, and the way from it to them.
+        .target(name: "Configuration", dependencies: ["Daemon", "GLF", "Neural", "Store", "Index", "Protocol"]),
 
         // Logs for journald (swift-log) and metrics for Prometheus (swift-metrics): the exposition
         // text, a loopback HTTP endpoint and node_exporter's textfile, over POSIX sockets.
@@ -111,8 +112,8 @@ let package = Package(
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
-        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "GLFDClient", "GLFDTesting", "Store", "GLF", "Neural", "Imaging", "Configuration", "glfd"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Daemon", "GLF", "Store"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "GLFDClient", "GLFDTesting", "Store", "GLF", "Neural", "Imaging", "Configuration"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "LMDB", "Imaging", "Neural"]),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Neural"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", .product(name: "Logging", package: "swift-log"),

@@ -3,11 +3,16 @@
 // A configuration is only made by `GLFDConfiguration.load` (or `defaults`), which fills these
 // fields from the key table in GLFDConfiguration+Keys.swift — that table holds every default,
 // range and doc line; the initial values written below are placeholders it always overwrites.
+// A choice is typed with the enum of the part that runs it (GLF's MethodName, Store's
+// ReplayPolicyKind, …), so the values a setting accepts are exactly the ones the daemon knows.
 // The fields are read-only outside this module so that `describe()` always tells the truth about
 // what the daemon runs with; change a setting with an override (`--set section.key=value`).
 //
 // Paths are absolute: relative ones are resolved when loading, `paths.store` and `paths.models`
 // against `paths.state_directory`, everything else against the working directory.
+import GLF
+import Store
+
 public struct GLFDConfiguration: Sendable, Equatable {
     public struct Paths: Sendable, Equatable {
         public internal(set) var stateDirectory = ""
@@ -32,10 +37,6 @@ public struct GLFDConfiguration: Sendable, Equatable {
             case fast
         }
 
-        public enum ReplayPolicy: String, Sendable, CaseIterable {
-            case fifo, reservoir, minred
-        }
-
         public internal(set) var durability = Durability.sync
         /// 0 = unlimited.
         public internal(set) var maxItems = 0
@@ -43,19 +44,13 @@ public struct GLFDConfiguration: Sendable, Equatable {
         public internal(set) var maxBytes = 0
         public internal(set) var initialMapMiB = 0
         public internal(set) var maxMapMiB = 0
-        public internal(set) var replayPolicy = ReplayPolicy.fifo
+        public internal(set) var replayPolicy = ReplayPolicyKind.fifo
         public internal(set) var replayCapacity = 0
         public internal(set) var canonicalSide = 0
         public internal(set) var channels = 0
     }
 
     public struct Training: Sendable, Equatable {
-        public enum Method: String, Sendable, CaseIterable {
-            case byol
-            case barlowTwins = "barlow-twins"
-            case swav, simclr
-        }
-
         public enum LPMPrior: String, Sendable, CaseIterable {
             /// Down-sampled, standardised pixels of the same images.
             case pixels
@@ -63,35 +58,13 @@ public struct GLFDConfiguration: Sendable, Equatable {
             case previous
         }
 
-        public enum Optimiser: String, Sendable, CaseIterable {
-            case sgd, lars, adamw
-        }
-
-        /// How DCM's per-anchor bandwidth σ_i is chosen each step (GLF's `ADCBandwidth`).
-        public enum ADCBandwidth: String, Sendable, CaseIterable {
-            case perplexity
-            case distanceScale = "distance-scale"
-            case fixed
-        }
-
         /// The Student-t's scale: tied to σ_i (s_i² = σ_i²(ρ−2)/ρ), or 1.
         public enum ADCScale: String, Sendable, CaseIterable {
             case tied, unit
         }
 
-        /// Which ADC terms the 1/H(π) anchor weights multiply.
-        public enum ADCEntropyWeights: String, Sendable, CaseIterable {
-            case none, dcm, lpm, both
-        }
-
-        /// LPM's divergence: KL(π ‖ q) or KL(q ‖ π).
-        public enum LPMDirection: String, Sendable, CaseIterable {
-            case priorFirst = "prior-first"
-            case modelFirst = "model-first"
-        }
-
         public internal(set) var enabled = false
-        public internal(set) var method = Method.byol
+        public internal(set) var method = MethodName.simclr
         public internal(set) var adc = false
         public internal(set) var adcDCMWeight = 0.0
         public internal(set) var adcLPMWeight = 0.0
@@ -101,13 +74,13 @@ public struct GLFDConfiguration: Sendable, Equatable {
         public internal(set) var adcDistanceScale = 0.0
         public internal(set) var adcRho = 0.0
         public internal(set) var adcScale = ADCScale.tied
-        public internal(set) var adcEntropyWeights = ADCEntropyWeights.dcm
+        public internal(set) var adcEntropyWeights = ADCEntropyWeighting.dcm
         public internal(set) var lpmDirection = LPMDirection.priorFirst
         public internal(set) var adcInputTemperature = 0.0
         public internal(set) var lpmPrior = LPMPrior.pixels
         public internal(set) var width = 0
         public internal(set) var batch = 0
-        public internal(set) var optimiser = Optimiser.sgd
+        public internal(set) var optimiser = OptimiserConfig.Kind.sgd
         public internal(set) var learningRate = 0.0
         public internal(set) var weightDecay = 0.0
         public internal(set) var warmupSteps = 0

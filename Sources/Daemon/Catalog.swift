@@ -20,7 +20,7 @@ import Index
 import Neural
 import Store
 
-public struct CatalogSettings: Sendable {
+public struct CatalogSettings: Sendable, Equatable {
     public var approximate = true
     /// Below this many items exact search is fast enough, and no HNSW graph is built.
     public var approximateMinItems = 20_000

@@ -21,8 +21,9 @@ import Neural
 import Store
 
 public final class ContinuousTrainer: @unchecked Sendable {
+    /// The initial values are glfd's defaults (its key table reads them).
     public struct Settings: Sendable, Codable, Equatable {
-        public var updatesPerImage: Double = 4
+        public var updatesPerImage: Double = 32
         public var minItems = 512
         public var publishEverySteps = 500
         public var publishEverySeconds: Double = 600

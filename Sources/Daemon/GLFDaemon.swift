@@ -29,11 +29,16 @@ public struct DaemonSettings: Sendable {
     public var keepVersions = 5
     public var catalog = CatalogSettings()
 
+    /// glfd's defaults (its configuration's key table reads them) on `stateDirectory`.
     public init(stateDirectory: URL) {
         self.stateDirectory = stateDirectory
-        store = StoreConfiguration(directory: stateDirectory.appendingPathComponent("store").path)
-        modelsDirectory = stateDirectory.appendingPathComponent("models")
+        store = StoreConfiguration(directory: stateDirectory.appendingPathComponent(Self.storeFolder).path)
+        modelsDirectory = stateDirectory.appendingPathComponent(Self.modelsFolder)
     }
+
+    /// Where the store and the published versions live by default, inside the state directory.
+    public static let storeFolder = "store"
+    public static let modelsFolder = "models"
 
     public var modelsDirectory: URL
     var snapshotDirectory: URL { stateDirectory.appendingPathComponent("training") }

@@ -10,7 +10,7 @@ import Foundation
 import Protocol
 import ZeroMQ
 
-public struct ServerSettings: Sendable {
+public struct ServerSettings: Sendable, Equatable {
     public var requestEndpoint = "tcp://127.0.0.1:5555"
     public var announceEndpoint = "tcp://127.0.0.1:5556"
     public var sendHighWaterMark: Int32 = 1000
@@ -22,7 +22,7 @@ public struct ServerSettings: Sendable {
     public init() {}
 }
 
-public struct CurveSettings: Sendable {
+public struct CurveSettings: Sendable, Equatable {
     /// The server's secret key, 32 bytes (Z85-decoded).
     public var serverSecretKey: [UInt8]
     /// Public keys (32 bytes each) of the clients allowed in; everyone else is refused by ZAP.

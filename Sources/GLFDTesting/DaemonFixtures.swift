@@ -47,6 +47,8 @@ public func smallTrainingConfig() -> TrainingConfig {
     config.adc?.perplexity = 5      // below batch − 1, or ADC's targets are all uniform
     config.workers = 1
     config.optimiser.warmupSteps = 0
+    config.optimiser.learningRate = 0.06
+    config.averageDecay = nil
     return config
 }
 

@@ -3,7 +3,7 @@
 import Foundation
 import LMDB
 
-public struct StoreConfiguration: Sendable {
+public struct StoreConfiguration: Sendable, Equatable {
     /// Directory of the LMDB environment (created with mode 0700 if missing).
     public var directory: String
     /// Shape of every stored image, fixed when the store is created.

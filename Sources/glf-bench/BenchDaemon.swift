@@ -57,8 +57,11 @@ struct BenchDaemon: ParsableCommand {
     @Option(help: "Images to ingest (and so vectors to search).")
     var count = 100_000
 
+    /// What glfd runs with no configuration: every daemon setting not given below is this one's.
+    private static let shipped = DaemonSettings(stateDirectory: URL(fileURLWithPath: "."))
+
     @Option(help: "Encoder width of the daemon's model (the embedding has 8 × width dimensions).")
-    var width = 32
+    var width = shipped.training.encoder.width
 
     @Option(help: "Held-out query images (spread evenly over --data, never ingested).")
     var queries = 200
@@ -87,11 +90,11 @@ struct BenchDaemon: ParsableCommand {
     @Option(help: "Images ingested again while training runs.")
     var trainingIngest = 10_000
 
-    @Option(help: "Training batch while training is on (small, so steps run all through the measurement).")
-    var trainingBatch = 64
+    @Option(help: "Training batch while training is on (glfd's training.batch).")
+    var trainingBatch = shipped.training.batch
 
-    @Option(help: "Trainer threads (glfd's training.threads; its default is 1).")
-    var trainingThreads = 1
+    @Option(help: "Trainer threads (glfd's training.threads).")
+    var trainingThreads = shipped.training.workers
 
     @Option(help: "Seconds the step rate is measured with no requests, before the queries with training on.")
     var trainingAloneSeconds = 30.0
@@ -125,8 +128,13 @@ struct BenchDaemon: ParsableCommand {
         print("glf-bench daemon: \(count) images (\(stored.count) distinct files from \(data)), \(queries) held-out query images, k \(k)")
         print("  glfd in process on tcp://127.0.0.1, durable store in \(dir), encoder width \(width) (dim \(8 * width)), \(BLAS.configuration)")
         print("  ingest: \(clients) DEALER client\(clients == 1 ? "" : "s") × \(inflight) requests in flight × \(batch) images; queries: one after another, then \(inflight) in flight")
-        let hnsw = CatalogSettings().hnsw
+        let used = try startSettings(state: state, training: true)
+        let hnsw = used.catalog.hnsw
         print("  HNSW as the daemon builds it: M \(hnsw.m), efConstruction \(hnsw.efConstruction), efSearch \(hnsw.efSearch) (knn fetches k + 16 and keeps k)")
+        print("  training: \(used.training.method.rawValue)\(used.training.adc.map { " + ADC (\($0.summary))" } ?? ""), width \(width), "
+              + "batch \(used.training.batch), \(used.training.optimiser.kind.rawValue) lr \(used.training.optimiser.learningRate), "
+              + "\(used.trainer.updatesPerImage) updates per image, \(used.training.workers) thread\(used.training.workers == 1 ? "" : "s") at nice \(used.trainer.nice), "
+              + "replay \(used.store.replay.policy.rawValue); glfd's defaults but for the options given and no version published while measuring")
 
         // 1. Ingest into a new store, training off (the trainer only publishes the initial version).
         //    The initial version's catalog is built first: a build running while items arrive
@@ -149,7 +157,7 @@ struct BenchDaemon: ParsableCommand {
         }
 
         // 3. Queries and ingest, training on.
-        print(" queries, training on (updates per image 4, batch \(trainingBatch), \(trainingThreads) thread\(trainingThreads == 1 ? "" : "s") at nice 10; no version published)")
+        print(" queries, training on (no version published)")
         let on = try withDaemon(state: state, training: true) { daemon in
             let endpoint = daemon.server.boundEndpoints.requests
             let on = try measureQueries(daemon: daemon, lastID: lastID, queryImages: queryImages, queryVectors: off.queryVectors,
@@ -186,6 +194,14 @@ struct BenchDaemon: ParsableCommand {
     }
 
     private func startDaemon(state: URL, training: Bool) throws -> GLFDaemon {
+        let daemon = try GLFDaemon(settings: try startSettings(state: state, training: training))
+        daemon.start()  // publishes the initial version on a new state
+        return daemon
+    }
+
+    /// glfd's defaults, but for the options given, loopback ports, and no publication (a new
+    /// version would re-embed the catalog in the middle of a measurement).
+    private func startSettings(state: URL, training: Bool) throws -> DaemonSettings {
         var settings = DaemonSettings(stateDirectory: state)
         settings.server.requestEndpoint = "tcp://127.0.0.1:*"
         settings.server.announceEndpoint = "tcp://127.0.0.1:*"
@@ -194,12 +210,11 @@ struct BenchDaemon: ParsableCommand {
         settings.training.batch = trainingBatch
         settings.training.workers = trainingThreads
         settings.trainingEnabled = training
-        settings.trainer.updatesPerImage = 4
         settings.trainer.publishEverySteps = Int.max / 2
         settings.trainer.publishEverySeconds = .greatestFiniteMagnitude
-        let daemon = try GLFDaemon(settings: settings)
-        daemon.start()  // publishes the initial version on a new state
-        return daemon
+        settings.trainer.publishWhenIdleSeconds = .greatestFiniteMagnitude
+        try settings.training.adc?.validate(batch: trainingBatch)
+        return settings
     }
 
     // MARK: Ingest

@@ -27,13 +27,13 @@ struct Loss: ParsableCommand {
             is on p, so its dL/dz is 0 here and no share is printed).
             """)
 
-    @Argument(help: "byol, barlow-twins, swav or simclr.") var method: String
+    @Argument(help: "The method.") var method: MethodName
     @Option(help: "Directory with the inputs; the gradients are written there too.") var dir: String
     @Flag(help: "Add ADC's DCM and LPM terms.") var adc = false
     @OptionGroup var calibration: ADCOptions
 
     func run() throws {
-        guard let name = MethodName(rawValue: method) else { throw ValidationError("unknown method \(method)") }
+        let name = method
         let directory = URL(fileURLWithPath: dir)
         func read(_ file: String) throws -> Tensor {
             let array = try NumpyFile.read(from: directory.appendingPathComponent(file))

@@ -20,8 +20,10 @@ struct Train: ParsableCommand {
 
     @OptionGroup var source: DataOptions
 
-    @Option(help: "byol, barlow-twins, swav or simclr.")
-    var method: String = "byol"
+    /// Where every option left out comes from: glfd's recipe (its training.* defaults).
+    private static let recipe = TrainingConfig()
+
+    @Option(help: "Self-supervised method.") var method = recipe.method
 
     @Flag(inversion: .prefixedNo, help: "Add ADC (DCM and LPM with the pixel prior).")
     var adc = true
@@ -30,22 +32,24 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("prior-model"),
             help: "LPM's input-space prior from this frozen model directory's encoder, instead of the down-sampled pixels.")
     var priorModel: String?
-    @Option(help: "Encoder width.") var width = 32
-    @Option(help: "Image side (folders are resized to it).") var size = 32
-    @Option(help: "Images per step.") var batch = 128
-    @Option(help: "sgd, lars or adamw.") var optimiser = "sgd"
-    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = 0.06
-    @Option(name: .customLong("weight-decay")) var weightDecay: Float = 5e-4
-    @Option(help: "Warm-up steps.") var warmup = 100
+    @Option(help: "Encoder width.") var width = recipe.encoder.width
+    @Option(help: "Image side (folders are resized to it).") var size = recipe.encoder.imageSize
+    @Option(help: "Images per step.") var batch = recipe.batch
+    @Option(help: "Optimiser.") var optimiser = recipe.optimiser.kind
+    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate = recipe.optimiser.learningRate
+    @Option(name: .customLong("weight-decay")) var weightDecay = recipe.optimiser.weightDecay
+    @Option(help: "Warm-up steps.") var warmup = recipe.optimiser.warmupSteps
     @Option(help: "Head sizes: hidden width of projector (and predictor).") var hidden: Int?
     @Option(help: "Projection dimension.") var projection: Int?
     @Option(help: "SwAV: number of prototypes.") var prototypes: Int?
     @Option(help: "SwAV: past projections kept per view for Sinkhorn-Knopp (0: no queue).") var queue: Int?
     @Option(help: "Steps to train (the cosine schedule ends there).") var steps: Int?
+    // The two places a run with an end differs from glfd's recipe, which never ends: the rate
+    // decays to 0 at --steps, and no average of the weights stands in for a decayed rate.
     @Option(help: "cosine: the rate decays to 0 at --steps; constant: it stays at its peak after the warm-up, as glfd trains (a daemon has no end).")
     var schedule = "cosine"
     @Option(name: .customLong("average-decay"),
-            help: "Keep an exponential moving average of the weights with this τ (0 < τ < 1) and make it the model (what --out's model directory holds), as glfd's training.average_decay.")
+            help: "Keep an exponential moving average of the weights with this τ (0 < τ < 1) and make it the model (what --out's model directory holds), as glfd's training.average_decay (\(recipe.averageDecay ?? 0)).")
     var averageDecay: Float?
     @Option(help: "Wall-clock budget in minutes (with --steps, whichever comes first).") var minutes: Double?
     @Option(help: "Checkpoint directory.") var out: String
@@ -55,13 +59,11 @@ struct Train: ParsableCommand {
             help: "Also keep the model as it is every N minutes of wall clock, in --out/at-<minutes>min (for accuracy-against-time curves; listed in --out/kept.tsv with the final model, '.').")
     var keepEveryMinutes: Double?
     @Flag(help: "Continue the run saved in --out.") var resume = false
-    @Option(help: "Cores.") var threads = 2
-    @Option(help: "Seed of initialisation, sampling and augmentation.") var seed: UInt64 = 0
+    @Option(help: "Cores.") var threads = recipe.workers
+    @Option(help: "Seed of initialisation, sampling and augmentation.") var seed = recipe.seed
 
     func validate() throws {
         guard steps != nil || minutes != nil else { throw ValidationError("give --steps or --minutes (or both)") }
-        guard MethodName(rawValue: method) != nil else { throw ValidationError("unknown method \(method)") }
-        guard OptimiserConfig.Kind(rawValue: optimiser) != nil else { throw ValidationError("unknown optimiser \(optimiser)") }
         guard batch >= 2, threads >= 1 else { throw ValidationError("--batch ≥ 2, --threads ≥ 1") }
         if let steps, warmup >= steps { throw ValidationError("--warmup (\(warmup)) must be below --steps (\(steps))") }
         guard ["cosine", "constant"].contains(schedule) else { throw ValidationError("--schedule is cosine or constant, not \(schedule)") }
@@ -74,12 +76,12 @@ struct Train: ParsableCommand {
     }
 
     func makeConfig(channels: Int) throws -> TrainingConfig {
-        var config = TrainingConfig()
-        config.method = MethodName(rawValue: method)!
+        var config = Self.recipe
+        config.method = method
         config.encoder = EncoderConfig(inputChannels: 3, imageSize: size, width: width)
         config.heads = HeadSizes(hidden: hidden, projection: projection, prototypes: prototypes, prototypesQueue: queue)
         config.adc = adc ? try calibration.calibration() : nil
-        config.optimiser.kind = OptimiserConfig.Kind(rawValue: optimiser)!
+        config.optimiser.kind = optimiser
         config.optimiser.learningRate = learningRate
         config.optimiser.weightDecay = weightDecay
         config.optimiser.warmupSteps = warmup

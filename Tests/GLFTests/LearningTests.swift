@@ -57,6 +57,8 @@ import Testing
         config.optimiser.learningRate = 0.1
         config.optimiser.warmupSteps = 20
         config.optimiser.totalSteps = 300
+        config.batch = 128
+        config.averageDecay = nil
         BLAS.setThreads(1)
         let trainer = Trainer(config)
         let batches = try TrainingBatches(pixels: training.pixels, shape: SourceImageShape(height: 32, width: 32, channels: 3),

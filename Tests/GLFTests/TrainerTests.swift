@@ -15,6 +15,8 @@ import Neural
         config.batch = 8
         config.workers = 2
         config.optimiser.warmupSteps = 0
+        config.optimiser.learningRate = 0.06
+        config.averageDecay = nil
         if !adc { config.adc = nil }
         return config
     }

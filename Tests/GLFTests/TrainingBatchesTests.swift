@@ -7,6 +7,7 @@ import Neural
 
     static func make(prior: InputPrior = .pixels, adc: Bool = true) throws -> TrainingBatches {
         var config = TrainingConfig()
+        config.method = .byol
         config.batch = 6
         config.encoder = EncoderConfig(inputChannels: 3, imageSize: 8, width: 4, blocksPerStage: [1, 1])
         for keyPath in [\AugmentationRecipe.view1, \AugmentationRecipe.view2] { config.augmentation[keyPath: keyPath].outputSize = 8 }

@@ -629,3 +629,16 @@ private func adcLogSoftmax(_ logits: UnsafeMutablePointer<Double>, probabilities
     }
     return entropy
 }
+
+extension AdaptiveDistributionCalibration {
+    /// One line for logs: every setting that shapes the terms.
+    public var summary: String {
+        let width = switch bandwidth {
+        case .fixed: "σ \(sigma)"
+        case .perplexity: "perplexity \(perplexity)"
+        case .distanceScale: "σ² = \(distanceScale)·mean d"
+        }
+        return "ν \(dcmWeight) υ \(lpmWeight), \(width), ρ \(rho) \(tiedScale ? "tied" : "unit") scale, "
+            + "weights on \(entropyWeights.rawValue), LPM \(lpmDirection.rawValue), τ_in \(inputTemperature)"
+    }
+}

@@ -3,8 +3,11 @@
 // its schedule, the batch, the seed and the number of workers.
 import Neural
 
+/// Its initial values are the shipped recipe: what glfd trains unless configured otherwise (its
+/// key table reads these defaults, so `systemd/glfd.toml` shows them) and what `glf train` starts
+/// from. They were chosen by measurement (README, "Quality"); change them there first.
 public struct TrainingConfig: Codable, Sendable, Equatable {
-    public var method: MethodName = .byol
+    public var method: MethodName = .simclr
     public var encoder = EncoderConfig()
     /// Head sizes that differ from the method's recipe (nil: the recipe's).
     public var heads = HeadSizes()
@@ -12,7 +15,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var adc: AdaptiveDistributionCalibration? = AdaptiveDistributionCalibration()
     public var optimiser = OptimiserConfig()
     /// Images per step (each goes through the network as two views).
-    public var batch = 128
+    public var batch = 256
     /// Cores: one replica of the network per view runs on each.
     public var workers = 2
     public var seed: UInt64 = 0
@@ -20,7 +23,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var augmentation = AugmentationRecipe.cifar
     /// τ of an exponential moving average of the weights that the model directory holds instead
     /// of the online weights (nil: no average; the online weights are the model).
-    public var averageDecay: Float? = nil
+    public var averageDecay: Float? = 0.998
 
     public init() {}
 
@@ -135,10 +138,11 @@ public struct HeadSizes: Codable, Sendable, Equatable {
 }
 
 public struct OptimiserConfig: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable { case sgd, lars, adamw }
+    public enum Kind: String, Codable, Sendable, CaseIterable { case sgd, lars, adamw }
     public var kind = Kind.sgd
-    /// Peak learning rate (lightly's CIFAR recipe: 0.06 × batch / 256 for SGD).
-    public var learningRate: Float = 0.06
+    /// Peak learning rate: 0.5 for SGD at batch 256 learned most in an hour (lightly's CIFAR
+    /// recipe has 0.06 × batch / 256; README, "Quality").
+    public var learningRate: Float = 0.5
     public var momentum: Float = 0.9
     public var weightDecay: Float = 5e-4
     public var warmupSteps = 100

@@ -1,5 +1,5 @@
-// From the operator's configuration (TOML, environment, --set) to the daemon's parts.
-import Configuration
+// From the operator's configuration (TOML, environment, --set) to the daemon's parts: the one
+// direction a setting travels (its default came from these parts, GLFDConfiguration+Keys.swift).
 import Daemon
 import Foundation
 import GLF
@@ -9,7 +9,7 @@ import Protocol
 import Store
 
 extension DaemonSettings {
-    init(_ c: GLFDConfiguration) throws {
+    public init(_ c: GLFDConfiguration) throws {
         self.init(stateDirectory: URL(fileURLWithPath: c.paths.stateDirectory))
         store = StoreConfiguration(
             directory: c.paths.store,
@@ -18,7 +18,7 @@ extension DaemonSettings {
             initialMapSize: c.store.initialMapMiB << 20, maxMapSize: c.store.maxMapMiB << 20,
             maxItems: c.store.maxItems > 0 ? c.store.maxItems : nil,
             maxBytes: c.store.maxBytes > 0 ? c.store.maxBytes : nil,
-            replay: ReplayConfiguration(policy: try choice(c.store.replayPolicy, "store.replay_policy"),
+            replay: ReplayConfiguration(policy: c.store.replayPolicy,
                                         capacity: c.store.replayCapacity, seed: UInt64(c.training.seed)))
         modelsDirectory = URL(fileURLWithPath: c.paths.models)
 
@@ -34,12 +34,12 @@ extension DaemonSettings {
         }
 
         var training = TrainingConfig()
-        training.method = try choice(c.training.method, "training.method")
+        training.method = c.training.method
         training.encoder = EncoderConfig(inputChannels: c.store.channels, imageSize: c.store.canonicalSide, width: c.training.width)
         training.adc = c.training.adc ? try AdaptiveDistributionCalibration(c.training) : nil
         try training.adc?.validate(batch: c.training.batch)
         training.batch = c.training.batch
-        training.optimiser.kind = try choice(c.training.optimiser, "training.optimiser")
+        training.optimiser.kind = c.training.optimiser
         training.optimiser.learningRate = Float(c.training.learningRate)
         training.optimiser.weightDecay = Float(c.training.weightDecay)
         training.optimiser.warmupSteps = c.training.warmupSteps
@@ -68,21 +68,12 @@ extension DaemonSettings {
 extension AdaptiveDistributionCalibration {
     /// ADC's settings from the `training.adc_*` keys; a combination ADC refuses (a tied scale with
     /// ρ ≤ 2, a perplexity ≤ 1) is an error naming the setting.
-    init(_ t: GLFDConfiguration.Training) throws {
-        self.init(bandwidth: try choice(t.adcBandwidth, "training.adc_bandwidth"), sigma: Float(t.adcSigma),
+    public init(_ t: GLFDConfiguration.Training) throws {
+        self.init(bandwidth: t.adcBandwidth, sigma: Float(t.adcSigma),
                   perplexity: Float(t.adcPerplexity), distanceScale: Float(t.adcDistanceScale), rho: Float(t.adcRho),
-                  tiedScale: t.adcScale == .tied, entropyWeights: try choice(t.adcEntropyWeights, "training.adc_entropy_weights"),
-                  lpmDirection: try choice(t.lpmDirection, "training.adc_lpm_direction"), inputTemperature: Float(t.adcInputTemperature),
+                  tiedScale: t.adcScale == .tied, entropyWeights: t.adcEntropyWeights,
+                  lpmDirection: t.lpmDirection, inputTemperature: Float(t.adcInputTemperature),
                   dcmWeight: Float(t.adcDCMWeight), lpmWeight: Float(t.adcLPMWeight))
         try validate()
     }
-}
-
-/// A choice of the configuration as the type of the part that uses it. The two enums mirror each
-/// other; a choice the part does not know is an error naming the key, never a silent fallback.
-func choice<Choice: RawRepresentable<String>, Part: RawRepresentable<String>>(_ value: Choice, _ key: String) throws(ConfigurationError) -> Part {
-    guard let part = Part(rawValue: value.rawValue) else {
-        throw ConfigurationError(.invalidValue, "\(key) = \"\(value.rawValue)\" is a choice this build of glfd cannot run")
-    }
-    return part
 }

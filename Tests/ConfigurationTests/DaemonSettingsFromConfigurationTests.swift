@@ -1,0 +1,68 @@
+// From glfd's configuration to the daemon's parts, and back: the key table's defaults are read
+// from the parts, so a configuration of nothing but defaults builds exactly the parts as they are
+// built with no configuration (one recipe for glfd, the tests, the benchmarks and `glf train`).
+// Every choice a setting accepts reaches the part as written, and every other value of every
+// choice key is an error naming the key: nothing falls back to a default.
+import Configuration
+import Daemon
+import Foundation
+import GLF
+import Store
+import Testing
+
+@Suite struct DaemonSettingsFromConfigurationTests {
+    func settings(_ overrides: String...) throws -> DaemonSettings {
+        try DaemonSettings(try GLFDConfiguration.load(file: nil, environment: [:], overrides: overrides, workingDirectory: "/srv"))
+    }
+
+    @Test func theDefaultsBuildTheShippedParts() throws {
+        let configured = try settings()
+        let shipped = DaemonSettings(stateDirectory: URL(fileURLWithPath: "/srv/state"))
+        #expect(configured.stateDirectory.path == shipped.stateDirectory.path)
+        #expect(configured.modelsDirectory.path == shipped.modelsDirectory.path)
+        #expect(configured.store == shipped.store)
+        #expect(configured.server == shipped.server)
+        #expect(configured.training == shipped.training)
+        #expect(configured.trainingEnabled == shipped.trainingEnabled)
+        #expect(configured.trainer == shipped.trainer)
+        #expect(configured.keepVersions == shipped.keepVersions)
+        #expect(configured.catalog == shipped.catalog)
+    }
+
+    @Test func everyChoiceOfEverySettingReachesTheDaemonAsWritten() throws {
+        for method in MethodName.allCases {
+            #expect(try settings("training.method=\(method.rawValue)").training.method == method)
+        }
+        for optimiser in OptimiserConfig.Kind.allCases {
+            #expect(try settings("training.optimiser=\(optimiser.rawValue)").training.optimiser.kind == optimiser)
+        }
+        for policy in ReplayPolicyKind.allCases {
+            #expect(try settings("store.replay_policy=\(policy.rawValue)").store.replay.policy == policy)
+        }
+        for bandwidth in ADCBandwidth.allCases {
+            #expect(try settings("training.adc_bandwidth=\(bandwidth.rawValue)").training.adc?.bandwidth == bandwidth)
+        }
+        for weights in ADCEntropyWeighting.allCases {
+            #expect(try settings("training.adc_entropy_weights=\(weights.rawValue)").training.adc?.entropyWeights == weights)
+        }
+        for direction in LPMDirection.allCases {
+            #expect(try settings("training.adc_lpm_direction=\(direction.rawValue)").training.adc?.lpmDirection == direction)
+        }
+        #expect(try settings("training.adc_t_scale=unit").training.adc?.tiedScale == false)
+        #expect(try settings("training.lpm_prior=previous").trainer.priorFromPreviousVersion)
+        #expect(try settings("store.durability=fast").store.durability == .syncOnDemand)
+    }
+
+    @Test func everyChoiceKeyRefusesAValueItDoesNotList() throws {
+        let choiceKeys = GLFDConfiguration.keys.filter { if case .choice = $0.type { true } else { false } }
+        #expect(choiceKeys.count >= 10)
+        for key in choiceKeys {
+            do {
+                _ = try settings("\(key.name)=no-such-choice")
+                Issue.record("\(key.name) accepted no-such-choice")
+            } catch let error as ConfigurationError {
+                #expect(error.description.contains(key.name) && error.description.contains("no-such-choice"), "\(error)")
+            }
+        }
+    }
+}
