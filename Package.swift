@@ -107,6 +107,9 @@ let package = Package(
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "GLFDTesting"]),
         .testTarget(name: "GLFTests", dependencies: ["GLF", "Neural", "Datasets", "GLFDTesting"]),
+        // A method written only for a test, registered and trained through glfd's configuration and glf train.
+        .testTarget(name: "MethodRegistryTests", dependencies: ["GLF", "Neural", "Configuration", "Daemon", "GLFDClient",
+                                                                "GLFDTesting", "Protocol", "glf"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),

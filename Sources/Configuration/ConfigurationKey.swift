@@ -224,10 +224,12 @@ extension ConfigurationKey {
             resolve: nil)
     }
 
-    static func choice<Choice>(_ name: String, _ field: Field<Choice>, _ defaultValue: Choice,
+    /// `listed`: the cases the file and --print-config list (default: all); any case `Choice`
+    /// accepts is valid.
+    static func choice<Choice>(_ name: String, _ field: Field<Choice>, _ defaultValue: Choice, listed: [Choice]? = nil,
                                _ doc: String) -> ConfigurationKey
     where Choice: RawRepresentable & CaseIterable & Sendable, Choice.RawValue == String {
-        let names = Choice.allCases.map(\.rawValue)
+        let names = (listed ?? Array(Choice.allCases)).map(\.rawValue)
         let expectation = IntegerRule.list(names)
         return ConfigurationKey(
             name: name, type: .choice(names), defaultValue: .string(defaultValue.rawValue), doc: doc,

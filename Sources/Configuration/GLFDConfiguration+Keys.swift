@@ -66,6 +66,7 @@ extension GLFDConfiguration {
         .boolean("training.enabled", \.training.enabled, shipped.trainingEnabled,
                  "Learn from the stream; false serves the latest model without training"),
         .choice("training.method", \.training.method, shipped.training.method,
+                listed: MethodRegistry.shipped.map { $0.name },
                 "Self-supervised method"),
         .boolean("training.adc", \.training.adc, shipped.training.adc != nil,
                  "Add Adaptive Distribution Calibration (DCM and LPM terms) to the method's loss"),

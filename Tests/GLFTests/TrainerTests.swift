@@ -64,7 +64,7 @@ import Neural
 
     @Test func swavPrototypesStayUnitAndFrozenAtFirst() {
         let trainer = Trainer(Self.config(.swav, adc: false))
-        let prototypes = trainer.prototypes!.arena
+        let prototypes = trainer.head("prototypes")!.arena
         let initial = Array(UnsafeBufferPointer(start: prototypes.values, count: prototypes.count))
         for step in 0..<4 {
             let (views, prior) = Self.inputs(batch: 8, seed: UInt64(step))
@@ -124,8 +124,8 @@ import Neural
             _ = original.step(views: views, prior: prior)
             _ = resumed.step(views: views, prior: prior)
         }
-        for (a, b) in [(original.online, resumed.online), (original.predictor, resumed.predictor),
-                       (original.prototypes, resumed.prototypes), (original.target, resumed.target),
+        for (a, b) in [(original.online, resumed.online), (original.head("predictor"), resumed.head("predictor")),
+                       (original.head("prototypes"), resumed.head("prototypes")), (original.target, resumed.target),
                        (original.averaged, resumed.averaged)] {
             guard let a, let b else { continue }
             #expect(Array(UnsafeBufferPointer(start: a.arena.values, count: a.arena.count))

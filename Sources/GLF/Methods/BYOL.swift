@@ -13,16 +13,34 @@ public struct BYOL: Method {
     public var predictorHiddenDimension = 4096
     public var targetDecayValue: Float = 0.99
 
+    public static let name = MethodName(registering: "byol")
+
     public init() {}
 
-    public var name: MethodName { .byol }
+    public init(heads: HeadSizes) {
+        hiddenDimension = heads.hidden ?? hiddenDimension
+        projectionDimension = heads.projection ?? projectionDimension
+        predictorHiddenDimension = heads.predictorHidden ?? predictorHiddenDimension
+    }
+
     public func projector(featureDimension: Int) -> HeadConfig {
         HeadConfig(inputDimension: featureDimension, hiddenDimension: hiddenDimension, outputDimension: projectionDimension)
     }
-    public var predictor: HeadConfig? {
+    public var predictor: HeadConfig {
         HeadConfig(inputDimension: projectionDimension, hiddenDimension: predictorHiddenDimension, outputDimension: projectionDimension)
     }
     public var targetDecay: Float? { targetDecayValue }
+
+    /// The predictor q: z → p, trained; its input gradient joins z's.
+    public func makeHeads(projectionDimension: Int, workers: Int, seed: UInt64) -> [MethodHead] {
+        let head = predictor
+        let model = ReplicatedModel(replicas: 2, workers: workers) { arena in
+            var rng = SeededGenerator(seed: seed &+ 1)
+            return MLPHead(head, name: "predictor", in: arena, rng: &rng)
+        }
+        return [MethodHead(name: "predictor", model: model, input: \.projections, inputGradient: \.projectionGradient,
+                           output: \.predictions, outputGradient: \.predictionGradient)]
+    }
     public var parts: [WeightedPart] { [WeightedPart(Aligning())] }
 
     struct Aligning: LossPart {

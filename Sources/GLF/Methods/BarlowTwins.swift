@@ -11,9 +11,15 @@ public struct BarlowTwins: Method {
     public var projectionDimension = 2048
     public var constants = BarlowTwinsLoss()
 
+    public static let name = MethodName(registering: "barlow-twins")
+
     public init() {}
 
-    public var name: MethodName { .barlowTwins }
+    public init(heads: HeadSizes) {
+        hiddenDimension = heads.hidden ?? hiddenDimension
+        projectionDimension = heads.projection ?? projectionDimension
+    }
+
     public func projector(featureDimension: Int) -> HeadConfig {
         HeadConfig(inputDimension: featureDimension, hiddenDimension: hiddenDimension, outputDimension: projectionDimension)
     }

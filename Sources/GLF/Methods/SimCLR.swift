@@ -9,9 +9,15 @@ public struct SimCLR: Method {
     public var projectionDimension = 256
     public var temperature: Float = 0.2
 
+    public static let name = MethodName(registering: "simclr")
+
     public init() {}
 
-    public var name: MethodName { .simclr }
+    public init(heads: HeadSizes) {
+        hiddenDimension = heads.hidden ?? hiddenDimension
+        projectionDimension = heads.projection ?? projectionDimension
+    }
+
     public func projector(featureDimension: Int) -> HeadConfig {
         HeadConfig(inputDimension: featureDimension, hiddenDimension: hiddenDimension, outputDimension: projectionDimension)
     }

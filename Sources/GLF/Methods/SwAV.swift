@@ -16,14 +16,40 @@ public struct SwAV: Method {
     public var prototypesConfig = PrototypesConfig(count: 512, frozenSteps: 300)
     public var aligning = SwAVAligning()
 
+    public static let name = MethodName(registering: "swav")
+
     public init() {}
 
-    public var name: MethodName { .swav }
+    public init(heads: HeadSizes) {
+        hiddenDimension = heads.hidden ?? hiddenDimension
+        projectionDimension = heads.projection ?? projectionDimension
+        prototypesConfig.count = heads.prototypes ?? prototypesConfig.count
+        prototypesConfig.frozenSteps = heads.prototypesFrozenSteps ?? prototypesConfig.frozenSteps
+        prototypesConfig.queueLength = heads.prototypesQueue ?? prototypesConfig.queueLength
+    }
+
     public func projector(featureDimension: Int) -> HeadConfig {
         HeadConfig(inputDimension: featureDimension, hiddenDimension: hiddenDimension, outputDimension: projectionDimension)
     }
-    public var prototypes: PrototypesConfig? { prototypesConfig }
     public var parts: [WeightedPart] { [WeightedPart(Terms(loss: aligning))] }
+
+    /// The prototypes: s = Cᵀẑ on unit projections, not stepped at all for their first steps (as
+    /// solo-learn drops their gradient, weight decay included), renormalised after every step.
+    public func makeHeads(projectionDimension: Int, workers: Int, seed: UInt64) -> [MethodHead] {
+        let count = prototypesConfig.count
+        let model = ReplicatedModel(replicas: 2, workers: workers) { arena in
+            var rng = SeededGenerator(seed: seed &+ 2)
+            return Prototypes("prototypes", in: arena, dimension: projectionDimension, count: count, rng: &rng)
+        }
+        return [MethodHead(name: "prototypes", model: model, input: \.unitProjections, inputGradient: \.unitProjectionGradient,
+                           output: \.scores, outputGradient: \.scoreGradient, frozenSteps: prototypesConfig.frozenSteps,
+                           afterUpdate: { ($0.replicas[0] as! Prototypes).normalize() })]
+    }
+
+    public func makeState(batch: Int, projectionDimension: Int) -> (any MethodState)? {
+        prototypesConfig.queueLength > 0
+            ? SwAVQueue(length: prototypesConfig.queueLength, batch: batch, dimension: projectionDimension) : nil
+    }
 
     struct Terms: LossPart {
         let loss: SwAVAligning
@@ -34,5 +60,21 @@ public struct SwAV: Method {
                                   queue1: t.queueScores?[0], queue2: t.queueScores?[1])
             return [LossValue(name: "swav", kind: .aligning, value: value, weight: weight)]
         }
+    }
+}
+
+public struct PrototypesConfig: Sendable, Codable, Equatable {
+    public var count: Int
+    /// Prototypes are not updated for the first steps (SwAV's freeze_prototypes_epochs).
+    public var frozenSteps: Int
+    /// Past unit projections kept per view (0: none). Once full, Sinkhorn-Knopp computes the codes
+    /// over [batch; queue], scored by the current prototypes: equipartition over more samples than
+    /// a small batch has (SwAV's queue).
+    public var queueLength: Int
+
+    public init(count: Int, frozenSteps: Int, queueLength: Int = 0) {
+        self.count = count
+        self.frozenSteps = frozenSteps
+        self.queueLength = queueLength
     }
 }

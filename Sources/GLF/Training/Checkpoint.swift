@@ -6,9 +6,10 @@
 //                                             (the weights' moving average when the run keeps one)
 //   DIR/online.safetensors                    the online weights, when the model is their average
 //   DIR/training.json                         TrainingConfig and the step count
-//   DIR/<network>.safetensors                 the other networks: predictor, prototypes, target
+//   DIR/<network>.safetensors                 the other networks: the method's heads (predictor,
+//                                             prototypes), the target
 //   DIR/optimiser-<network>.safetensors       each optimiser's state (kind and step in metadata)
-//   DIR/queue.safetensors                     SwAV's queues of past projections, when it keeps one
+//   DIR/<state>.safetensors                   what the method keeps between steps (SwAV's queue)
 //
 // Every file is written atomically; training.json is written last, so a directory whose
 // training.json exists holds a complete checkpoint (of this save or, if it was interrupted, the
@@ -29,7 +30,7 @@ extension Trainer {
 
     /// The networks besides the model directory's, by the name their files use.
     private var companions: [(name: String, model: ReplicatedModel)] {
-        [("online", averaged == nil ? nil : online), ("predictor", predictor), ("prototypes", prototypes), ("target", target)]
+        ([("online", averaged == nil ? nil : online)] + heads.map { ($0.name, $0.model) } + [("target", target)])
             .compactMap { name, model in model.map { (name, $0) } }
     }
 
@@ -45,14 +46,14 @@ extension Trainer {
         for (name, model) in companions {
             try WeightFile.save(model.arena, to: directory.appendingPathComponent("\(name).safetensors"))
         }
-        for (name, model, optimiser) in namedOptimisers {
+        for (name, model, optimiser) in optimisers {
             let state = optimiser.saveState(for: model.arena)
             try SafeTensors.write(state.entries, metadata: ["kind": state.kind, "step": String(state.stepCount)],
                                   to: directory.appendingPathComponent("optimiser-\(name).safetensors"))
         }
-        if !queues.isEmpty {
-            try SafeTensors.write(queues.enumerated().map { NamedTensor(name: "view\($0.offset + 1)", shape: $0.element.shape, values: $0.element.array) },
-                                  metadata: ["filled": String(queued)], to: directory.appendingPathComponent("queue.safetensors"))
+        if let state, let saved = state.saved() {
+            try SafeTensors.write(saved.tensors, metadata: saved.metadata,
+                                  to: directory.appendingPathComponent("\(state.fileName).safetensors"))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -99,7 +100,7 @@ extension Trainer {
         for (name, model) in trainer.companions {
             _ = try WeightFile.load(into: model.arena, from: directory.appendingPathComponent("\(name).safetensors"))
         }
-        for (name, model, optimiser) in trainer.namedOptimisers {
+        for (name, model, optimiser) in trainer.optimisers {
             let url = directory.appendingPathComponent("optimiser-\(name).safetensors")
             let contents = try SafeTensors.read(from: url)
             let saved = OptimiserState(kind: contents.metadata["kind"] ?? "", stepCount: Int(contents.metadata["step"] ?? "") ?? -1,
@@ -110,15 +111,16 @@ extension Trainer {
                 throw WeightFileError(.invalidConfig, "optimiser state does not fit: \(error.message)", path: url.path)
             }
         }
-        let queueURL = directory.appendingPathComponent("queue.safetensors")
-        if FileManager.default.fileExists(atPath: queueURL.path) {
-            let contents = try SafeTensors.read(from: queueURL)
-            let length = trainer.method.prototypes?.queueLength ?? 0
-            guard contents.tensors.count == 2, contents.tensors.allSatisfy({ $0.shape.first == length }) else {
-                throw WeightFileError(.invalidConfig, "the saved queue does not fit this method's queue of \(length)", path: queueURL.path)
+        if let state = trainer.state {
+            let url = directory.appendingPathComponent("\(state.fileName).safetensors")
+            if FileManager.default.fileExists(atPath: url.path) {
+                let contents = try SafeTensors.read(from: url)
+                do {
+                    try state.restore(tensors: contents.tensors, metadata: contents.metadata)
+                } catch {
+                    throw error.at(url.path)
+                }
             }
-            trainer.queues = contents.tensors.map { Tensor(shape: $0.shape, values: $0.values) }
-            trainer.queued = min(length, Int(contents.metadata["filled"] ?? "") ?? 0)
         }
         trainer.resumeAt(step: state.step)
         return trainer

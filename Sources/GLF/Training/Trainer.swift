@@ -4,18 +4,18 @@
 //   prior [B, P]         the input-space prior of the same images for ADC's LPM, or nil
 //
 //   online     encoder + projector           z  = online(views)          replicated per view
-//   predictor  BYOL                           p  = predictor(z)
-//   prototypes SwAV                           s  = prototypes(ẑ)
+//   heads      the method's (`MethodHead`):  BYOL's predictor p = q(z), SwAV's prototypes s = Cᵀẑ
 //   target     BYOL, EMA of online            z' = target(views), no gradient
+//   state      the method's (`MethodState`): SwAV scores its queue of past projections
 //   parts      the method's aligning + constraining parts on those, gradients into dz, dp, ds, dẑ;
-//              predictor and prototypes backward (their input gradients join dz and dẑ); dẑ
-//              folded into dz: the method's dL/dz, whose norm is measured
+//              the heads backward (their input gradients join dz or dẑ); dẑ folded into dz: the
+//              method's dL/dz, whose norm is measured
 //   ADC        its terms on ẑ, folded into dz; each term's gradient norm over the method's is
 //              its gradient share (method.md §3: the sign that the term is alive)
 //   backward   online, from dz
-//   update     learning rate from the schedule, one optimiser per network; SwAV's prototypes
-//              are not stepped at all for their first steps (as solo-learn drops their gradient,
-//              weight decay included) and are renormalised after each step; EMA of the target
+//   update     learning rate from the schedule, one optimiser per network (a head may sit out
+//              its first steps, and may act after each update: SwAV's prototypes); the method's
+//              state records the step (SwAV's queue); EMA of the target
 //   average    optional: an exponential moving average of online (weights and batch-norm
 //              statistics), which the model directory then holds: what is evaluated, embedded
 //              and published. A daemon trains at a constant rate (it has no end to decay
@@ -44,31 +44,24 @@ public final class Trainer {
     public let config: TrainingConfig
     public let method: any Method
     public let online: ReplicatedModel
-    public let predictor: ReplicatedModel?
-    public let prototypes: ReplicatedModel?
+    /// The method's heads after the projector, in the order they run.
+    public let heads: [MethodHead]
     public let target: ReplicatedModel?
+    /// What the method keeps between steps, saved with checkpoints.
+    let state: (any MethodState)?
     public private(set) var stepCount = 0
     private let methodParts: [WeightedPart]
     private let calibrationParts: [WeightedPart]
-    private let optimisers: [(model: ReplicatedModel, optimiser: any Optimiser)]
-    /// The optimisers with the names their checkpoint files use.
-    var namedOptimisers: [(name: String, model: ReplicatedModel, optimiser: any Optimiser)] {
-        optimisers.map { entry in
-            (entry.model === online ? "online" : entry.model === predictor ? "predictor" : "prototypes", entry.model, entry.optimiser)
-        }
-    }
+    /// One optimiser per trained network, by the name its checkpoint files use: online, then the heads.
+    let optimisers: [(name: String, model: ReplicatedModel, optimiser: any Optimiser)]
     private let ema: ExponentialMovingAverage?
     /// The moving average of online that the model directory holds (`config.averageDecay`), or nil.
     public let averaged: ReplicatedModel?
     private let tensors: StepTensors
-    /// SwAV's queues: per view, the unit projections of past steps, newest first (saved in
-    /// checkpoints, so a resumed run continues with the same queue).
-    var queues: [Tensor] = []
-    var queued = 0
 
     public init(_ config: TrainingConfig) {
         self.config = config
-        let method = config.methodValue
+        let method = MethodRegistry.method(config.method, heads: config.heads)
         self.method = method
         let (encoderConfig, workers, seed) = (config.encoder, config.workers, config.seed)
         let projector = method.projector(featureDimension: encoderConfig.featureDimension)
@@ -79,56 +72,43 @@ public final class Trainer {
         }
         online = ReplicatedModel(replicas: 2, workers: workers, build: backbone)
         target = method.targetDecay.map { _ in ReplicatedModel(replicas: 2, workers: workers, build: backbone) }
-        predictor = method.predictor.map { head in
-            ReplicatedModel(replicas: 2, workers: workers) { arena in
-                var rng = SeededGenerator(seed: seed &+ 1)
-                return MLPHead(head, name: "predictor", in: arena, rng: &rng)
-            }
-        }
-        prototypes = method.prototypes.map { p in
-            ReplicatedModel(replicas: 2, workers: workers) { arena in
-                var rng = SeededGenerator(seed: seed &+ 2)
-                return Prototypes("prototypes", in: arena, dimension: projector.outputDimension, count: p.count, rng: &rng)
-            }
-        }
+        heads = method.makeHeads(projectionDimension: projector.outputDimension, workers: workers, seed: seed)
+        state = method.makeState(batch: config.batch, projectionDimension: projector.outputDimension)
         if let target { target.arena.copyValues(from: online.arena) }
         averaged = config.averageDecay.map { _ in ReplicatedModel(replicas: 1, workers: 1, build: backbone) }
         if let averaged { averaged.arena.copyValues(from: online.arena) }
         ema = method.targetDecay.map { ExponentialMovingAverage(decay: $0) }
         methodParts = method.parts
         calibrationParts = config.adc.map { [WeightedPart(ADCPart($0))] } ?? []
-        optimisers = [online, predictor, prototypes].compactMap { $0 }.map { ($0, config.optimiser.makeOptimiser()) }
+        let trained: [(String, ReplicatedModel)] = [("online", online)] + heads.map { ($0.name, $0.model) }
+        optimisers = trained.map { (name: $0.0, model: $0.1, optimiser: config.optimiser.makeOptimiser()) }
         tensors = StepTensors(batch: config.batch)
     }
 
     func resumeAt(step: Int) { stepCount = step }
 
     public var encoder: ResNetEncoder { (online.replicas[0] as! Sequential).layers[0] as! ResNetEncoder }
-    private var prototypesLayer: Prototypes? { prototypes?.replicas[0] as? Prototypes }
+
+    /// The method's head called `name` (BYOL's "predictor", SwAV's "prototypes"), if it has one.
+    public func head(_ name: String) -> ReplicatedModel? { heads.first { $0.name == name }?.model }
 
     public func step(views: Tensor, prior: Tensor?) -> StepReport {
         precondition(views.shape[0] == 2 * config.batch, "views \(views.shape) are not two views of \(config.batch) images")
         let mode = ForwardMode.training(views: 2)
-        for model in [online, predictor, prototypes].compactMap({ $0 }) { model.zeroGradients() }
+        for (_, model, _) in optimisers { model.zeroGradients() }
 
         tensors.begin(projections: online.forward(views, mode: mode))
         tensors.prior = config.adc == nil ? nil : prior
-        if let predictor { tensors.predictions = predictor.forward(tensors.projections, mode: mode) }
+        for head in heads { tensors[keyPath: head.output] = head.model.forward(tensors[keyPath: head.input], mode: mode) }
         if let target { tensors.targets = target.forward(views, mode: mode) }
-        if let prototypes {
-            tensors.scores = prototypes.forward(tensors.unitProjections, mode: mode)
-            tensors.queueScores = scoredQueues()
-        }
+        state?.prepare(tensors, heads: heads)
 
         tensors.resetGradients()
         var loss = applyParts(methodParts, to: tensors)
-        if let predictor {
-            let dz = predictor.backward(tensors.predictionGradient)
-            BLAS.axpy(count: dz.count, alpha: 1, x: dz.data, y: tensors.projectionGradient.data)
-        }
-        if let prototypes {
-            let dUnit = prototypes.backward(tensors.scoreGradient)
-            BLAS.axpy(count: dUnit.count, alpha: 1, x: dUnit.data, y: tensors.unitProjectionGradient.data)
+        for head in heads {
+            let inputGradient = head.model.backward(tensors[keyPath: head.outputGradient])
+            let into = tensors[keyPath: head.inputGradient]
+            BLAS.axpy(count: inputGradient.count, alpha: 1, x: inputGradient.data, y: into.data)
         }
         tensors.foldUnitGradient()
         let methodGradientNorm = BLAS.norm(count: tensors.projectionGradient.count, tensors.projectionGradient.data)
@@ -139,17 +119,17 @@ public final class Trainer {
             if let norm = term.gradientNorm { shares[term.name] = methodGradientNorm > 0 ? norm / methodGradientNorm : 0 }
         }
         let monitor = collapseMonitor(tensors.unitProjections)
-        enqueue(tensors.unitProjections)
+        state?.record(tensors)
         let learningRate = config.optimiser.schedule.learningRate(atStep: stepCount)
         let updated = loss.isFinite
         if updated {
             online.backward(tensors.projectionGradient)
-            let prototypesFrozen = stepCount < (method.prototypes?.frozenSteps ?? 0)
-            for (model, optimiser) in optimisers where !(prototypesFrozen && model === prototypes) {
+            let frozen = Set(heads.filter { stepCount < $0.frozenSteps }.map(\.name))
+            for (name, model, optimiser) in optimisers where !frozen.contains(name) {
                 optimiser.learningRate = learningRate
                 optimiser.step(model.arena)
             }
-            if !prototypesFrozen { prototypesLayer?.normalize() }
+            for head in heads where !frozen.contains(head.name) { head.afterUpdate?(head.model) }
             if let target, let ema { ema.update(target: target.arena, online: online.arena, step: stepCount) }
             if let averaged, let decay = config.averageDecay {
                 ExponentialMovingAverage.update(target: averaged.arena, online: online.arena,
@@ -166,32 +146,6 @@ public final class Trainer {
     /// follows the weights closely instead of carrying the random initialisation for ~1/(1 − τ) steps.
     static func averagingDecay(_ decay: Float, afterStep step: Int) -> Float {
         min(decay, Float(1 + step) / Float(10 + step))
-    }
-
-    /// Each view's full queue [Q, D] scored by the current prototypes [K, D]: [Q, K], or nil.
-    private func scoredQueues() -> [Tensor]? {
-        guard let layer = prototypesLayer, let length = method.prototypes?.queueLength, length > 0, queued >= length else { return nil }
-        let (k, d) = (layer.linear.outFeatures, layer.linear.inFeatures)
-        return queues.map { queue in
-            let scores = Tensor(zeros: [length, k])
-            BLAS.gemm(transposeB: true, m: length, n: k, k: d, a: queue.data, lda: d, b: layer.linear.weight.values, ldb: d,
-                      c: scores.data, ldc: k)
-            return scores
-        }
-    }
-
-    /// Pushes this step's unit projections into the queues (oldest rows fall off the end).
-    private func enqueue(_ unit: Tensor) {
-        guard let length = method.prototypes?.queueLength, length > 0 else { return }
-        let (rows, d) = (config.batch, unit.lastDimension)
-        if queues.isEmpty { queues = [Tensor(zeros: [length, d]), Tensor(zeros: [length, d])] }
-        let kept = max(0, length - rows), fresh = min(rows, length)
-        for v in 0..<2 {
-            let q = queues[v].data
-            memmove(q + fresh * d, q, kept * d * MemoryLayout<Float>.size)   // the regions overlap
-            q.update(from: unit.data + v * rows * d, count: fresh * d)
-        }
-        queued = min(length, queued + rows)
     }
 
     /// Mean over dimensions of the per-view batch standard deviation of unit projections.

@@ -28,35 +28,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public init() {}
 
     /// The method with its recipe's constants (solo-learn's CIFAR recipes) and `heads` applied.
-    public var methodValue: any Method {
-        let h = heads
-        switch method {
-        case .byol:
-            var m = BYOL()
-            m.hiddenDimension = h.hidden ?? m.hiddenDimension
-            m.projectionDimension = h.projection ?? m.projectionDimension
-            m.predictorHiddenDimension = h.predictorHidden ?? m.predictorHiddenDimension
-            return m
-        case .barlowTwins:
-            var m = BarlowTwins()
-            m.hiddenDimension = h.hidden ?? m.hiddenDimension
-            m.projectionDimension = h.projection ?? m.projectionDimension
-            return m
-        case .swav:
-            var m = SwAV()
-            m.hiddenDimension = h.hidden ?? m.hiddenDimension
-            m.projectionDimension = h.projection ?? m.projectionDimension
-            m.prototypesConfig.count = h.prototypes ?? m.prototypesConfig.count
-            m.prototypesConfig.frozenSteps = h.prototypesFrozenSteps ?? m.prototypesConfig.frozenSteps
-            m.prototypesConfig.queueLength = h.prototypesQueue ?? m.prototypesConfig.queueLength
-            return m
-        case .simclr:
-            var m = SimCLR()
-            m.hiddenDimension = h.hidden ?? m.hiddenDimension
-            m.projectionDimension = h.projection ?? m.projectionDimension
-            return m
-        }
-    }
+    public var methodValue: any Method { MethodRegistry.method(method, heads: heads) }
 }
 
 /// One way a configuration differs from a saved run's: what a resumed run may take from the new
