@@ -1,10 +1,10 @@
-// glfd: the parts wired together.
+// glfd: the parts wired together, and each request routed to the part that answers it.
 //
 //   RequestServer ──(ingest)──► decode on the ingest queue ──► ImageStore (group commit) ──► reply
-//                 ──(embed, knn)──► the query queue: the current Catalog (one model version)
-//                 ──(get, delete, status, model, last_announcement)──► answered from the store
-//   ContinuousTrainer ──publish──► ModelVersions ──► new Catalog built in the background, swapped
-//                                                    in on the query queue; announcement on PUB
+//                 ──(embed, knn, export)──► CatalogService's query queue: the served version
+//                 ──(get)──► the lookup queue; (delete, status, model, last_announcement) at once
+//   ContinuousTrainer ──publish──► ModelVersions ──► CatalogService serves the version (embed at
+//                                  once, knn once its catalog is built) ──► announcement on PUB
 //
 // Queries come first: they run on a high-priority serial queue while the trainer's thread runs at
 // nice 10, so on 2 cores the trainer takes what the queries leave.
@@ -50,39 +50,25 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     public let settings: DaemonSettings
     public let store: ImageStore
     public let versions: ModelVersions
-    public private(set) var trainer: ContinuousTrainer!
-    public private(set) var server: RequestServer!
+    public let trainer: ContinuousTrainer
+    public let server: RequestServer
     /// systemd's notification socket, when run by systemd: readiness, status, watchdog.
     public var notifier: SystemdNotifier?
     /// Counters, gauges and latency histograms for Prometheus (nil: not collected).
-    public var metrics: GLFDMetrics?
+    public var metrics: GLFDMetrics? {
+        didSet { catalogs.metrics = metrics }
+    }
+    /// The version embed answers under, and the catalog knn and export answer from.
+    private let catalogs: CatalogService
+    private let announcements: AnnouncementBoard
     private let logger = Logger(label: "glfd")
     private let started = Date()
 
     private let ingestQueue = DispatchQueue(label: "glfd.ingest", qos: .utility, attributes: .concurrent)
-    private let queryQueue = DispatchQueue(label: "glfd.query", qos: .userInitiated)
-    private let catalogQueue = DispatchQueue(label: "glfd.catalog", qos: .utility)
-    /// Embeds new items for the current catalog's tail, off the query queue.
-    private let tailQueue = DispatchQueue(label: "glfd.tail", qos: .utility)
     /// `get`: reads of up to 10,000 items (and their pixels) off the request loop, one at a time.
     private let lookupQueue = DispatchQueue(label: "glfd.lookup", qos: .userInitiated)
-    /// Touched only on the query queue: the newest loaded encoder (answers embed), and the newest
-    /// built catalog (answers knn and export; its version may trail the encoder's while it builds).
-    private var encoder: VersionEncoder?
-    private var catalog: Catalog?
-    /// Stops catalog builds when the daemon stops.
-    private let catalogBuilds = Cancellation()
     private let lock = NSLock()
-    private var lastAnnouncement: Announcement?
-    /// Under `lock`: the newest version embed answers under. `model` and `status` report this one,
-    /// not the newest on disk, so a client never sees a version that embed does not answer under.
-    private var servedModel: PublishedVersion?
-    /// Under `lock`: what status reports of the catalog.
-    private var catalogStatus = StatusResult.Catalog(version: 0, items: 0, building: nil)
-    /// Under `lock`: the newest item the current catalog has embedded (status's `complete`).
-    private var catalogEmbeddedThrough: UInt64 = 0
-    /// Under `lock`: catalog builds asked for and not yet finished (queued or running).
-    private var queuedBuilds = 0
+    /// Under `lock`.
     private var shuttingDown = false
 
     /// Opens the store and the model versions and binds the sockets; `start()` begins serving.
@@ -92,12 +78,21 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                                                 attributes: [.posixPermissions: 0o700])
         store = try ImageStore(settings.store)
         versions = try ModelVersions(directory: settings.modelsDirectory, keep: settings.keepVersions)
-        try FileManager.default.createDirectory(at: settings.catalogDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        if let latest = versions.latest { lastAnnouncement = Self.announcement(latest) }
+        let logger = logger
+        let catalogs = try CatalogService(store: store, versions: versions, settings: settings.catalog,
+                                          directory: settings.catalogDirectory,
+                                          maxReplyPayloadBytes: settings.server.limits.maxReplyPayloadBytes, logger: logger)
+        self.catalogs = catalogs
+        server = try RequestServer(settings: settings.server)
+        let announcements = AnnouncementBoard(server: server, last: versions.latest.map(Announcement.init))
+        self.announcements = announcements
+        // A published version is served (embed at once, knn once its catalog is built) and
+        // announced once embed answers under it.
         trainer = try ContinuousTrainer(store: store, versions: versions, config: settings.training, settings: settings.trainer,
-                                        snapshotDirectory: settings.snapshotDirectory) { [weak self] version in
-            self?.published(version)
+                                        snapshotDirectory: settings.snapshotDirectory) { version in
+            logger.info("published model version", metadata: ["version": "\(version.version)", "step": "\(version.step)",
+                                                              "path": "\(version.path)"])
+            catalogs.serve(version) { announcements.announce(Announcement($0)) }
         }
         if let step = trainer.resumedStep {
             logger.info("training resumes", metadata: ["step": "\(step)", "changed": "\(trainer.resumedChanges.count)"])
@@ -110,7 +105,6 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             logger.notice("a changed setting applies from now", metadata: [
                 "setting": "\(change.key)", "before": "\(change.before)", "now": "\(change.now)"])
         }
-        server = try RequestServer(settings: settings.server, handler: self)
     }
 
     public func start() {
@@ -120,13 +114,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         }
         // A version is served before the first request is read: `model` and `embed` agree from the start.
         if let latest = versions.latest {
-            // Knn answers from the newest saved catalog while the latest version's is built, if
-            // the process stopped before that was saved.
-            if !FileManager.default.fileExists(atPath: catalogFile(latest.version).path),
-               let saved = versions.all.last(where: { FileManager.default.fileExists(atPath: catalogFile($0.version).path) }) {
-                rebuildCatalog(for: saved, evenIfSuperseded: true)
-            }
-            serve(latest, announcing: false)
+            catalogs.resume(latest)
         } else {
             // With or without training, queries have a model from the start.
             do {
@@ -134,9 +122,9 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             } catch {
                 logger.error("could not publish the initial model version", metadata: ["error": "\(error)"])
             }
+            catalogs.waitUntilServing()
         }
-        queryQueue.sync {}
-        server.start()
+        server.start(handler: self)
         if settings.trainingEnabled { trainer.start() }
     }
 
@@ -144,14 +132,10 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     /// ingests commit and their replies go out, then close the store.
     public func stop() {
         lock.withLock { shuttingDown = true }
-        catalogBuilds.cancel()
         trainer.stop()
         notifier?.retire("trainer")
-        // A build gives up at its next batch; none may read the store once it is closed.
-        catalogQueue.sync {}
-        tailQueue.sync {}
+        catalogs.stop()
         ingestQueue.sync(flags: .barrier) {}
-        queryQueue.sync {}
         lookupQueue.sync {}
         // Give acknowledgements of commits that just finished a moment to be handed back.
         Thread.sleep(forTimeInterval: 0.05)
@@ -178,215 +162,10 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         return "\(s.store.items) items, step \(s.training.step), model version \(s.model.version)"
     }
 
-    private static func announcement(_ version: PublishedVersion) -> Announcement {
-        Announcement(version: version.version, path: version.path, step: version.step, publishedAt: version.publishedAt,
-                     metrics: version.metrics)
-    }
-
-    /// The trainer published a version: serve it, announce it, and embed the catalog under it.
-    private func published(_ version: PublishedVersion) {
-        logger.info("published model version", metadata: ["version": "\(version.version)", "step": "\(version.step)",
-                                                          "path": "\(version.path)"])
-        serve(version, announcing: true)
-    }
-
-    /// Embed answers under `version` as soon as its encoder is loaded (milliseconds); knn once its
-    /// catalog is built (in the background). `model`, `status` and the announcement name the
-    /// version only from the moment embed answers under it.
-    private func serve(_ version: PublishedVersion, announcing: Bool) {
-        do {
-            let loaded = try VersionEncoder(version: version, shape: store.configuration.canonical)
-            queryQueue.async { [self] in
-                if (encoder?.version.version ?? 0) < version.version { encoder = loaded }
-                lock.withLock { if (servedModel?.version ?? 0) < version.version { servedModel = version } }
-                metrics?.setModelVersion(version.version, step: version.step, publishedAt: version.publishedAt)
-                guard announcing else { return }
-                let announcement = Self.announcement(version)
-                lock.withLock { lastAnnouncement = announcement }
-                server?.announce(announcement)
-            }
-        } catch {
-            logger.error("could not load the model version; it is not served", metadata: ["version": "\(version.version)", "error": "\(error)"])
-        }
-        rebuildCatalog(for: version)
-    }
-
     /// The version `model` and `status` report: the one embed answers under.
     private var servedModelResult: ModelResult {
-        let served = lock.withLock { servedModel }
+        let served = catalogs.servedVersion
         return ModelResult(version: served?.version ?? 0, path: served?.path, step: served?.step ?? 0, publishedAt: served?.publishedAt)
-    }
-
-    /// Query queue only: a rebuild of the current version (to fold in its tail) is under way.
-    private var tailRebuildPending = false
-
-    private func catalogFile(_ version: Int) -> URL {
-        settings.catalogDirectory.appendingPathComponent(String(format: "%06d.index", version))
-    }
-
-    /// Query queue only: rebuilds the current catalog with its tail folded into the base; its HNSW
-    /// graph, if it has one, is extended rather than built again.
-    private func foldTail(of catalog: Catalog) {
-        tailRebuildPending = true
-        rebuildCatalog(for: catalog.version, start: catalog.everything, graph: catalog.graph)
-    }
-
-    /// Builds `version`'s catalog in the background from `start` (this version's rows already
-    /// embedded), or else from its saved file, and swaps it in on the query queue. `graph` is the
-    /// HNSW graph of `start`'s base, if any, to extend. A build whose version was superseded while
-    /// it waited is skipped, unless `evenIfSuperseded` (a saved catalog to answer from meanwhile).
-    private func rebuildCatalog(for version: PublishedVersion, start: ExactIndex? = nil, graph previousGraph: HNSWIndex? = nil,
-                                evenIfSuperseded: Bool = false) {
-        // `building` names a build from the moment it is asked for, not from when it starts: a
-        // client that waits for `building` to be null must not see the lull between the two.
-        lock.withLock {
-            queuedBuilds += 1
-            catalogStatus.building = version.version
-        }
-        catalogQueue.async { [self] in
-            defer {
-                lock.withLock {
-                    queuedBuilds -= 1
-                    if queuedBuilds == 0 { catalogStatus.building = nil }
-                }
-            }
-            guard !catalogBuilds.isCancelled, evenIfSuperseded || (versions.latest?.version ?? 0) <= version.version else { return }
-            lock.withLock { catalogStatus.building = version.version }
-            // Its files stay while it is built, however many versions come meanwhile, and until
-            // the query queue has served it (after the swap below, on the same queue).
-            versions.pin(version.version, for: .building)
-            defer { queryQueue.async { [versions] in versions.unpin(version.version, for: .building) } }
-            let started = Date()
-            let shape = store.configuration.canonical
-            let built: Catalog
-            // The saved file holds this version's rows unless the build starts elsewhere.
-            var savedFileIsCurrent = false
-            do {
-                let queryEncoder = try VersionEncoder(version: version, shape: shape)
-                let saved = start == nil ? savedIndex(of: version, dimension: queryEncoder.dimension) : nil
-                savedFileIsCurrent = saved != nil
-                let builder = try VersionEncoder(version: version, shape: shape, threads: settings.catalog.buildThreads)
-                guard let catalog = try Catalog(encoder: queryEncoder, store: store, settings: settings.catalog, start: start ?? saved,
-                                                builder: builder, cancellation: catalogBuilds) else {
-                    logger.info("catalog build cancelled", metadata: ["version": "\(version.version)"])
-                    return
-                }
-                built = catalog
-            } catch {
-                logger.error("could not build the catalog", metadata: ["version": "\(version.version)", "error": "\(error)"])
-                queryQueue.async { [self] in tailRebuildPending = false }
-                return
-            }
-            let seconds = Date().timeIntervalSince(started)
-            metrics?.catalogBuilt(seconds: seconds, items: built.count)
-            logger.info("catalog ready", metadata: ["version": "\(version.version)", "items": "\(built.count)",
-                                                    "changed": "\(built.rowsChanged)",
-                                                    "seconds": "\(String(format: "%.1f", seconds))"])
-            if built.rowsChanged > 0 || !savedFileIsCurrent { saveIndex(built.base) }
-            queryQueue.async { [self] in
-                // Versions only move forward, even if builds finish out of order; a rebuild of the
-                // same version (folding in its tail) replaces it when it holds more items.
-                let current = catalog?.version.version ?? 0
-                if current < built.version.version || (current == built.version.version && built.count >= catalog!.count) {
-                    catalog = built
-                    versions.pin(built.version.version, for: .served)
-                    removeSavedCatalogsOfVersionsGone()
-                    noteCatalogSize()
-                }
-                if built.version.version >= current { tailRebuildPending = false }
-            }
-            if store.configuration.replay.policy == .minred { showReplay(built) }
-            // knn answers (exactly) from here; approximate search joins once its graph is built.
-            guard built.wantsApproximate, !catalogBuilds.isCancelled else { return }
-            let graphStarted = Date()
-            let extended = previousGraph.flatMap { graph in
-                start.flatMap { built.extendApproximate(graph, from: $0, cancellation: catalogBuilds) }
-            }
-            guard let graph = extended ?? built.buildApproximate(cancellation: catalogBuilds) else { return }
-            logger.info("approximate index ready", metadata: ["version": "\(version.version)", "items": "\(built.base.count)",
-                                                              "extended": "\(extended != nil)",
-                                                              "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(graphStarted)))"])
-            queryQueue.async { built.attach(graph) }
-        }
-    }
-
-    /// MinRed chooses what to evict by these embeddings from now on (catalog queue; seconds for a
-    /// large replay set, which ingest does not wait for).
-    private func showReplay(_ built: Catalog) {
-        let started = Date()
-        let seen = store.setReplayEmbeddings(built.base.ids, built.base.vectors, dimension: built.dimension,
-                                             cancelled: { [catalogBuilds] in catalogBuilds.isCancelled })
-        guard !catalogBuilds.isCancelled else { return }
-        logger.info("replay set seen through the catalog", metadata: [
-            "version": "\(built.version.version)", "members": "\(seen)",
-            "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))"])
-        queryQueue.async { [self] in replayViewThrough = built.base.ids.last ?? 0 }
-        refreshReplayViewIfDue()
-    }
-
-    /// Query queue only: the newest item the replay view was built with.
-    private var replayViewThrough: UInt64 = 0
-
-    /// MinRed sees only the members embedded when its view was built, and never evicts the others:
-    /// once a sixteenth of the replay capacity (at most `tailLimit`) arrived unseen, the catalog
-    /// folds them in (embedding just them) and hands the replay set over again. One refresh at a
-    /// time; each ends by checking whether another is due, so under steady ingest they follow one
-    /// another, and when ingest stops the last arrivals are seen too.
-    private func refreshReplayViewIfDue() {
-        guard store.configuration.replay.policy == .minred else { return }
-        queryQueue.async { [self] in
-            guard let catalog, !tailRebuildPending, !catalogBuilds.isCancelled else { return }
-            let s = store.statistics
-            let due = max(1, min(settings.catalog.tailLimit, store.configuration.replay.capacity / 16))
-            guard s.replayMembers - s.replayEmbedded >= due, s.nextID - 1 > replayViewThrough else { return }
-            foldTail(of: catalog)
-        }
-    }
-
-    /// Query queue only: status reports the current catalog's version and size.
-    private func noteCatalogSize() {
-        guard let catalog else { return }
-        lock.withLock {
-            catalogStatus.version = catalog.version.version
-            catalogStatus.items = catalog.count
-            catalogEmbeddedThrough = catalog.embeddedThrough
-        }
-    }
-
-    /// The saved catalog of `version`, if there is a sound one.
-    private func savedIndex(of version: PublishedVersion, dimension: Int) -> ExactIndex? {
-        let file = catalogFile(version.version)
-        guard FileManager.default.fileExists(atPath: file.path) else { return nil }
-        do {
-            let index = try ExactIndex(contentsOf: file)
-            guard index.version == version.version, index.dimension == dimension else {
-                logger.warning("ignoring a saved catalog of another shape", metadata: ["file": "\(file.path)"])
-                return nil
-            }
-            return index
-        } catch {
-            logger.warning("ignoring a damaged saved catalog; re-embedding", metadata: ["error": "\(error)"])
-            return nil
-        }
-    }
-
-    /// Saves a version's base (what a restart answers from until a newer catalog is built).
-    private func saveIndex(_ index: ExactIndex) {
-        do {
-            try index.write(to: catalogFile(index.version))
-        } catch {
-            logger.error("could not save the catalog; a restart will re-embed it", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Removes the saved catalogs of versions no longer kept, once a newer catalog took over (and
-    /// its version was pinned): before, the one served may be of a version already superseded.
-    private func removeSavedCatalogsOfVersionsGone() {
-        let kept = Set(versions.all.map { catalogFile($0.version).lastPathComponent })
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: settings.catalogDirectory.path)) ?? []
-        for file in files where file.hasSuffix(".index") && !kept.contains(file) {
-            try? FileManager.default.removeItem(at: settings.catalogDirectory.appendingPathComponent(file))
-        }
     }
 
     // MARK: Requests
@@ -424,9 +203,9 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         case .ingest(let images):
             ingestQueue.async { [self] in ingest(images, id: id, respond: respond) }
         case .embed(let images):
-            queryQueue.async { [self] in respond(embed(images, id: id)) }
+            catalogs.query { [catalogs] in respond(catalogs.embed(images, id: id)) }
         case .knn(let query):
-            queryQueue.async { [self] in respond(knn(query, id: id)) }
+            catalogs.query { [catalogs] in respond(catalogs.knn(query, id: id)) }
         case .get(let ids, let pixels):
             lookupQueue.async { [self] in respond(get(ids, pixels: pixels, id: id)) }
         case .delete(let ids):
@@ -441,191 +220,29 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         case .model:
             respond(.success(id: id, servedModelResult))
         case .lastAnnouncement:
-            respond(.success(id: id, LastAnnouncementResult(announcement: lock.withLock { lastAnnouncement })))
+            respond(.success(id: id, LastAnnouncementResult(announcement: announcements.last)))
         case .export(let after, let limit):
-            queryQueue.async { [self] in respond(export(after: after, limit: limit, id: id)) }
+            catalogs.query { [catalogs] in respond(catalogs.export(after: after, limit: limit, id: id)) }
         }
-    }
-
-    private func decode(_ images: [ImagePayload]) -> Result<[NewItem], ProtocolError> {
-        let decoder = IngestDecoder(canonical: store.configuration.canonical)
-        var items: [NewItem] = []
-        for (index, image) in images.enumerated() {
-            do {
-                let d = image.descriptor
-                var item: NewItem
-                switch d.format ?? .auto {
-                case .raw:
-                    item = try decoder.item(raw: image.bytes, width: d.width ?? 0, height: d.height ?? 0, channels: d.channels ?? 0)
-                case .auto, .jpeg, .png:
-                    item = try decoder.item(encoded: image.bytes)
-                    if let format = d.format, format != .auto, format.rawValue != item.originalFormat.rawValue {
-                        return .failure(ProtocolError(.badImage, "declared \(format.rawValue), but the bytes are \(item.originalFormat.rawValue)", index: index))
-                    }
-                }
-                item.source = d.source ?? ""
-                item.metadata = Array((d.meta ?? "").utf8)
-                items.append(item)
-            } catch {
-                var protocolError = Self.protocolError(error)
-                protocolError.index = index
-                return .failure(protocolError)
-            }
-        }
-        return .success(items)
     }
 
     private func ingest(_ images: [ImagePayload], id: RequestID?, respond: @escaping @Sendable (Reply) -> Void) {
-        switch decode(images) {
+        switch ImagePayloadDecoding.items(images, canonical: store.configuration.canonical) {
         case .failure(let error):
             respond(.failure(id: id, error))
         case .success(let items):
             // Answered from the store's writer thread once durable: no task, no thread waiting.
-            let trainer = self.trainer
+            let (trainer, catalogs) = (trainer, catalogs)
             store.ingest(items) { result in
                 switch result {
                 case .success(let ids):
                     respond(.success(id: id, IngestResult(ids: ids)))
-                    trainer?.notifyIngest()
-                    self.refreshReplayViewIfDue()
+                    trainer.notifyIngest()
+                    catalogs.itemsStored()
                 case .failure(let error):
                     respond(.failure(id: id, Self.protocolError(error)))
                 }
             }
-        }
-    }
-
-    /// On the query queue.
-    private func embed(_ images: [ImagePayload], id: RequestID?) -> Reply {
-        guard let encoder else { return .failure(id: id, ProtocolError(.notReady, "no model version is loaded yet")) }
-        switch decode(images) {
-        case .failure(let error):
-            return .failure(id: id, error)
-        case .success(let items):
-            let vectors = encoder.embed(items.map(\.image.pixels))
-            return .success(id: id, EmbedResult(version: encoder.version.version, dim: encoder.dimension),
-                            payloads: vectors.map { VectorFrame.encode($0) })
-        }
-    }
-
-    /// Query queue only: keeps `catalog` up with the store. A knn embeds a few new items itself
-    /// (`catchUpLimit`) so that its answer includes them; more would hold every query for as long
-    /// as one thread takes to embed them (41 s for 10,000 items with training on), so they are
-    /// embedded in the background instead, into the tail (`embedTailInBackground`) or, past
-    /// `tailLimit`, by a rebuild that folds them into the base, and answers leave them out until
-    /// then (status shows `catalog.items` below `store.items`). Export pages through everything,
-    /// embedding the backlog a slice at a time as its pages reach it (`export`).
-    private func catchUp(_ catalog: Catalog) throws {
-        let newest = store.nextID - 1
-        let backlog = newest > catalog.embeddedThrough ? Int(newest - catalog.embeddedThrough) : 0
-        if backlog <= settings.catalog.catchUpLimit && !tailEmbedding {
-            try catalog.catchUp()
-            noteCatalogSize()
-        } else if backlog <= settings.catalog.tailLimit {
-            embedTailInBackground(catalog)
-        }
-        if (catalog.wantsRebuild || backlog > settings.catalog.tailLimit) && !tailRebuildPending {
-            foldTail(of: catalog)
-        }
-    }
-
-    /// Query queue only: a background embedding for the tail is under way.
-    private var tailEmbedding = false
-    /// Tail queue only: the encoder it embeds with, loaded per version.
-    private var tailEncoder: VersionEncoder?
-
-    /// Query queue only: embeds the catalog's new items on the tail queue and appends them to its
-    /// tail on this queue; the tail may then be folded in.
-    private func embedTailInBackground(_ catalog: Catalog) {
-        guard !tailEmbedding else { return }
-        tailEmbedding = true
-        let after = catalog.embeddedThrough
-        tailQueue.async { [self] in
-            var embedded: Catalog.TailRows?
-            do {
-                if tailEncoder?.version.version != catalog.version.version {
-                    tailEncoder = try VersionEncoder(version: catalog.version, shape: store.configuration.canonical)
-                }
-                embedded = try Catalog.tailRows(of: store, after: after, encoder: tailEncoder!, cancellation: catalogBuilds)
-            } catch {
-                logger.error("could not embed new items for the catalog", metadata: ["error": "\(error)"])
-            }
-            queryQueue.async { [self, rows = embedded] in
-                tailEmbedding = false
-                guard let rows else { return }
-                catalog.appendToTail(rows)
-                guard catalog === self.catalog else { return }
-                noteCatalogSize()
-                if catalog.wantsRebuild && !tailRebuildPending { foldTail(of: catalog) }
-            }
-        }
-    }
-
-    /// On the query queue.
-    private func knn(_ query: KNNQuery, id: RequestID?) -> Reply {
-        guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "the catalog is not built yet")) }
-        do {
-            try catchUp(catalog)
-            let vector: [Float]
-            /// Knn by item: the item itself comes first, even before an exact duplicate that the
-            /// search ranks first (equal scores go to the lower id).
-            var itself: Index.Neighbour?
-            switch query.target {
-            case .image(let image):
-                switch decode([image]) {
-                case .failure(let error): return .failure(id: id, error)
-                case .success(let items): vector = catalog.encoder.embed([items[0].image.pixels])[0]
-                }
-            case .item(let item):
-                guard let stored = try store.item(item) else {
-                    return .failure(id: id, ProtocolError(.notFound, "no stored item \(item)"))
-                }
-                // Embedded already, or of the backlog (embedded here, as it would be if indexed).
-                vector = catalog.vector(of: item) ?? catalog.encoder.embed([stored.image.pixels])[0]
-                if query.source == nil || query.source == stored.source { itself = Index.Neighbour(id: item, score: 1) }
-            case .vector(let given):
-                guard given.count == catalog.dimension else {
-                    return .failure(id: id, ProtocolError(.badHeader, "the vector has dim \(given.count); version \(catalog.version.version) embeds in \(catalog.dimension)"))
-                }
-                vector = given
-            }
-            var (neighbours, exact) = try catalog.search(vector, k: query.k, source: query.source, exact: query.exact)
-            if let itself { neighbours = Array(([itself] + neighbours.filter { $0.id != itself.id }).prefix(query.k)) }
-            return .success(id: id, KNNResult(version: catalog.version.version, exact: exact,
-                                              neighbours: neighbours.map { Protocol.Neighbour(id: $0.id, score: $0.score) }))
-        } catch {
-            return .failure(id: id, Self.protocolError(error))
-        }
-    }
-
-    /// Backlog items an export embeds per page at most (about 0.2 s of one core at 32×32).
-    static let exportSlice = 512
-
-    /// On the query queue.
-    private func export(after: UInt64, limit: Int, id: RequestID?) -> Reply {
-        guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "the catalog is not built yet")) }
-        do {
-            try catchUp(catalog)
-            // At most 4 MiB of vectors per page (4,096 rows at dim 256): pages may be short.
-            let limit = min(limit, max(1, settings.server.limits.maxReplyPayloadBytes / (catalog.dimension * 4)))
-            var page = try catalog.page(after: after, limit: limit)
-            // A page that reaches the end of what is embedded, with items stored beyond it, embeds
-            // the next slice of them here: bounded, so that one export does not hold every query
-            // for as long as the whole backlog takes (12–24 s measured). The page may then be
-            // short, with `next_after` where the embedding stopped.
-            let newest = store.nextID - 1
-            if !page.more && catalog.embeddedThrough < newest {
-                try catalog.catchUp(atMost: Self.exportSlice)
-                noteCatalogSize()
-                page = try catalog.page(after: after, limit: limit)
-            }
-            let more = page.more || catalog.embeddedThrough < newest
-            let nextAfter = page.more ? page.through : (more ? max(after, catalog.embeddedThrough) : nil)
-            return .success(id: id, ExportResult(version: catalog.version.version, dim: catalog.dimension, ids: page.ids,
-                                                 nextAfter: nextAfter),
-                            payloads: [VectorFrame.encode(page.vectors)])
-        } catch {
-            return .failure(id: id, Self.protocolError(error))
         }
     }
 
@@ -658,8 +275,6 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         let s = store.statistics
         let t = trainer.currentStatus
         let method = settings.training.method.rawValue + (settings.training.adc == nil ? "" : "+adc")
-        var (catalog, embeddedThrough) = lock.withLock { (catalogStatus, catalogEmbeddedThrough) }
-        catalog.complete = catalog.version > 0 && catalog.building == nil && embeddedThrough >= s.nextID - 1
         return StatusResult(
             uptimeSeconds: Date().timeIntervalSince(started),
             store: .init(items: s.items, bytes: s.recordBytes, ingested: s.ingested, replayPolicy: s.replayPolicy.rawValue,
@@ -667,7 +282,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             training: .init(method: method, step: t.step, imagesPerSecond: t.imagesPerSecond, loss: t.loss,
                             collapse: t.collapse, rolledBack: t.rolledBack, gradientShare: t.gradientShares),
             model: servedModelResult,
-            catalog: catalog)
+            catalog: catalogs.status(newestItem: s.nextID - 1))
     }
 
     static func protocolError(_ error: Error) -> ProtocolError {
@@ -679,5 +294,31 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         case .closed?: ProtocolError(.shuttingDown, "the store is closed")
         default: ProtocolError(.internalError, "\(error)")
         }
+    }
+}
+
+/// The newest announcement (what `last_announcement` answers), and the PUB socket it goes out on.
+private final class AnnouncementBoard: @unchecked Sendable {
+    private let server: RequestServer
+    private let lock = NSLock()
+    private var newest: Announcement?
+
+    init(server: RequestServer, last: Announcement?) {
+        self.server = server
+        newest = last
+    }
+
+    var last: Announcement? { lock.withLock { newest } }
+
+    func announce(_ announcement: Announcement) {
+        lock.withLock { newest = announcement }
+        server.announce(announcement)
+    }
+}
+
+extension Announcement {
+    init(_ version: PublishedVersion) {
+        self.init(version: version.version, path: version.path, step: version.step, publishedAt: version.publishedAt,
+                  metrics: version.metrics)
     }
 }

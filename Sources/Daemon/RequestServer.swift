@@ -78,10 +78,9 @@ public final class RequestServer: @unchecked Sendable {
     /// Told each time the loop goes round (at least once a second even when idle): the watchdog.
     public var heartbeat: (@Sendable () -> Void)?
 
-    /// Binds both sockets: once this returns, clients can connect.
-    public init(settings: ServerSettings, handler: any RequestHandling) throws(ZMQError) {
+    /// Binds both sockets: once this returns, clients can connect (and wait until `start`).
+    public init(settings: ServerSettings) throws(ZMQError) {
         self.settings = settings
-        self.handler = handler
         allowedClients = settings.curve?.allowedClients ?? []
         context = try ZMQContext()
         if settings.curve != nil {
@@ -115,7 +114,10 @@ public final class RequestServer: @unchecked Sendable {
         ((try? router.lastEndpoint) ?? settings.requestEndpoint, (try? publisher.lastEndpoint) ?? settings.announceEndpoint)
     }
 
-    public func start() {
+    /// Starts reading requests and handing them to `handler` (held weakly: once it is gone,
+    /// requests are answered shutting_down).
+    public func start(handler: any RequestHandling) {
+        self.handler = handler
         let thread = Thread { [self] in
             run()
             finished.signal()

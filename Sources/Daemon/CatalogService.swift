@@ -1,0 +1,477 @@
+// What the daemon answers queries with: the version embed answers under, and the catalog of every
+// stored item that knn and export answer from, kept up with the store as items arrive and
+// rebuilt for each new version. One owner of version → encoder → catalog → tail → fold → MinRed
+// view, with its queues:
+//
+//   query queue    (high priority, serial) the served encoder and catalog live here, and only
+//                  here: embed, knn and export run on it, and so does every swap
+//   catalog queue  (utility, serial) builds: a new version's catalog, a tail folded into the
+//                  base, an HNSW graph built or extended, MinRed's view handed over
+//   tail queue     (utility, serial) embeds the items ingested since the catalog was built
+//
+// A method that must run on one of these queues checks it (`dispatchPrecondition`); what status
+// reads from other threads is copied under `lock`. Knn and export keep the catalog up with the
+// store before answering (`keepUp`): the one mutation on their path, named as such.
+import Foundation
+import GLF
+import Index
+import Logging
+import Neural
+import Observability
+import Protocol
+import Store
+
+final class CatalogService: @unchecked Sendable {
+    private let store: ImageStore
+    private let versions: ModelVersions
+    private let settings: CatalogSettings
+    /// Each kept version's catalog embeddings (`<version>.index`), so a restart need not re-embed.
+    private let directory: URL
+    private let maxReplyPayloadBytes: Int
+    private let logger: Logger
+    var metrics: GLFDMetrics?
+
+    private let queryQueue = DispatchQueue(label: "glfd.query", qos: .userInitiated)
+    private let catalogQueue = DispatchQueue(label: "glfd.catalog", qos: .utility)
+    private let tailQueue = DispatchQueue(label: "glfd.tail", qos: .utility)
+    /// Stops catalog builds when the daemon stops.
+    private let builds = Cancellation()
+
+    // Query queue only.
+    /// The newest loaded encoder (answers embed).
+    private var encoder: VersionEncoder?
+    /// The newest built catalog (answers knn and export; its version may trail the encoder's while it builds).
+    private var catalog: Catalog?
+    /// A rebuild of the current version (to fold in its tail) is under way.
+    private var tailRebuildPending = false
+    /// A background embedding for the tail is under way.
+    private var tailEmbedding = false
+    /// The newest item MinRed's view was built with.
+    private var replayViewThrough: UInt64 = 0
+
+    // Tail queue only.
+    /// The encoder the tail is embedded with, loaded per version.
+    private var tailEncoder: VersionEncoder?
+
+    // Under `lock`: what other threads read.
+    private let lock = NSLock()
+    /// The newest version embed answers under.
+    private var served: PublishedVersion?
+    private var catalogStatus = StatusResult.Catalog(version: 0, items: 0, building: nil)
+    /// The newest item the current catalog has embedded (status's `complete`).
+    private var embeddedThrough: UInt64 = 0
+    /// Catalog builds asked for and not yet finished (queued or running).
+    private var queuedBuilds = 0
+
+    init(store: ImageStore, versions: ModelVersions, settings: CatalogSettings, directory: URL, maxReplyPayloadBytes: Int,
+         logger: Logger) throws {
+        (self.store, self.versions, self.settings, self.directory) = (store, versions, settings, directory)
+        (self.maxReplyPayloadBytes, self.logger) = (maxReplyPayloadBytes, logger)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+    }
+
+    /// Starts serving the newest kept version (after a restart): embed answers under it at once,
+    /// and knn from the newest saved catalog while the latest version's is built, if the process
+    /// stopped before that was saved. Returns when embed answers.
+    func resume(_ latest: PublishedVersion) {
+        if !FileManager.default.fileExists(atPath: file(of: latest.version).path),
+           let saved = versions.all.last(where: { FileManager.default.fileExists(atPath: file(of: $0.version).path) }) {
+            rebuild(for: saved, evenIfSuperseded: true)
+        }
+        serve(latest)
+        waitUntilServing()
+    }
+
+    /// Returns once every version asked to be served is (or failed to load): embed answers under it.
+    func waitUntilServing() { queryQueue.sync {} }
+
+    /// Stops building and lets every queued piece of work finish; afterwards the store may close.
+    func stop() {
+        builds.cancel()
+        // A build gives up at its next batch; none may read the store once it is closed.
+        catalogQueue.sync {}
+        tailQueue.sync {}
+        queryQueue.sync {}
+    }
+
+    // MARK: Versions
+
+    /// Embed answers under `version` as soon as its encoder is loaded (milliseconds); knn once its
+    /// catalog is built (in the background). `then` runs once embed answers under it, on the
+    /// query queue: `model`, `status` and the announcement name the version only from then on.
+    func serve(_ version: PublishedVersion, then: (@Sendable (PublishedVersion) -> Void)? = nil) {
+        do {
+            let loaded = try VersionEncoder(version: version, shape: store.configuration.canonical)
+            queryQueue.async { [self] in
+                if (encoder?.version.version ?? 0) < version.version { encoder = loaded }
+                lock.withLock { if (served?.version ?? 0) < version.version { served = version } }
+                metrics?.setModelVersion(version.version, step: version.step, publishedAt: version.publishedAt)
+                then?(version)
+            }
+        } catch {
+            logger.error("could not load the model version; it is not served", metadata: ["version": "\(version.version)", "error": "\(error)"])
+        }
+        rebuild(for: version)
+    }
+
+    /// The version embed answers under, if any.
+    var servedVersion: PublishedVersion? { lock.withLock { served } }
+
+    /// What status reports of the catalog; `newestItem` is the store's.
+    func status(newestItem: UInt64) -> StatusResult.Catalog {
+        var (status, through) = lock.withLock { (catalogStatus, embeddedThrough) }
+        status.complete = status.version > 0 && status.building == nil && through >= newestItem
+        return status
+    }
+
+    // MARK: Queries (each runs on the query queue and answers there)
+
+    /// Runs `answer` on the query queue, where the served encoder and catalog live.
+    func query(_ answer: @escaping @Sendable () -> Void) { queryQueue.async(execute: answer) }
+
+    /// Query queue only.
+    func embed(_ images: [ImagePayload], id: RequestID?) -> Reply {
+        dispatchPrecondition(condition: .onQueue(queryQueue))
+        guard let encoder else { return .failure(id: id, ProtocolError(.notReady, "no model version is loaded yet")) }
+        switch ImagePayloadDecoding.items(images, canonical: store.configuration.canonical) {
+        case .failure(let error):
+            return .failure(id: id, error)
+        case .success(let items):
+            let vectors = encoder.embed(items.map(\.image.pixels))
+            return .success(id: id, EmbedResult(version: encoder.version.version, dim: encoder.dimension),
+                            payloads: vectors.map { VectorFrame.encode($0) })
+        }
+    }
+
+    /// Query queue only: keeps the catalog up with the store, then answers from it.
+    func knn(_ query: KNNQuery, id: RequestID?) -> Reply {
+        dispatchPrecondition(condition: .onQueue(queryQueue))
+        guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "the catalog is not built yet")) }
+        do {
+            try keepUp(catalog)
+            let vector: [Float]
+            /// Knn by item: the item itself comes first, even before an exact duplicate that the
+            /// search ranks first (equal scores go to the lower id).
+            var itself: Index.Neighbour?
+            switch query.target {
+            case .image(let image):
+                switch ImagePayloadDecoding.items([image], canonical: store.configuration.canonical) {
+                case .failure(let error): return .failure(id: id, error)
+                case .success(let items): vector = catalog.encoder.embed([items[0].image.pixels])[0]
+                }
+            case .item(let item):
+                guard let stored = try store.item(item) else {
+                    return .failure(id: id, ProtocolError(.notFound, "no stored item \(item)"))
+                }
+                // Embedded already, or of the backlog (embedded here, as it would be if indexed).
+                vector = catalog.vector(of: item) ?? catalog.encoder.embed([stored.image.pixels])[0]
+                if query.source == nil || query.source == stored.source { itself = Index.Neighbour(id: item, score: 1) }
+            case .vector(let given):
+                guard given.count == catalog.dimension else {
+                    return .failure(id: id, ProtocolError(.badHeader, "the vector has dim \(given.count); version \(catalog.version.version) embeds in \(catalog.dimension)"))
+                }
+                vector = given
+            }
+            var (neighbours, exact) = try catalog.search(vector, k: query.k, source: query.source, exact: query.exact)
+            if let itself { neighbours = Array(([itself] + neighbours.filter { $0.id != itself.id }).prefix(query.k)) }
+            return .success(id: id, KNNResult(version: catalog.version.version, exact: exact,
+                                              neighbours: neighbours.map { Protocol.Neighbour(id: $0.id, score: $0.score) }))
+        } catch {
+            return .failure(id: id, GLFDaemon.protocolError(error))
+        }
+    }
+
+    /// Backlog items an export embeds per page at most (about 0.2 s of one core at 32×32).
+    static let exportSlice = 512
+
+    /// Query queue only: keeps the catalog up with the store, then answers a page of it.
+    func export(after: UInt64, limit: Int, id: RequestID?) -> Reply {
+        dispatchPrecondition(condition: .onQueue(queryQueue))
+        guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "the catalog is not built yet")) }
+        do {
+            try keepUp(catalog)
+            // At most 4 MiB of vectors per page (4,096 rows at dim 256): pages may be short.
+            let limit = min(limit, max(1, maxReplyPayloadBytes / (catalog.dimension * 4)))
+            var page = try catalog.page(after: after, limit: limit)
+            // A page that reaches the end of what is embedded, with items stored beyond it, embeds
+            // the next slice of them here: bounded, so that one export does not hold every query
+            // for as long as the whole backlog takes (12–24 s measured). The page may then be
+            // short, with `next_after` where the embedding stopped.
+            let newest = store.nextID - 1
+            if !page.more && catalog.embeddedThrough < newest {
+                try catalog.catchUp(atMost: Self.exportSlice)
+                noteCatalogSize()
+                page = try catalog.page(after: after, limit: limit)
+            }
+            let more = page.more || catalog.embeddedThrough < newest
+            let nextAfter = page.more ? page.through : (more ? max(after, catalog.embeddedThrough) : nil)
+            return .success(id: id, ExportResult(version: catalog.version.version, dim: catalog.dimension, ids: page.ids,
+                                                 nextAfter: nextAfter),
+                            payloads: [VectorFrame.encode(page.vectors)])
+        } catch {
+            return .failure(id: id, GLFDaemon.protocolError(error))
+        }
+    }
+
+    // MARK: Keeping up with the store
+
+    /// Query queue only: keeps `catalog` up with the store. A knn embeds a few new items itself
+    /// (`catchUpLimit`) so that its answer includes them; more would hold every query for as long
+    /// as one thread takes to embed them (41 s for 10,000 items with training on), so they are
+    /// embedded in the background instead, into the tail (`embedTailInBackground`) or, past
+    /// `tailLimit`, by a rebuild that folds them into the base, and answers leave them out until
+    /// then (status shows `catalog.items` below `store.items`). Export pages through everything,
+    /// embedding the backlog a slice at a time as its pages reach it (`export`).
+    private func keepUp(_ catalog: Catalog) throws {
+        dispatchPrecondition(condition: .onQueue(queryQueue))
+        let newest = store.nextID - 1
+        let backlog = newest > catalog.embeddedThrough ? Int(newest - catalog.embeddedThrough) : 0
+        if backlog <= settings.catchUpLimit && !tailEmbedding {
+            try catalog.catchUp()
+            noteCatalogSize()
+        } else if backlog <= settings.tailLimit {
+            embedTailInBackground(catalog)
+        }
+        if (catalog.wantsRebuild || backlog > settings.tailLimit) && !tailRebuildPending {
+            foldTail(of: catalog)
+        }
+    }
+
+    /// Query queue only: embeds the catalog's new items on the tail queue and appends them to its
+    /// tail on this queue; the tail may then be folded in.
+    private func embedTailInBackground(_ catalog: Catalog) {
+        dispatchPrecondition(condition: .onQueue(queryQueue))
+        guard !tailEmbedding else { return }
+        tailEmbedding = true
+        let after = catalog.embeddedThrough
+        tailQueue.async { [self] in
+            var embedded: Catalog.TailRows?
+            do {
+                if tailEncoder?.version.version != catalog.version.version {
+                    tailEncoder = try VersionEncoder(version: catalog.version, shape: store.configuration.canonical)
+                }
+                embedded = try Catalog.tailRows(of: store, after: after, encoder: tailEncoder!, cancellation: builds)
+            } catch {
+                logger.error("could not embed new items for the catalog", metadata: ["error": "\(error)"])
+            }
+            queryQueue.async { [self, rows = embedded] in
+                tailEmbedding = false
+                guard let rows else { return }
+                catalog.appendToTail(rows)
+                guard catalog === self.catalog else { return }
+                noteCatalogSize()
+                if catalog.wantsRebuild && !tailRebuildPending { foldTail(of: catalog) }
+            }
+        }
+    }
+
+    /// Query queue only: rebuilds the current catalog with its tail folded into the base; its HNSW
+    /// graph, if it has one, is extended rather than built again.
+    private func foldTail(of catalog: Catalog) {
+        dispatchPrecondition(condition: .onQueue(queryQueue))
+        tailRebuildPending = true
+        rebuild(for: catalog.version, start: catalog.everything, graph: catalog.graph)
+    }
+
+    /// Items were stored: MinRed sees only the members embedded when its view was built, and
+    /// never evicts the others; once a sixteenth of the replay capacity (at most `tailLimit`)
+    /// arrived unseen, the catalog folds them in (embedding just them) and hands the replay set
+    /// over again. One refresh at a time; each ends by checking whether another is due, so under
+    /// steady ingest they follow one another, and when ingest stops the last arrivals are seen too.
+    func itemsStored() {
+        guard store.configuration.replay.policy == .minred else { return }
+        queryQueue.async { [self] in
+            guard let catalog, !tailRebuildPending, !builds.isCancelled else { return }
+            let s = store.statistics
+            let due = max(1, min(settings.tailLimit, store.configuration.replay.capacity / 16))
+            guard s.replayMembers - s.replayEmbedded >= due, s.nextID - 1 > replayViewThrough else { return }
+            foldTail(of: catalog)
+        }
+    }
+
+    // MARK: Builds
+
+    /// Builds `version`'s catalog in the background from `start` (this version's rows already
+    /// embedded), or else from its saved file, and swaps it in on the query queue. `graph` is the
+    /// HNSW graph of `start`'s base, if any, to extend. A build whose version was superseded while
+    /// it waited is skipped, unless `evenIfSuperseded` (a saved catalog to answer from meanwhile).
+    private func rebuild(for version: PublishedVersion, start: ExactIndex? = nil, graph previousGraph: HNSWIndex? = nil,
+                         evenIfSuperseded: Bool = false) {
+        // `building` names a build from the moment it is asked for, not from when it starts: a
+        // client that waits for `building` to be null must not see the lull between the two.
+        lock.withLock {
+            queuedBuilds += 1
+            catalogStatus.building = version.version
+        }
+        catalogQueue.async { [self] in
+            defer {
+                lock.withLock {
+                    queuedBuilds -= 1
+                    if queuedBuilds == 0 { catalogStatus.building = nil }
+                }
+            }
+            guard !builds.isCancelled, evenIfSuperseded || (versions.latest?.version ?? 0) <= version.version else { return }
+            lock.withLock { catalogStatus.building = version.version }
+            // Its files stay while it is built, however many versions come meanwhile, and until
+            // the query queue has served it (after the swap below, on the same queue).
+            versions.pin(version.version, for: .building)
+            defer { queryQueue.async { [versions] in versions.unpin(version.version, for: .building) } }
+            let started = Date()
+            let shape = store.configuration.canonical
+            let built: Catalog
+            // The saved file holds this version's rows unless the build starts elsewhere.
+            var savedFileIsCurrent = false
+            do {
+                let queryEncoder = try VersionEncoder(version: version, shape: shape)
+                let saved = start == nil ? savedIndex(of: version, dimension: queryEncoder.dimension) : nil
+                savedFileIsCurrent = saved != nil
+                let builder = try VersionEncoder(version: version, shape: shape, threads: settings.buildThreads)
+                guard let catalog = try Catalog(encoder: queryEncoder, store: store, settings: settings, start: start ?? saved,
+                                                builder: builder, cancellation: builds) else {
+                    logger.info("catalog build cancelled", metadata: ["version": "\(version.version)"])
+                    return
+                }
+                built = catalog
+            } catch {
+                logger.error("could not build the catalog", metadata: ["version": "\(version.version)", "error": "\(error)"])
+                queryQueue.async { [self] in tailRebuildPending = false }
+                return
+            }
+            let seconds = Date().timeIntervalSince(started)
+            metrics?.catalogBuilt(seconds: seconds, items: built.count)
+            logger.info("catalog ready", metadata: ["version": "\(version.version)", "items": "\(built.count)",
+                                                    "changed": "\(built.rowsChanged)",
+                                                    "seconds": "\(String(format: "%.1f", seconds))"])
+            if built.rowsChanged > 0 || !savedFileIsCurrent { save(built.base) }
+            queryQueue.async { [self] in swapIn(built) }
+            if store.configuration.replay.policy == .minred { showReplay(built) }
+            // knn answers (exactly) from here; approximate search joins once its graph is built.
+            guard built.wantsApproximate, !builds.isCancelled else { return }
+            let graphStarted = Date()
+            let extended = previousGraph.flatMap { graph in
+                start.flatMap { built.extendApproximate(graph, from: $0, cancellation: builds) }
+            }
+            guard let graph = extended ?? built.buildApproximate(cancellation: builds) else { return }
+            logger.info("approximate index ready", metadata: ["version": "\(version.version)", "items": "\(built.base.count)",
+                                                              "extended": "\(extended != nil)",
+                                                              "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(graphStarted)))"])
+            queryQueue.async { built.attach(graph) }
+        }
+    }
+
+    /// Query queue only: a built catalog takes over. Versions only move forward, even if builds
+    /// finish out of order; a rebuild of the same version (folding in its tail) replaces it when it
+    /// holds more items.
+    private func swapIn(_ built: Catalog) {
+        dispatchPrecondition(condition: .onQueue(queryQueue))
+        let current = catalog?.version.version ?? 0
+        if current < built.version.version || (current == built.version.version && built.count >= catalog!.count) {
+            catalog = built
+            versions.pin(built.version.version, for: .served)
+            removeSavedCatalogsOfVersionsGone()
+            noteCatalogSize()
+        }
+        if built.version.version >= current { tailRebuildPending = false }
+    }
+
+    /// Catalog queue: MinRed chooses what to evict by these embeddings from now on (seconds for a
+    /// large replay set, which ingest does not wait for).
+    private func showReplay(_ built: Catalog) {
+        dispatchPrecondition(condition: .onQueue(catalogQueue))
+        let started = Date()
+        let seen = store.setReplayEmbeddings(built.base.ids, built.base.vectors, dimension: built.dimension,
+                                             cancelled: { [builds] in builds.isCancelled })
+        guard !builds.isCancelled else { return }
+        logger.info("replay set seen through the catalog", metadata: [
+            "version": "\(built.version.version)", "members": "\(seen)",
+            "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))"])
+        queryQueue.async { [self] in replayViewThrough = built.base.ids.last ?? 0 }
+        itemsStored()
+    }
+
+    /// Query queue only: status reports the current catalog's version and size.
+    private func noteCatalogSize() {
+        dispatchPrecondition(condition: .onQueue(queryQueue))
+        guard let catalog else { return }
+        lock.withLock {
+            catalogStatus.version = catalog.version.version
+            catalogStatus.items = catalog.count
+            embeddedThrough = catalog.embeddedThrough
+        }
+    }
+
+    // MARK: Saved catalogs
+
+    private func file(of version: Int) -> URL {
+        directory.appendingPathComponent(String(format: "%06d.index", version))
+    }
+
+    /// The saved catalog of `version`, if there is a sound one.
+    private func savedIndex(of version: PublishedVersion, dimension: Int) -> ExactIndex? {
+        let file = file(of: version.version)
+        guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+        do {
+            let index = try ExactIndex(contentsOf: file)
+            guard index.version == version.version, index.dimension == dimension else {
+                logger.warning("ignoring a saved catalog of another shape", metadata: ["file": "\(file.path)"])
+                return nil
+            }
+            return index
+        } catch {
+            logger.warning("ignoring a damaged saved catalog; re-embedding", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Saves a version's base (what a restart answers from until a newer catalog is built).
+    private func save(_ index: ExactIndex) {
+        do {
+            try index.write(to: file(of: index.version))
+        } catch {
+            logger.error("could not save the catalog; a restart will re-embed it", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Removes the saved catalogs of versions no longer kept, once a newer catalog took over (and
+    /// its version was pinned): before, the one served may be of a version already superseded.
+    private func removeSavedCatalogsOfVersionsGone() {
+        let kept = Set(versions.all.map { file(of: $0.version).lastPathComponent })
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for file in files where file.hasSuffix(".index") && !kept.contains(file) {
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent(file))
+        }
+    }
+}
+
+/// Images of a request as the store's items: decoded and resized to its canonical shape, with
+/// their descriptors. The first image that fails is named by its index.
+enum ImagePayloadDecoding {
+    static func items(_ images: [ImagePayload], canonical: CanonicalShape) -> Result<[NewItem], ProtocolError> {
+        let decoder = IngestDecoder(canonical: canonical)
+        var items: [NewItem] = []
+        for (index, image) in images.enumerated() {
+            do {
+                let d = image.descriptor
+                var item: NewItem
+                switch d.format ?? .auto {
+                case .raw:
+                    item = try decoder.item(raw: image.bytes, width: d.width ?? 0, height: d.height ?? 0, channels: d.channels ?? 0)
+                case .auto, .jpeg, .png:
+                    item = try decoder.item(encoded: image.bytes)
+                    if let format = d.format, format != .auto, format.rawValue != item.originalFormat.rawValue {
+                        return .failure(ProtocolError(.badImage, "declared \(format.rawValue), but the bytes are \(item.originalFormat.rawValue)", index: index))
+                    }
+                }
+                item.source = d.source ?? ""
+                item.metadata = Array((d.meta ?? "").utf8)
+                items.append(item)
+            } catch {
+                var protocolError = GLFDaemon.protocolError(error)
+                protocolError.index = index
+                return .failure(protocolError)
+            }
+        }
+        return .success(items)
+    }
+}
