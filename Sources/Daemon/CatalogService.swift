@@ -10,8 +10,9 @@
 //   tail queue     (utility, serial) embeds the items ingested since the catalog was built
 //
 // A method that must run on one of these queues checks it (`dispatchPrecondition`); what status
-// reads from other threads is copied under `lock`. Knn and export keep the catalog up with the
-// store before answering (`keepUp`): the one mutation on their path, named as such.
+// reads from other threads is copied under `lock`. Knn only reads; the router calls `keepUp`
+// before it, the one mutation on a query's path, named as such (export embeds a slice of the
+// backlog per page itself, and says so).
 import Foundation
 import GLF
 import Index
@@ -144,12 +145,12 @@ final class CatalogService: @unchecked Sendable {
         }
     }
 
-    /// Query queue only: keeps the catalog up with the store, then answers from it.
+    /// Query queue only: the nearest neighbours in the current catalog, as it is (call `keepUp`
+    /// first for the items stored since).
     func knn(_ query: KNNQuery, id: RequestID?) -> Reply {
         dispatchPrecondition(condition: .onQueue(queryQueue))
         guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "the catalog is not built yet")) }
         do {
-            try keepUp(catalog)
             let vector: [Float]
             /// Knn by item: the item itself comes first, even before an exact duplicate that the
             /// search ranks first (equal scores go to the lower id).
@@ -185,12 +186,12 @@ final class CatalogService: @unchecked Sendable {
     /// Backlog items an export embeds per page at most (about 0.2 s of one core at 32×32).
     static let exportSlice = 512
 
-    /// Query queue only: keeps the catalog up with the store, then answers a page of it.
-    func export(after: UInt64, limit: Int, id: RequestID?) -> Reply {
+    /// Query queue only: a page of the catalog (call `keepUp` first). A page that reaches the end
+    /// of what is embedded embeds the next slice of the backlog into the catalog.
+    func exportPage(after: UInt64, limit: Int, id: RequestID?) -> Reply {
         dispatchPrecondition(condition: .onQueue(queryQueue))
         guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "the catalog is not built yet")) }
         do {
-            try keepUp(catalog)
             // At most 4 MiB of vectors per page (4,096 rows at dim 256): pages may be short.
             let limit = min(limit, max(1, maxReplyPayloadBytes / (catalog.dimension * 4)))
             var page = try catalog.page(after: after, limit: limit)
@@ -223,8 +224,20 @@ final class CatalogService: @unchecked Sendable {
     /// `tailLimit`, by a rebuild that folds them into the base, and answers leave them out until
     /// then (status shows `catalog.items` below `store.items`). Export pages through everything,
     /// embedding the backlog a slice at a time as its pages reach it (`export`).
-    private func keepUp(_ catalog: Catalog) throws {
+    ///
+    /// A failure (the store unreadable) is the answer to the query that asked.
+    func keepUp() -> ProtocolError? {
         dispatchPrecondition(condition: .onQueue(queryQueue))
+        guard let catalog else { return nil }
+        do {
+            try keepUp(catalog)
+            return nil
+        } catch {
+            return GLFDaemon.protocolError(error)
+        }
+    }
+
+    private func keepUp(_ catalog: Catalog) throws {
         let newest = store.nextID - 1
         let backlog = newest > catalog.embeddedThrough ? Int(newest - catalog.embeddedThrough) : 0
         if backlog <= settings.catchUpLimit && !tailEmbedding {

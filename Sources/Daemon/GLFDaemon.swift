@@ -19,33 +19,6 @@ import Protocol
 import Store
 import ZeroMQ
 
-public struct DaemonSettings: Sendable {
-    public var stateDirectory: URL
-    public var store: StoreConfiguration
-    public var server = ServerSettings()
-    public var training = TrainingConfig()
-    public var trainingEnabled = true
-    public var trainer = ContinuousTrainer.Settings()
-    public var keepVersions = 5
-    public var catalog = CatalogSettings()
-
-    /// glfd's defaults (its configuration's key table reads them) on `stateDirectory`.
-    public init(stateDirectory: URL) {
-        self.stateDirectory = stateDirectory
-        store = StoreConfiguration(directory: stateDirectory.appendingPathComponent(Self.storeFolder).path)
-        modelsDirectory = stateDirectory.appendingPathComponent(Self.modelsFolder)
-    }
-
-    /// Where the store and the published versions live by default, inside the state directory.
-    public static let storeFolder = "store"
-    public static let modelsFolder = "models"
-
-    public var modelsDirectory: URL
-    var snapshotDirectory: URL { stateDirectory.appendingPathComponent("training") }
-    /// Each kept version's catalog embeddings (`<version>.index`), so a restart need not re-embed.
-    var catalogDirectory: URL { stateDirectory.appendingPathComponent("catalog") }
-}
-
 public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     public let settings: DaemonSettings
     public let store: ImageStore
@@ -176,23 +149,9 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         let metrics = self.metrics, logger = self.logger
         let respond: @Sendable (Reply) -> Void = { reply in
             answer(reply)
-            guard let metrics else { return }
-            var errorCode: String?
-            if case .failure(let error) = reply.outcome { errorCode = error.code.rawValue }
-            metrics.request(command: request.command.name, error: errorCode)
-            switch request.command {
-            case .ingest(let images):
-                if let errorCode { metrics.ingestRefused(code: errorCode) }
-                else { metrics.ingested(items: images.count, bytes: images.reduce(0) { $0 + $1.bytes.count }) }
-                if let errorCode, errorCode == ErrorCode.storeFull.rawValue || errorCode == ErrorCode.diskFull.rawValue {
-                    logger.warning("ingest refused", metadata: ["code": "\(errorCode)"])
-                }
-            case .embed:
-                metrics.queryLatency(command: "embed", seconds: Date().timeIntervalSince(started))
-            case .knn(let query):
-                metrics.queryLatency(command: "knn", exact: query.exact, seconds: Date().timeIntervalSince(started))
-            default:
-                break
+            metrics?.answered(request.command, with: reply, startedAt: started)
+            if case .ingest = request.command, case .failure(let error) = reply.outcome, [.storeFull, .diskFull].contains(error.code) {
+                logger.warning("ingest refused", metadata: ["code": "\(error.code.rawValue)"])
             }
         }
         if lock.withLock({ shuttingDown }) {
@@ -205,7 +164,10 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         case .embed(let images):
             catalogs.query { [catalogs] in respond(catalogs.embed(images, id: id)) }
         case .knn(let query):
-            catalogs.query { [catalogs] in respond(catalogs.knn(query, id: id)) }
+            catalogs.query { [catalogs] in
+                if let error = catalogs.keepUp() { return respond(.failure(id: id, error)) }
+                respond(catalogs.knn(query, id: id))
+            }
         case .get(let ids, let pixels):
             lookupQueue.async { [self] in respond(get(ids, pixels: pixels, id: id)) }
         case .delete(let ids):
@@ -222,7 +184,10 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         case .lastAnnouncement:
             respond(.success(id: id, LastAnnouncementResult(announcement: announcements.last)))
         case .export(let after, let limit):
-            catalogs.query { [catalogs] in respond(catalogs.export(after: after, limit: limit, id: id)) }
+            catalogs.query { [catalogs] in
+                if let error = catalogs.keepUp() { return respond(.failure(id: id, error)) }
+                respond(catalogs.exportPage(after: after, limit: limit, id: id))
+            }
         }
     }
 
@@ -294,31 +259,5 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         case .closed?: ProtocolError(.shuttingDown, "the store is closed")
         default: ProtocolError(.internalError, "\(error)")
         }
-    }
-}
-
-/// The newest announcement (what `last_announcement` answers), and the PUB socket it goes out on.
-private final class AnnouncementBoard: @unchecked Sendable {
-    private let server: RequestServer
-    private let lock = NSLock()
-    private var newest: Announcement?
-
-    init(server: RequestServer, last: Announcement?) {
-        self.server = server
-        newest = last
-    }
-
-    var last: Announcement? { lock.withLock { newest } }
-
-    func announce(_ announcement: Announcement) {
-        lock.withLock { newest = announcement }
-        server.announce(announcement)
-    }
-}
-
-extension Announcement {
-    init(_ version: PublishedVersion) {
-        self.init(version: version.version, path: version.path, step: version.step, publishedAt: version.publishedAt,
-                  metrics: version.metrics)
     }
 }

@@ -1,7 +1,7 @@
 // The catalog service on its own (no daemon, no sockets): a real store of CIFAR-10 images and
 // real model versions. Embed answers under a version as soon as it is served, knn once its catalog
-// is built; a knn includes the items stored since (a few embedded by the query itself, more by
-// the tail in the background, reported by status until then); a newer version takes over only
+// is built; knn reads the catalog as it is, and `keepUp` brings in the items stored since (a few
+// at once, more by the tail in the background, reported by status until then); a newer version takes over only
 // once its catalog is complete; and stop waits for every build.
 import Foundation
 import GLF
@@ -65,11 +65,17 @@ import Testing
         let decoder = IngestDecoder(canonical: store.configuration.canonical)
         let files = try cifarFiles(240)
         _ = try store.ingestAndWait(try files[200..<205].map { try decoder.item(encoded: $0) })
-        let withNew = try onQueryQueue(service) { service.knn(KNNQuery(.item(203), k: 1), id: nil) }.result(as: KNNResult.self)
+        let before = try onQueryQueue(service) { service.knn(KNNQuery(.item(203), k: 3), id: nil) }.result(as: KNNResult.self)
+        #expect(before.neighbours.first?.id == 203 && service.status(newestItem: store.nextID - 1).items == 200,
+                "knn reads the catalog as it is")
+        let withNew = try onQueryQueue(service) { () -> Reply in
+            #expect(service.keepUp() == nil)
+            return service.knn(KNNQuery(.item(203), k: 1), id: nil)
+        }.result(as: KNNResult.self)
         #expect(withNew.neighbours.first?.id == 203)
         #expect(service.status(newestItem: store.nextID - 1).items == 205)
         _ = try store.ingestAndWait(try files[205..<240].map { try decoder.item(encoded: $0) })
-        _ = onQueryQueue(service) { service.knn(KNNQuery(.item(1), k: 1), id: nil) }
+        _ = onQueryQueue(service) { service.keepUp() }
         #expect(waitUntil(seconds: 120) { service.status(newestItem: store.nextID - 1).items == 240 })
 
         // A newer version: embed moves at once, knn once its catalog is built, and never back.

@@ -1,0 +1,32 @@
+// Everything a daemon is built from: where its state lives and each part's settings. Its initial
+// values are glfd's defaults (the configuration's key table reads them).
+import Foundation
+import GLF
+import Store
+
+public struct DaemonSettings: Sendable {
+    public var stateDirectory: URL
+    public var store: StoreConfiguration
+    public var server = ServerSettings()
+    public var training = TrainingConfig()
+    public var trainingEnabled = true
+    public var trainer = ContinuousTrainer.Settings()
+    public var keepVersions = 5
+    public var catalog = CatalogSettings()
+
+    /// glfd's defaults (its configuration's key table reads them) on `stateDirectory`.
+    public init(stateDirectory: URL) {
+        self.stateDirectory = stateDirectory
+        store = StoreConfiguration(directory: stateDirectory.appendingPathComponent(Self.storeFolder).path)
+        modelsDirectory = stateDirectory.appendingPathComponent(Self.modelsFolder)
+    }
+
+    /// Where the store and the published versions live by default, inside the state directory.
+    public static let storeFolder = "store"
+    public static let modelsFolder = "models"
+
+    public var modelsDirectory: URL
+    var snapshotDirectory: URL { stateDirectory.appendingPathComponent("training") }
+    /// Each kept version's catalog embeddings (`<version>.index`), so a restart need not re-embed.
+    var catalogDirectory: URL { stateDirectory.appendingPathComponent("catalog") }
+}
