@@ -177,7 +177,8 @@ final class CatalogService: @unchecked Sendable {
             var (neighbours, exact) = try catalog.search(vector, k: query.k, source: query.source, exact: query.exact)
             if let itself { neighbours = Array(([itself] + neighbours.filter { $0.id != itself.id }).prefix(query.k)) }
             return .success(id: id, KNNResult(version: catalog.version.version, exact: exact,
-                                              neighbours: neighbours.map { Protocol.Neighbour(id: $0.id, score: $0.score) }))
+                                              neighbours: neighbours.map { Protocol.Neighbour(id: $0.id, score: $0.score) },
+                                              catalogItems: catalog.count, storeItems: store.statistics.items))
         } catch {
             return .failure(id: id, GLFDaemon.protocolError(error))
         }
@@ -217,13 +218,15 @@ final class CatalogService: @unchecked Sendable {
 
     // MARK: Keeping up with the store
 
-    /// Query queue only: keeps `catalog` up with the store. A knn embeds a few new items itself
-    /// (`catchUpLimit`) so that its answer includes them; more would hold every query for as long
-    /// as one thread takes to embed them (41 s for 10,000 items with training on), so they are
-    /// embedded in the background instead, into the tail (`embedTailInBackground`) or, past
-    /// `tailLimit`, by a rebuild that folds them into the base, and answers leave them out until
-    /// then (status shows `catalog.items` below `store.items`). Export pages through everything,
-    /// embedding the backlog a slice at a time as its pages reach it (`export`).
+    /// Query queue only: keeps `catalog` up with the store. Each query embeds up to
+    /// `catchUpLimit` new items itself, oldest first, so that its answer includes them (and a
+    /// catalog built on an empty store answers from the first items of a burst at once, never
+    /// empty); more would hold every query for as long as one thread takes to embed them (41 s
+    /// for 10,000 items with training on), so the rest is embedded in the background, into the
+    /// tail (`embedTailInBackground`) or, past `tailLimit`, by a rebuild that folds them into the
+    /// base, and answers leave them out until then: their coverage (`catalog_items` below
+    /// `store_items`) says so. Export pages through everything, embedding the backlog a slice at a
+    /// time as its pages reach it (`exportPage`).
     ///
     /// A failure (the store unreadable) is the answer to the query that asked.
     func keepUp() -> ProtocolError? {
@@ -239,11 +242,12 @@ final class CatalogService: @unchecked Sendable {
 
     private func keepUp(_ catalog: Catalog) throws {
         let newest = store.nextID - 1
-        let backlog = newest > catalog.embeddedThrough ? Int(newest - catalog.embeddedThrough) : 0
-        if backlog <= settings.catchUpLimit && !tailEmbedding {
-            try catalog.catchUp()
+        var backlog: Int { newest > catalog.embeddedThrough ? Int(newest - catalog.embeddedThrough) : 0 }
+        if backlog > 0 && !tailEmbedding {
+            try catalog.catchUp(atMost: settings.catchUpLimit)
             noteCatalogSize()
-        } else if backlog <= settings.tailLimit {
+        }
+        if backlog > 0 && backlog <= settings.tailLimit {
             embedTailInBackground(catalog)
         }
         if (catalog.wantsRebuild || backlog > settings.tailLimit) && !tailRebuildPending {
@@ -284,7 +288,7 @@ final class CatalogService: @unchecked Sendable {
     private func foldTail(of catalog: Catalog) {
         dispatchPrecondition(condition: .onQueue(queryQueue))
         tailRebuildPending = true
-        rebuild(for: catalog.version, start: catalog.everything, graph: catalog.graph)
+        rebuild(for: catalog.version, start: catalog.everything, graph: catalog.graph, folding: true)
     }
 
     /// Items were stored: MinRed sees only the members embedded when its view was built, and
@@ -309,8 +313,11 @@ final class CatalogService: @unchecked Sendable {
     /// embedded), or else from its saved file, and swaps it in on the query queue. `graph` is the
     /// HNSW graph of `start`'s base, if any, to extend. A build whose version was superseded while
     /// it waited is skipped, unless `evenIfSuperseded` (a saved catalog to answer from meanwhile).
+    /// A fold (`folding`: the served catalog with its backlog folded in) is what the answers
+    /// depend on until a newer version's catalog takes over, so it runs unless one already has:
+    /// a burst into a fresh daemon is in the catalog as soon as one build can embed it.
     private func rebuild(for version: PublishedVersion, start: ExactIndex? = nil, graph previousGraph: HNSWIndex? = nil,
-                         evenIfSuperseded: Bool = false) {
+                         evenIfSuperseded: Bool = false, folding: Bool = false) {
         // `building` names a build from the moment it is asked for, not from when it starts: a
         // client that waits for `building` to be null must not see the lull between the two.
         lock.withLock {
@@ -324,7 +331,12 @@ final class CatalogService: @unchecked Sendable {
                     if queuedBuilds == 0 { catalogStatus.building = nil }
                 }
             }
-            guard !builds.isCancelled, evenIfSuperseded || (versions.latest?.version ?? 0) <= version.version else { return }
+            let wanted = folding ? lock.withLock { catalogStatus.version } <= version.version
+                                 : evenIfSuperseded || (versions.latest?.version ?? 0) <= version.version
+            guard !builds.isCancelled, wanted else {
+                if folding { queryQueue.async { [self] in tailRebuildPending = false } }
+                return
+            }
             lock.withLock { catalogStatus.building = version.version }
             // Its files stay while it is built, however many versions come meanwhile, and until
             // the query queue has served it (after the swap below, on the same queue).

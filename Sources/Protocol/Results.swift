@@ -36,11 +36,31 @@ public struct KNNResult: Codable, Equatable, Sendable {
     public var exact: Bool
     /// Nearest first.
     public var neighbours: [Neighbour]
-    public init(version: Int, exact: Bool, neighbours: [Neighbour]) {
+    /// The answer's coverage: the items it searched, and the items stored when it was answered.
+    /// Fewer searched than stored is a partial answer (a burst not yet embedded).
+    public var catalogItems: Int
+    public var storeItems: Int
+    public init(version: Int, exact: Bool, neighbours: [Neighbour], catalogItems: Int = 0, storeItems: Int = 0) {
         self.version = version
         self.exact = exact
         self.neighbours = neighbours
+        self.catalogItems = catalogItems
+        self.storeItems = storeItems
     }
+
+    enum CodingKeys: String, CodingKey { case version, exact, neighbours, catalogItems, storeItems }
+
+    /// The coverage came with issue 14: a daemon from before it sends none (read as 0).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(version: try c.decode(Int.self, forKey: .version), exact: try c.decode(Bool.self, forKey: .exact),
+                  neighbours: try c.decode([Neighbour].self, forKey: .neighbours),
+                  catalogItems: try c.decodeIfPresent(Int.self, forKey: .catalogItems) ?? 0,
+                  storeItems: try c.decodeIfPresent(Int.self, forKey: .storeItems) ?? 0)
+    }
+
+    /// Whether the answer searched fewer items than were stored.
+    public var isPartial: Bool { catalogItems < storeItems }
 }
 
 public struct ItemInfo: Codable, Equatable, Sendable {

@@ -204,6 +204,9 @@ struct KNN: ParsableCommand {
         if json { return printJSON(result) }
         let infos = try client.call(.get(ids: result.neighbours.map(\.id), pixels: false)).result(as: GetResult.self).items
         print("version \(result.version), \(result.exact ? "exact" : "approximate") search")
+        if result.isPartial {
+            print("partial: searched \(result.catalogItems) of \(result.storeItems) stored items (the rest is being embedded)")
+        }
         print("rank  id            score    source        meta")
         for (rank, (neighbour, info)) in zip(result.neighbours, infos).enumerated() {
             print(String(format: "%4d  %-12llu  %7.4f  %-12@  %@", rank + 1, neighbour.id, neighbour.score,

@@ -1230,6 +1230,14 @@ def _knn_item(ctx, item, exact, k=5, **extra):
     if not isinstance(nb, list) or not isinstance(res.get("version"), int) \
             or not isinstance(res.get("exact"), bool):
         raise Fail("knn result %r lacks version/exact/neighbours" % (res,))
+    # §3 knn: "Every answer says what it covered: `catalog_items`, the items it searched ...
+    # and `store_items`, the items stored when it was answered"; "never with an empty list
+    # while items are stored".
+    cov = (res.get("catalog_items"), res.get("store_items"))
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in cov):
+        raise Fail("knn result %r lacks catalog_items/store_items (non-negative integers)" % (res,))
+    if cov[1] > 0 and not nb and not extra:
+        raise Fail("knn by item %d answered no neighbours while %d items are stored" % (item, cov[1]))
     if exact and res["exact"] is not True:
         # §3 knn: "`"exact"` (true: exact search over every item ...)"; "`exact` says how it
         # was answered"
