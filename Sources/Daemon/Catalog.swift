@@ -42,12 +42,19 @@ final class VersionEncoder: @unchecked Sendable {
     let shape: CanonicalShape
     private let embedder: Embedder
 
-    init(version: PublishedVersion, shape: CanonicalShape, threads: Int = 1) throws {
+    /// `batch`: images per forward pass. The encoder keeps the activation buffers of the largest
+    /// batch it ran, about 1.7 MiB per image at 32×32 and width 32 (427 MiB at 256), so encoders
+    /// that answer queries embed in small batches (`queryBatch`) and only catalog builds in large
+    /// ones.
+    init(version: PublishedVersion, shape: CanonicalShape, threads: Int = 1, batch: Int = 256) throws {
         self.version = version
         self.shape = shape
         embedder = try Embedder.load(modelDirectory: URL(fileURLWithPath: version.path), workers: threads,
-                                     batch: 256 / threads * threads)
+                                     batch: max(threads, batch / threads * threads))
     }
+
+    /// Images per forward pass of the encoders on the query path (embed, knn, the tail).
+    static let queryBatch = 32
 
     var dimension: Int { embedder.encoderConfig.featureDimension }
 

@@ -103,7 +103,8 @@ final class CatalogService: @unchecked Sendable {
     /// query queue: `model`, `status` and the announcement name the version only from then on.
     func serve(_ version: PublishedVersion, then: (@Sendable (PublishedVersion) -> Void)? = nil) {
         do {
-            let loaded = try VersionEncoder(version: version, shape: store.configuration.canonical)
+            let loaded = try VersionEncoder(version: version, shape: store.configuration.canonical, batch: VersionEncoder.queryBatch)
+            rebuild(for: version, encoder: loaded)
             queryQueue.async { [self] in
                 if (encoder?.version.version ?? 0) < version.version { encoder = loaded }
                 lock.withLock { if (served?.version ?? 0) < version.version { served = version } }
@@ -113,7 +114,6 @@ final class CatalogService: @unchecked Sendable {
         } catch {
             logger.error("could not load the model version; it is not served", metadata: ["version": "\(version.version)", "error": "\(error)"])
         }
-        rebuild(for: version)
     }
 
     /// The version embed answers under, if any.
@@ -266,7 +266,8 @@ final class CatalogService: @unchecked Sendable {
             var embedded: Catalog.TailRows?
             do {
                 if tailEncoder?.version.version != catalog.version.version {
-                    tailEncoder = try VersionEncoder(version: catalog.version, shape: store.configuration.canonical)
+                    tailEncoder = try VersionEncoder(version: catalog.version, shape: store.configuration.canonical,
+                                                     batch: VersionEncoder.queryBatch)
                 }
                 embedded = try Catalog.tailRows(of: store, after: after, encoder: tailEncoder!, cancellation: builds)
             } catch {
@@ -288,7 +289,7 @@ final class CatalogService: @unchecked Sendable {
     private func foldTail(of catalog: Catalog) {
         dispatchPrecondition(condition: .onQueue(queryQueue))
         tailRebuildPending = true
-        rebuild(for: catalog.version, start: catalog.everything, graph: catalog.graph, folding: true)
+        rebuild(for: catalog.version, encoder: catalog.encoder, start: catalog.everything, graph: catalog.graph, folding: true)
     }
 
     /// Items were stored: MinRed sees only the members embedded when its view was built, and
@@ -316,8 +317,10 @@ final class CatalogService: @unchecked Sendable {
     /// A fold (`folding`: the served catalog with its backlog folded in) is what the answers
     /// depend on until a newer version's catalog takes over, so it runs unless one already has:
     /// a burst into a fresh daemon is in the catalog as soon as one build can embed it.
-    private func rebuild(for version: PublishedVersion, start: ExactIndex? = nil, graph previousGraph: HNSWIndex? = nil,
-                         evenIfSuperseded: Bool = false, folding: Bool = false) {
+    /// `encoder` is the version's encoder already loaded for the query queue (embed's), which the
+    /// catalog then shares: the build only reads its version and dimension.
+    private func rebuild(for version: PublishedVersion, encoder: VersionEncoder? = nil, start: ExactIndex? = nil,
+                         graph previousGraph: HNSWIndex? = nil, evenIfSuperseded: Bool = false, folding: Bool = false) {
         // `building` names a build from the moment it is asked for, not from when it starts: a
         // client that waits for `building` to be null must not see the lull between the two.
         lock.withLock {
@@ -348,7 +351,7 @@ final class CatalogService: @unchecked Sendable {
             // The saved file holds this version's rows unless the build starts elsewhere.
             var savedFileIsCurrent = false
             do {
-                let queryEncoder = try VersionEncoder(version: version, shape: shape)
+                let queryEncoder = try encoder ?? VersionEncoder(version: version, shape: shape, batch: VersionEncoder.queryBatch)
                 let saved = start == nil ? savedIndex(of: version, dimension: queryEncoder.dimension) : nil
                 savedFileIsCurrent = saved != nil
                 let builder = try VersionEncoder(version: version, shape: shape, threads: settings.buildThreads)
