@@ -134,7 +134,7 @@ struct BenchDaemon: ParsableCommand {
         print("  training: \(used.training.method.rawValue)\(used.training.adc.map { " + ADC (\($0.summary))" } ?? ""), width \(width), "
               + "batch \(used.training.batch), \(used.training.optimiser.kind.rawValue) lr \(used.training.optimiser.learningRate), "
               + "\(used.trainer.updatesPerImage) updates per image, \(used.training.workers) thread\(used.training.workers == 1 ? "" : "s") at nice \(used.trainer.nice), "
-              + "replay \(used.store.replay.policy.rawValue); glfd's defaults but for the options given and no version published while measuring")
+              + "replay \(used.store.replay.policy.rawValue), min_items \(used.trainer.minItems); glfd's defaults but for the options given and no version published while measuring")
 
         // 1. Ingest into a new store, training off (the trainer only publishes the initial version).
         //    The initial version's catalog is built first: a build running while items arrive
@@ -210,6 +210,8 @@ struct BenchDaemon: ParsableCommand {
         settings.training.batch = trainingBatch
         settings.training.workers = trainingThreads
         settings.trainingEnabled = training
+        // A small --count still trains in the training-on phase (glfd waits for min_items).
+        settings.trainer.minItems = min(settings.trainer.minItems, count)
         settings.trainer.publishEverySteps = Int.max / 2
         settings.trainer.publishEverySeconds = .greatestFiniteMagnitude
         settings.trainer.publishWhenIdleSeconds = .greatestFiniteMagnitude
