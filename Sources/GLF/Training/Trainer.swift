@@ -124,12 +124,12 @@ public final class Trainer {
         let updated = loss.isFinite
         if updated {
             online.backward(tensors.projectionGradient)
-            let frozen = Set(heads.filter { stepCount < $0.frozenSteps }.map(\.name))
-            for (name, model, optimiser) in optimisers where !frozen.contains(name) {
+            func frozen(_ name: String) -> Bool { heads.contains { $0.name == name && stepCount < $0.frozenSteps } }
+            for (name, model, optimiser) in optimisers where !frozen(name) {
                 optimiser.learningRate = learningRate
                 optimiser.step(model.arena)
             }
-            for head in heads where !frozen.contains(head.name) { head.afterUpdate?(head.model) }
+            for head in heads where !frozen(head.name) { head.afterUpdate?(head.model) }
             if let target, let ema { ema.update(target: target.arena, online: online.arena, step: stepCount) }
             if let averaged, let decay = config.averageDecay {
                 ExponentialMovingAverage.update(target: averaged.arena, online: online.arena,
