@@ -42,7 +42,7 @@ public func smallTrainingConfig() -> TrainingConfig {
     var config = TrainingConfig()
     config.method = .byol
     config.encoder = EncoderConfig(inputChannels: 3, imageSize: 32, width: 4, blocksPerStage: [1, 1])
-    config.heads = HeadSizes(hidden: 32, projection: 16, predictorHidden: 32)
+    config.heads = MethodConstants(hidden: 32, projection: 16, predictorHidden: 32)
     config.batch = 16
     config.adc?.perplexity = 5      // below batch − 1, or ADC's targets are all uniform
     config.workers = 1

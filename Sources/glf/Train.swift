@@ -41,6 +41,7 @@ struct Train: ParsableCommand {
     @Option(help: "Warm-up steps.") var warmup = recipe.optimiser.warmupSteps
     @Option(help: "Head sizes: hidden width of projector (and predictor).") var hidden: Int?
     @Option(help: "Projection dimension.") var projection: Int?
+    @Option(help: "Loss temperature of SimCLR (recipe 0.2) and SwAV (0.1); other methods have none.") var temperature: Float?
     @Option(help: "SwAV: number of prototypes.") var prototypes: Int?
     @Option(help: "SwAV: past projections kept per view for Sinkhorn-Knopp (0: no queue).") var queue: Int?
     @Option(help: "Steps to train (the cosine schedule ends there).") var steps: Int?
@@ -68,6 +69,7 @@ struct Train: ParsableCommand {
         if let steps, warmup >= steps { throw ValidationError("--warmup (\(warmup)) must be below --steps (\(steps))") }
         guard ["cosine", "constant"].contains(schedule) else { throw ValidationError("--schedule is cosine or constant, not \(schedule)") }
         if let averageDecay, !(averageDecay > 0 && averageDecay < 1) { throw ValidationError("--average-decay is a τ with 0 < τ < 1") }
+        if let temperature, !(temperature > 0 && temperature.isFinite) { throw ValidationError("--temperature must be above 0") }
         if adc {
             do { try calibration.calibration().validate(batch: batch) } catch let error as ADCConfigurationError {
                 throw ValidationError(error.message)
@@ -79,7 +81,8 @@ struct Train: ParsableCommand {
         var config = Self.recipe
         config.method = method
         config.encoder = EncoderConfig(inputChannels: 3, imageSize: size, width: width)
-        config.heads = HeadSizes(hidden: hidden, projection: projection, prototypes: prototypes, prototypesQueue: queue)
+        config.heads = MethodConstants(hidden: hidden, projection: projection, prototypes: prototypes, prototypesQueue: queue,
+                                       temperature: temperature)
         config.adc = adc ? try calibration.calibration() : nil
         config.optimiser.kind = optimiser
         config.optimiser.learningRate = learningRate

@@ -53,7 +53,7 @@ import Testing
         var config = TrainingConfig()
         config.method = .simclr
         config.encoder = EncoderConfig(inputChannels: 3, imageSize: 32, width: 16)
-        config.heads = HeadSizes(hidden: 512, projection: 128)
+        config.heads = MethodConstants(hidden: 512, projection: 128)
         config.optimiser.learningRate = 0.1
         config.optimiser.warmupSteps = 20
         config.optimiser.totalSteps = 300

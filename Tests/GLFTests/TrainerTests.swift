@@ -11,7 +11,7 @@ import Neural
         var config = TrainingConfig()
         config.method = method
         config.encoder = EncoderConfig(inputChannels: 3, imageSize: 8, width: 4, blocksPerStage: [1, 1])
-        config.heads = HeadSizes(hidden: 16, projection: 8, predictorHidden: 16, prototypes: 6, prototypesFrozenSteps: 2)
+        config.heads = MethodConstants(hidden: 16, projection: 8, predictorHidden: 16, prototypes: 6, prototypesFrozenSteps: 2)
         config.batch = 8
         config.workers = 2
         config.optimiser.warmupSteps = 0

@@ -10,9 +10,9 @@ struct AlignmentUniformity: Method {
     var hiddenDimension = 64
     var projectionDimension = 32
 
-    init(heads: HeadSizes) {
-        hiddenDimension = heads.hidden ?? hiddenDimension
-        projectionDimension = heads.projection ?? projectionDimension
+    init(constants: MethodConstants) {
+        hiddenDimension = constants.hidden ?? hiddenDimension
+        projectionDimension = constants.projection ?? projectionDimension
     }
 
     func projector(featureDimension: Int) -> HeadConfig {

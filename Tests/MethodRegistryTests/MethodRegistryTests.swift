@@ -48,6 +48,17 @@ import Testing
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(MethodName.self, from: Data("\"no-such-method\"".utf8)) }
     }
 
+    @Test func aRunsConstantsReplaceTheRecipesAndTheRestKeepIt() throws {
+        let constants = MethodConstants(hidden: 64, temperature: 0.5)
+        let simclr = try #require(MethodRegistry.method(.simclr, constants: constants) as? SimCLR)
+        #expect(simclr.temperature == 0.5 && simclr.hiddenDimension == 64 && simclr.projectionDimension == SimCLR().projectionDimension)
+        let swav = try #require(MethodRegistry.method(.swav, constants: constants) as? SwAV)
+        #expect(swav.aligning.temperature == 0.5 && swav.prototypesConfig.count == SwAV().prototypesConfig.count)
+        let command = try Train.parse(["--data", "d", "--out", "o", "--steps", "2", "--warmup", "0", "--temperature", "0.1"])
+        #expect(try command.makeConfig(channels: 3).heads.temperature == 0.1)
+        #expect(throws: (any Error).self) { try Train.parse(["--data", "d", "--out", "o", "--steps", "2", "--warmup", "0", "--temperature", "0"]) }
+    }
+
     @Test func aRegisteredMethodTrainsThroughGlfdsConfiguration() throws {
         let state = temporaryDaemonDirectory()
         defer { try? FileManager.default.removeItem(at: state) }

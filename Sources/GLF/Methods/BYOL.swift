@@ -17,10 +17,10 @@ public struct BYOL: Method {
 
     public init() {}
 
-    public init(heads: HeadSizes) {
-        hiddenDimension = heads.hidden ?? hiddenDimension
-        projectionDimension = heads.projection ?? projectionDimension
-        predictorHiddenDimension = heads.predictorHidden ?? predictorHiddenDimension
+    public init(constants: MethodConstants) {
+        hiddenDimension = constants.hidden ?? hiddenDimension
+        projectionDimension = constants.projection ?? projectionDimension
+        predictorHiddenDimension = constants.predictorHidden ?? predictorHiddenDimension
     }
 
     public func projector(featureDimension: Int) -> HeadConfig {

@@ -15,9 +15,9 @@ public struct BarlowTwins: Method {
 
     public init() {}
 
-    public init(heads: HeadSizes) {
-        hiddenDimension = heads.hidden ?? hiddenDimension
-        projectionDimension = heads.projection ?? projectionDimension
+    public init(constants: MethodConstants) {
+        hiddenDimension = constants.hidden ?? hiddenDimension
+        projectionDimension = constants.projection ?? projectionDimension
     }
 
     public func projector(featureDimension: Int) -> HeadConfig {

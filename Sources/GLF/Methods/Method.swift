@@ -14,9 +14,9 @@ import Neural
 public protocol Method: Sendable {
     /// The name the configuration, the command line and saved runs use.
     static var name: MethodName { get }
-    /// The method with its recipe's constants (solo-learn's CIFAR recipes) and `heads`' sizes
-    /// where they are given.
-    init(heads: HeadSizes)
+    /// The method with its recipe's constants (solo-learn's CIFAR recipes), replaced by those
+    /// `constants` gives (a constant the method does not have is ignored).
+    init(constants: MethodConstants)
     /// Projector shape for encoder features of `featureDimension`.
     func projector(featureDimension: Int) -> HeadConfig
     /// Decay of the EMA target network (BYOL's τ), or nil for methods without one.
@@ -138,9 +138,9 @@ public enum MethodRegistry {
         }
     }
 
-    /// The method named `name`, from its recipe with `heads`' sizes.
-    public static func method(_ name: MethodName, heads: HeadSizes) -> any Method {
+    /// The method named `name`, from its recipe with `constants` applied.
+    public static func method(_ name: MethodName, constants: MethodConstants) -> any Method {
         guard let type = methods.first(where: { $0.name == name }) else { preconditionFailure("\(name) is not registered") }
-        return type.init(heads: heads)
+        return type.init(constants: constants)
     }
 }

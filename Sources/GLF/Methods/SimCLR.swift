@@ -13,9 +13,10 @@ public struct SimCLR: Method {
 
     public init() {}
 
-    public init(heads: HeadSizes) {
-        hiddenDimension = heads.hidden ?? hiddenDimension
-        projectionDimension = heads.projection ?? projectionDimension
+    public init(constants: MethodConstants) {
+        hiddenDimension = constants.hidden ?? hiddenDimension
+        projectionDimension = constants.projection ?? projectionDimension
+        temperature = constants.temperature ?? temperature
     }
 
     public func projector(featureDimension: Int) -> HeadConfig {

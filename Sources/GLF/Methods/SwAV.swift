@@ -20,12 +20,13 @@ public struct SwAV: Method {
 
     public init() {}
 
-    public init(heads: HeadSizes) {
-        hiddenDimension = heads.hidden ?? hiddenDimension
-        projectionDimension = heads.projection ?? projectionDimension
-        prototypesConfig.count = heads.prototypes ?? prototypesConfig.count
-        prototypesConfig.frozenSteps = heads.prototypesFrozenSteps ?? prototypesConfig.frozenSteps
-        prototypesConfig.queueLength = heads.prototypesQueue ?? prototypesConfig.queueLength
+    public init(constants: MethodConstants) {
+        hiddenDimension = constants.hidden ?? hiddenDimension
+        projectionDimension = constants.projection ?? projectionDimension
+        prototypesConfig.count = constants.prototypes ?? prototypesConfig.count
+        prototypesConfig.frozenSteps = constants.prototypesFrozenSteps ?? prototypesConfig.frozenSteps
+        prototypesConfig.queueLength = constants.prototypesQueue ?? prototypesConfig.queueLength
+        aligning.temperature = constants.temperature ?? aligning.temperature
     }
 
     public func projector(featureDimension: Int) -> HeadConfig {

@@ -61,7 +61,7 @@ public final class Trainer {
 
     public init(_ config: TrainingConfig) {
         self.config = config
-        let method = MethodRegistry.method(config.method, heads: config.heads)
+        let method = MethodRegistry.method(config.method, constants: config.heads)
         self.method = method
         let (encoderConfig, workers, seed) = (config.encoder, config.workers, config.seed)
         let projector = method.projector(featureDimension: encoderConfig.featureDimension)

@@ -9,8 +9,9 @@ import Neural
 public struct TrainingConfig: Codable, Sendable, Equatable {
     public var method: MethodName = .simclr
     public var encoder = EncoderConfig()
-    /// Head sizes that differ from the method's recipe (nil: the recipe's).
-    public var heads = HeadSizes()
+    /// The method's constants that differ from its recipe (nil: the recipe's). Saved runs call
+    /// them `heads`: they began as head sizes, and the name is kept so saved runs still load.
+    public var heads = MethodConstants()
     /// ADC's weights (ν, υ) and constants; nil trains the method alone.
     public var adc: AdaptiveDistributionCalibration? = AdaptiveDistributionCalibration()
     public var optimiser = OptimiserConfig()
@@ -28,7 +29,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public init() {}
 
     /// The method with its recipe's constants (solo-learn's CIFAR recipes) and `heads` applied.
-    public var methodValue: any Method { MethodRegistry.method(method, heads: heads) }
+    public var methodValue: any Method { MethodRegistry.method(method, constants: heads) }
 }
 
 /// One way a configuration differs from a saved run's: what a resumed run may take from the new
@@ -90,7 +91,10 @@ extension TrainingConfig {
     }
 }
 
-public struct HeadSizes: Codable, Sendable, Equatable {
+/// A method's constants that a run sets apart from the recipe's: head sizes, SwAV's prototypes and
+/// queue, and the temperature of its loss (SimCLR's NT-Xent, SwAV's swapped prediction).
+public struct MethodConstants: Codable, Sendable, Equatable {
+    public var temperature: Float?
     public var hidden: Int?
     public var projection: Int?
     public var predictorHidden: Int?
@@ -99,7 +103,8 @@ public struct HeadSizes: Codable, Sendable, Equatable {
     public var prototypesQueue: Int?
 
     public init(hidden: Int? = nil, projection: Int? = nil, predictorHidden: Int? = nil, prototypes: Int? = nil,
-                prototypesFrozenSteps: Int? = nil, prototypesQueue: Int? = nil) {
+                prototypesFrozenSteps: Int? = nil, prototypesQueue: Int? = nil, temperature: Float? = nil) {
+        self.temperature = temperature
         self.hidden = hidden
         self.projection = projection
         self.predictorHidden = predictorHidden
