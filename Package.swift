@@ -31,6 +31,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
 
         // The neural engine: tensors, layers (forward + backward), optimisers, weight files.
         .target(name: "Neural", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
@@ -61,8 +62,9 @@ let package = Package(
         .target(name: "Configuration", dependencies: ["Daemon", "GLF", "Neural", "Store", "Index", "Protocol"]),
 
         // Logs for journald (swift-log) and metrics for Prometheus (swift-metrics): the exposition
-        // text, a loopback HTTP endpoint and node_exporter's textfile, over POSIX sockets.
-        .target(name: "Observability", dependencies: [.product(name: "Logging", package: "swift-log"),
+        // text, a loopback HTTP endpoint and node_exporter's textfile, over POSIX sockets; what the
+        // process holds in memory, as the kernel and the allocator count it.
+        .target(name: "Observability", dependencies: ["CMalloc", .product(name: "Logging", package: "swift-log"),
                                                       .product(name: "CoreMetrics", package: "swift-metrics")]),
 
         // glfd's parts: the trainer loop on the replay store, model versions, the request server.
@@ -84,7 +86,7 @@ let package = Package(
         // The benchmarks: the engine against the sgemm peak, the store, the index, the daemon.
         .executableTarget(
             name: "glf-bench",
-            dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", "Index", "Daemon", "GLFDClient", "Protocol",
+            dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", "Index", "Daemon", "GLFDClient", "GLFDTesting", "Protocol",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
@@ -103,7 +105,7 @@ let package = Package(
 
         // What the tests share: the finite-difference check, and a daemon's fixtures (real CIFAR-10
         // JPEGs, a small model, settings on loopback).
-        .target(name: "GLFDTesting", dependencies: ["Neural", "GLF", "Daemon", "Store", "Imaging"]),
+        .target(name: "GLFDTesting", dependencies: ["Neural", "GLF", "Daemon", "Store", "Imaging", "Protocol", "GLFDClient"]),
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "GLFDTesting"]),
         .testTarget(name: "GLFTests", dependencies: ["GLF", "Neural", "Datasets", "GLFDTesting"]),

@@ -129,12 +129,15 @@ extension ConfigurationKey {
         case nonNegative
         /// 0 ≤ x < 1: a decay.
         case fraction
+        /// 0 < x ≤ 1: a share.
+        case share
 
         var expectation: String {
             switch self {
             case .positive: "a number > 0"
             case .nonNegative: "a number >= 0"
             case .fraction: "a number >= 0 and < 1"
+            case .share: "a number > 0 and <= 1"
             }
         }
 
@@ -143,6 +146,7 @@ extension ConfigurationKey {
             case .positive: value > 0
             case .nonNegative: value >= 0
             case .fraction: value >= 0 && value < 1
+            case .share: value > 0 && value <= 1
             }
         }
     }

@@ -61,6 +61,7 @@ extension DaemonSettings {
         catalog.approximate = c.index.approximate
         catalog.approximateMinItems = c.index.approximateMinItems
         catalog.buildThreads = c.index.buildThreads
+        catalog.rebuildShare = c.index.rebuildShare
         catalog.hnsw = HNSWParameters(m: c.index.hnswM, efConstruction: c.index.hnswEFConstruction, efSearch: c.index.hnswEFSearch)
     }
 }

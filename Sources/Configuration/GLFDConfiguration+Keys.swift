@@ -140,6 +140,8 @@ extension GLFDConfiguration {
                  "HNSW: candidates considered when searching; at least k are"),
         .integer("index.build_threads", \.index.buildThreads, shipped.catalog.buildThreads, .atLeast(1),
                  "Threads that embed the stored items under a newly published version"),
+        .float("index.rebuild_share", \.index.rebuildShare, shipped.catalog.rebuildShare, .share,
+               "Share of the time catalog rebuilds for new versions may take: after a rebuild of t seconds the next waits t × (1/share − 1), and versions published meanwhile are skipped for the newest; 1 = back to back"),
 
         .choice("logging.level", \.logging.level, .info,
                 "Least severe level logged"),

@@ -106,6 +106,7 @@ public struct GLFDConfiguration: Sendable, Equatable {
         public internal(set) var hnswEFConstruction = 0
         public internal(set) var hnswEFSearch = 0
         public internal(set) var buildThreads = 0
+        public internal(set) var rebuildShare = 0.0
     }
 
     public struct Logging: Sendable, Equatable {

@@ -32,6 +32,13 @@ public struct CatalogSettings: Sendable, Equatable {
     public var catchUpLimit = 128
     /// Threads that embed the store when a version is published (queries embed on one).
     public var buildThreads = 2
+    /// Share of the time rebuilds for new versions may take (0 < share ≤ 1): after one of t
+    /// seconds the next starts no sooner than t × (1/share − 1) seconds after it ended, and the
+    /// versions published meanwhile are skipped for the newest. A rebuild re-embeds the whole
+    /// store, so its cost, and with it the interval between served versions, grows with the store
+    /// while training keeps the rest of the time. Folds of new items and the first catalog after a
+    /// start do not wait: answers depend on them.
+    public var rebuildShare = 1.0
     public init() {}
 }
 
@@ -91,14 +98,17 @@ final class Catalog: @unchecked Sendable {
     private var tailIndex: ExactIndex
     /// The highest id embedded into base or tail.
     private var indexedThrough: UInt64 = 0
+    /// The highest id the build looked at: the base holds every stored item up to it.
+    let baseThrough: UInt64
     /// Rows the build embedded or dropped: when 0, the saved base is already this catalog's.
     let rowsChanged: Int
 
     /// Builds the catalog of `encoder`'s version from `start` (rows already embedded under it, or
     /// nil): drops the rows the store no longer holds and embeds, with `builder`, every item after
-    /// the last one. The slow part: run it off the query queue. Nil when cancelled.
+    /// the last one. The slow part: run it off the query queue. Nil when cancelled. `progress`
+    /// hears the bytes collected so far after each batch.
     init?(encoder: VersionEncoder, store: ImageStore, settings: CatalogSettings, start: ExactIndex?,
-          builder: VersionEncoder, cancellation: Cancellation) throws {
+          builder: VersionEncoder, cancellation: Cancellation, progress: (_ allocatedBytes: Int) -> Void = { _ in }) throws {
         self.encoder = encoder
         self.settings = settings
         self.store = store
@@ -121,10 +131,12 @@ final class Catalog: @unchecked Sendable {
         let through = try Self.embedItems(of: store, after: after, encoder: builder, cancellation: cancellation) { items, vectors in
             for (item, vector) in zip(items, vectors) { index.append(id: item.id, vector: vector, source: item.source) }
             changed += items.count
+            progress(index.allocatedBytes)
         }
         guard let through else { return nil }
         rowsChanged = changed
         indexedThrough = through
+        baseThrough = through
         base = index.build()
         tail = ExactIndex.Builder(dimension: dimension, version: encoder.version.version)
         tailIndex = tail.build()
@@ -138,6 +150,12 @@ final class Catalog: @unchecked Sendable {
     func buildApproximate(cancellation: Cancellation) -> HNSWIndex? {
         HNSWIndex(from: base, parameters: settings.hnsw, cancelled: { cancellation.isCancelled })
     }
+
+    /// Whether `graph`, from an earlier catalog of this version, is still worth extending: removed
+    /// items stay in a graph as marked nodes, so under retention (or deletes) a graph extended fold
+    /// after fold grows without bound while the store does not. Once its nodes would outnumber
+    /// the base's items twice, a new graph is built instead (of the base alone).
+    func canExtend(_ graph: HNSWIndex) -> Bool { graph.nodeCount + (base.count - graph.count) <= 2 * base.count }
 
     /// Brings the graph of an earlier catalog of this version up to this base: the rows `previous`
     /// lacked are inserted and the rows this base dropped (deleted items) removed. Folding a tail of
@@ -172,6 +190,9 @@ final class Catalog: @unchecked Sendable {
 
     var version: PublishedVersion { encoder.version }
     var dimension: Int { base.dimension }
+    /// Query queue only: bytes of its embeddings (base, tail) and its HNSW graph; its encoder is
+    /// counted with the networks (`NeuralMemory`).
+    var allocatedBytes: Int { base.allocatedBytes + tail.allocatedBytes + tailIndex.allocatedBytes + (approximate?.allocatedBytes ?? 0) }
     var count: Int { base.count + tailIndex.count }
 
     /// Base and tail as one index: where a rebuild of this version starts.

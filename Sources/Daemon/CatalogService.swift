@@ -63,6 +63,12 @@ final class CatalogService: @unchecked Sendable {
     private var embeddedThrough: UInt64 = 0
     /// Catalog builds asked for and not yet finished (queued or running).
     private var queuedBuilds = 0
+    /// Bytes of the served catalog, and of the one being built as far as it got.
+    private var catalogBytes = 0, buildingBytes = 0
+    /// The rebuild share's memory: when the last rebuild for a new version ended, and its seconds.
+    private var lastRebuild: (ended: Date, seconds: Double)?
+    /// The newest version whose rebuild waits for the share, and when it may start.
+    private var waitingRebuild: (version: PublishedVersion, encoder: VersionEncoder?, at: Date)?
 
     init(store: ImageStore, versions: ModelVersions, settings: CatalogSettings, directory: URL, maxReplyPayloadBytes: Int,
          logger: Logger) throws {
@@ -176,8 +182,10 @@ final class CatalogService: @unchecked Sendable {
             }
             var (neighbours, exact) = try catalog.search(vector, k: query.k, source: query.source, exact: query.exact)
             if let itself { neighbours = Array(([itself] + neighbours.filter { $0.id != itself.id }).prefix(query.k)) }
+            // Scores are cosines of unit vectors: rounding can put a duplicate's at 1.0000001,
+            // above the item itself (PROTOCOL.md: scores in [-1, 1], nearest first).
             return .success(id: id, KNNResult(version: catalog.version.version, exact: exact,
-                                              neighbours: neighbours.map { Protocol.Neighbour(id: $0.id, score: $0.score) },
+                                              neighbours: neighbours.map { Protocol.Neighbour(id: $0.id, score: min(1, max(-1, $0.score))) },
                                               catalogItems: catalog.count, storeItems: store.statistics.items))
         } catch {
             return .failure(id: id, GLFDaemon.protocolError(error))
@@ -340,12 +348,25 @@ final class CatalogService: @unchecked Sendable {
                 if folding { queryQueue.async { [self] in tailRebuildPending = false } }
                 return
             }
+            // A new version's rebuild waits its turn under the rebuild share (folds and a first
+            // catalog do not: answers depend on them).
+            let isVersionRebuild = !folding && !evenIfSuperseded
+            if isVersionRebuild, let at = rebuildMayStart(), at > Date() {
+                waitForRebuildShare(version, encoder: encoder, until: at)
+                return
+            }
             lock.withLock { catalogStatus.building = version.version }
             // Its files stay while it is built, however many versions come meanwhile, and until
             // the query queue has served it (after the swap below, on the same queue).
             versions.pin(version.version, for: .building)
             defer { queryQueue.async { [versions] in versions.unpin(version.version, for: .building) } }
             let started = Date()
+            var completed = false
+            defer {
+                if isVersionRebuild && completed {
+                    lock.withLock { lastRebuild = (ended: Date(), seconds: Date().timeIntervalSince(started)) }
+                }
+            }
             let shape = store.configuration.canonical
             let built: Catalog
             // The saved file holds this version's rows unless the build starts elsewhere.
@@ -355,8 +376,10 @@ final class CatalogService: @unchecked Sendable {
                 let saved = start == nil ? savedIndex(of: version, dimension: queryEncoder.dimension) : nil
                 savedFileIsCurrent = saved != nil
                 let builder = try VersionEncoder(version: version, shape: shape, threads: settings.buildThreads)
+                defer { lock.withLock { buildingBytes = 0 } }
                 guard let catalog = try Catalog(encoder: queryEncoder, store: store, settings: settings, start: start ?? saved,
-                                                builder: builder, cancellation: builds) else {
+                                                builder: builder, cancellation: builds,
+                                                progress: { bytes in lock.withLock { buildingBytes = bytes } }) else {
                     logger.info("catalog build cancelled", metadata: ["version": "\(version.version)"])
                     return
                 }
@@ -366,6 +389,7 @@ final class CatalogService: @unchecked Sendable {
                 queryQueue.async { [self] in tailRebuildPending = false }
                 return
             }
+            completed = true
             let seconds = Date().timeIntervalSince(started)
             metrics?.catalogBuilt(seconds: seconds, items: built.count)
             logger.info("catalog ready", metadata: ["version": "\(version.version)", "items": "\(built.count)",
@@ -378,23 +402,64 @@ final class CatalogService: @unchecked Sendable {
             guard built.wantsApproximate, !builds.isCancelled else { return }
             let graphStarted = Date()
             let extended = previousGraph.flatMap { graph in
-                start.flatMap { built.extendApproximate(graph, from: $0, cancellation: builds) }
+                built.canExtend(graph) ? start.flatMap { built.extendApproximate(graph, from: $0, cancellation: builds) } : nil
             }
             guard let graph = extended ?? built.buildApproximate(cancellation: builds) else { return }
             logger.info("approximate index ready", metadata: ["version": "\(version.version)", "items": "\(built.base.count)",
                                                               "extended": "\(extended != nil)",
                                                               "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(graphStarted)))"])
-            queryQueue.async { built.attach(graph) }
+            queryQueue.async { [self] in
+                built.attach(graph)
+                noteCatalogSize()
+            }
+        }
+    }
+
+    /// When a rebuild for a new version may start under `rebuildShare`: t × (1/share − 1) seconds
+    /// after the last one (of t seconds, its HNSW graph included) ended; nil before the first.
+    private func rebuildMayStart() -> Date? {
+        guard let last = lock.withLock({ lastRebuild }), settings.rebuildShare < 1 else { return nil }
+        return last.ended.addingTimeInterval(last.seconds * (1 / settings.rebuildShare - 1))
+    }
+
+    /// Keeps `version` as the one to rebuild at `until` (a newer version waiting replaces it: the
+    /// ones between are skipped), and arms the one timer that starts it.
+    private func waitForRebuildShare(_ version: PublishedVersion, encoder: VersionEncoder?, until: Date) {
+        let arm = lock.withLock { () -> Bool in
+            let armed = waitingRebuild != nil
+            if (waitingRebuild?.version.version ?? 0) < version.version { waitingRebuild = (version, encoder, until) }
+            catalogStatus.nextBuildAt = waitingRebuild?.at.timeIntervalSince1970
+            return !armed
+        }
+        guard arm else { return }
+        logger.info("catalog rebuild waits for index.rebuild_share", metadata: [
+            "version": "\(version.version)", "seconds": "\(String(format: "%.1f", until.timeIntervalSinceNow))"])
+        catalogQueue.asyncAfter(deadline: .now() + max(0, until.timeIntervalSinceNow)) { [self] in
+            let waiting = lock.withLock { () -> (version: PublishedVersion, encoder: VersionEncoder?, at: Date)? in
+                defer { waitingRebuild = nil; catalogStatus.nextBuildAt = nil }
+                return waitingRebuild
+            }
+            guard let waiting, !builds.isCancelled else { return }
+            rebuild(for: waiting.version, encoder: waiting.encoder)
         }
     }
 
     /// Query queue only: a built catalog takes over. Versions only move forward, even if builds
-    /// finish out of order; a rebuild of the same version (folding in its tail) replaces it when it
-    /// holds more items.
+    /// finish out of order; a rebuild of the same version (folding in its tail) replaces it unless
+    /// it is older than the current base (it then reaches less far). Not by its number of rows:
+    /// under retention or deletes a fold holds fewer rows than the catalog it replaces, whose
+    /// removed rows count until then, and was thrown away. Rows the current tail embedded beyond
+    /// the fold's end are embedded again, into the new tail, as any new item is.
     private func swapIn(_ built: Catalog) {
         dispatchPrecondition(condition: .onQueue(queryQueue))
         let current = catalog?.version.version ?? 0
-        if current < built.version.version || (current == built.version.version && built.count >= catalog!.count) {
+        if current < built.version.version || (current == built.version.version && built.baseThrough >= catalog!.baseThrough) {
+            if current < built.version.version {
+                let lag = Date().timeIntervalSince1970 - built.version.publishedAt
+                metrics?.catalogServed(lagSeconds: lag)
+                logger.info("knn answers from the new version", metadata: [
+                    "version": "\(built.version.version)", "seconds_since_published": "\(String(format: "%.1f", lag))"])
+            }
             catalog = built
             versions.pin(built.version.version, for: .served)
             removeSavedCatalogsOfVersionsGone()
@@ -422,12 +487,17 @@ final class CatalogService: @unchecked Sendable {
     private func noteCatalogSize() {
         dispatchPrecondition(condition: .onQueue(queryQueue))
         guard let catalog else { return }
+        let bytes = catalog.allocatedBytes
         lock.withLock {
             catalogStatus.version = catalog.version.version
             catalogStatus.items = catalog.count
             embeddedThrough = catalog.embeddedThrough
+            catalogBytes = bytes
         }
     }
+
+    /// Bytes of the served catalog, and of the one being built (0 when none is).
+    var memory: (served: Int, building: Int) { lock.withLock { (catalogBytes, buildingBytes) } }
 
     // MARK: Saved catalogs
 

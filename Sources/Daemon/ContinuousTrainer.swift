@@ -5,7 +5,11 @@
 //     MinRed replay 4–20 updates per incoming batch); otherwise it waits for ingest.
 //   - Collapse guard: a step whose loss is not finite, or after which the collapse monitor falls
 //     below `collapseFloor`, is rolled back — the trainer returns to its last healthy snapshot
-//     (`snapshotEverySteps`) — and nothing is published from a broken state.
+//     (`snapshotEverySteps`) — and nothing is published from a broken state. A model that collapses
+//     again from every snapshot (seen: 6,874 rollbacks in 120 s at one step) must not spin a core
+//     for ever: after `rollbackPatience` rollbacks in a row the trainer pauses, twice as long after
+//     each further streak (1 s, 2 s, … up to `rollbackPauseLimit`), and says so (`onRollbackStreak`:
+//     glfd logs a warning naming the settings that usually help).
 //   - Every `publishEverySteps` steps or `publishEverySeconds` seconds (whichever first, and only
 //     after healthy steps) it publishes a model version, and once more when it goes idle, so what
 //     it learned does not wait for the next images. A version is also a resume point: on start it
@@ -33,6 +37,10 @@ public final class ContinuousTrainer: @unchecked Sendable {
         public var snapshotEverySteps = 50
         /// Relative to a healthy 1/√D: the floor is `collapseFloorFraction / √D`.
         public var collapseFloorFraction: Float = 0.1
+        /// Rollbacks in a row after which the trainer pauses before it tries again.
+        public var rollbackPatience = 10
+        /// The longest pause after a streak of rollbacks, seconds (the first is 1 s, then doubling).
+        public var rollbackPauseLimit: Double = 60
         public var nice: Int32 = 10
         /// Seconds of completed steps that status's images/s is measured over.
         public var rateWindowSeconds: Double = 30
@@ -61,6 +69,9 @@ public final class ContinuousTrainer: @unchecked Sendable {
     private let onPublish: @Sendable (PublishedVersion) -> Void
     /// Told each time the loop goes round (a step, or a wait of at most a second): the watchdog.
     public var heartbeat: (@Sendable () -> Void)?
+    /// Told when a streak of `rollbackPatience` rollbacks in a row makes the trainer pause: the step
+    /// it keeps returning to, the rollbacks in a row so far, and the pause in seconds.
+    public var onRollbackStreak: (@Sendable (_ step: Int, _ inARow: Int, _ pause: Double) -> Void)?
 
     private let lock = NSLock()
     private var status = Status()
@@ -75,6 +86,8 @@ public final class ContinuousTrainer: @unchecked Sendable {
     private let collapseFloor: Float
     /// Rollbacks so far: mixed into the draws so the steps after a rollback see other batches.
     private var rollbacks = 0
+    /// Rollbacks since the last healthy step.
+    private var rollbacksInARow = 0
     /// How the configuration differs from the saved run it resumed, each change applied (for the log).
     public let resumedChanges: [ConfigurationChange]
     /// The step of the saved run it resumed; nil for a fresh start.
@@ -273,8 +286,16 @@ public final class ContinuousTrainer: @unchecked Sendable {
             if !healthy {
                 rollBack()
                 healthyStepsSincePublish = 0
+                rollbacksInARow += 1
+                if rollbacksInARow % max(1, settings.rollbackPatience) == 0 {
+                    let streaks = rollbacksInARow / max(1, settings.rollbackPatience)
+                    let pause = min(settings.rollbackPauseLimit, pow(2, Double(min(streaks - 1, 30))))
+                    onRollbackStreak?(trainer.stepCount, rollbacksInARow, pause)
+                    pauseAfterRollbacks(pause)
+                }
                 continue
             }
+            rollbacksInARow = 0
             healthyStepsSincePublish += 1
             let now = Date()
             lock.withLock {
@@ -331,6 +352,17 @@ public final class ContinuousTrainer: @unchecked Sendable {
             for case let item? in items { pixels += item.image.pixels }
         }
         return pixels.count == batchSize * shape.bytesPerImage ? pixels : nil
+    }
+
+    /// Waits `seconds` (or until stopped), telling the watchdog every second that the loop lives.
+    private func pauseAfterRollbacks(_ seconds: Double) {
+        let until = Date().addingTimeInterval(seconds)
+        while !shouldStop && Date() < until {
+            heartbeat?()
+            wake.lock()
+            if !stopping { _ = wake.wait(until: min(until, Date().addingTimeInterval(1))) }
+            wake.unlock()
+        }
     }
 
     private func rollBack() {
@@ -394,7 +426,7 @@ extension ConfigurationChange.Field {
         case .depth: "the encoder's depth (not a setting)"
         case .imageSide: "store.canonical_side"
         case .channels: "store.channels"
-        case .heads: "the head sizes (not a setting)"
+        case .heads: "the method's head sizes and temperature (not a setting)"
         case .batch: "training.batch"
         case .optimiser: "training.optimiser"
         case .averaging: "training.average_decay (0 = off)"

@@ -67,6 +67,11 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                                                               "path": "\(version.path)"])
             catalogs.serve(version) { announcements.announce(Announcement($0)) }
         }
+        trainer.onRollbackStreak = { step, inARow, pause in
+            logger.warning("training keeps collapsing from its snapshot; pausing before it tries again", metadata: [
+                "step": "\(step)", "rollbacks_in_a_row": "\(inARow)", "pause_seconds": "\(pause)",
+                "hint": "a lower training.learning_rate, or another training.method, usually helps"])
+        }
         if let step = trainer.resumedStep {
             logger.info("training resumes", metadata: ["step": "\(step)", "changed": "\(trainer.resumedChanges.count)"])
         }
@@ -127,6 +132,12 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                             collapse: s.training.collapse, rolledBack: s.training.rolledBack, idle: trainer.currentStatus.idle,
                             gradientShares: s.training.gradientShare)
         metrics.setModelVersion(s.model.version, step: s.model.step, publishedAt: s.model.publishedAt)
+        if let memory = s.memory {
+            metrics.setMemory(["resident": memory.residentBytes, "resident_file": memory.residentFileBytes,
+                               "heap_in_use": memory.heapInUseBytes, "heap_held": memory.heapHeldBytes,
+                               "networks": memory.networksBytes, "catalog": memory.catalogBytes,
+                               "catalog_building": memory.catalogBuildingBytes, "replay": memory.replayBytes])
+        }
     }
 
     /// One line for systemd's STATUS= (and logs): items, training step, model version.
@@ -247,7 +258,18 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             training: .init(method: method, step: t.step, imagesPerSecond: t.imagesPerSecond, loss: t.loss,
                             collapse: t.collapse, rolledBack: t.rolledBack, gradientShare: t.gradientShares),
             model: servedModelResult,
-            catalog: catalogs.status(newestItem: s.nextID - 1))
+            catalog: catalogs.status(newestItem: s.nextID - 1),
+            memory: memory())
+    }
+
+    /// Where the memory goes: the process as the kernel and allocator count it, and the large
+    /// structures as their owners do.
+    private func memory() -> StatusResult.Memory {
+        let process = ProcessMemory.current(), catalog = catalogs.memory
+        return StatusResult.Memory(residentBytes: process.residentBytes, residentFileBytes: process.residentFileBytes,
+                                   heapInUseBytes: process.heapInUseBytes, heapHeldBytes: process.heapHeldBytes,
+                                   networksBytes: NeuralMemory.bytes, catalogBytes: catalog.served,
+                                   catalogBuildingBytes: catalog.building, replayBytes: store.replayAllocatedBytes)
     }
 
     static func protocolError(_ error: Error) -> ProtocolError {

@@ -54,9 +54,12 @@ public func smallTrainingConfig() -> TrainingConfig {
 
 extension ContinuousTrainer.Settings {
     /// The tests share 2 cores with the whole suite: a trainer at nice 10 would wait for all of it.
+    /// The small model may collapse for a while; its rollbacks pause only briefly, so that the
+    /// tests that wait for versions are not held up by the pauses a daemon takes.
     public static var forTests: Self {
         var settings = Self()
         settings.nice = 0
+        settings.rollbackPauseLimit = 0.1
         settings.publishWhenIdleSeconds = 0.5
         return settings
     }

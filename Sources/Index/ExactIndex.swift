@@ -47,6 +47,11 @@ public struct ExactIndex: Sendable {
 
     public func contains(_ id: UInt64) -> Bool { rowByID[id] != nil }
 
+    /// Bytes of its buffers: vectors, ids, source codes and tags, and the id → row table.
+    public var allocatedBytes: Int {
+        vectors.allocatedBytes + ids.allocatedBytes + sourceCodes.allocatedBytes + tags.allocatedBytes + rowByID.allocatedBytes
+    }
+
     /// The source tag of `id`, or nil.
     public func source(of id: UInt64) -> String? {
         guard let row = rowByID[id] else { return nil }
@@ -76,6 +81,11 @@ public struct ExactIndex: Sendable {
         }
 
         public var count: Int { ids.count }
+
+        /// Bytes of what it collected so far (as `ExactIndex.allocatedBytes`).
+        public var allocatedBytes: Int {
+            vectors.allocatedBytes + ids.allocatedBytes + sourceCodes.allocatedBytes + tags.allocatedBytes + rowByID.allocatedBytes
+        }
 
         /// Adds an item; `vector` (finite, any length scale) is stored normalised. Adding an id
         /// again replaces its vector and source.

@@ -145,6 +145,20 @@ public final class HNSWIndex: @unchecked Sendable {
     /// Live (not removed) items.
     public var count: Int { lock.reading { liveCount } }
 
+    /// Nodes in the graph, removed ones included: a removal only marks its node (its links still
+    /// route searches), so the graph's memory follows this, not `count`.
+    public var nodeCount: Int { lock.reading { ids.count } }
+
+    /// Bytes of the graph: its own copy of the vectors, the links of every layer, ids, levels,
+    /// source codes and tags, and the id → row table (the search scratch aside: a few KiB).
+    public var allocatedBytes: Int {
+        lock.reading {
+            vectors.allocatedBytes + links0.allocatedBytes + upperLinks.allocatedBytes + upperOffsets.allocatedBytes
+                + deleted.allocatedBytes + sourceCodes.allocatedBytes + levels.allocatedBytes + ids.allocatedBytes
+                + tags.allocatedBytes + liveBySource.allocatedBytes + rowByID.allocatedBytes
+        }
+    }
+
     public func contains(_ id: UInt64) -> Bool {
         lock.reading { rowByID[id].map { !deleted.base[Int($0)] } ?? false }
     }

@@ -12,6 +12,9 @@ struct SourceTags: Sendable {
     /// The code of `tag`, if any item ever had it.
     func code(of tag: String) -> UInt32? { codes[tag] }
 
+    /// Bytes of its tables (the tags' characters aside: they are few and short).
+    var allocatedBytes: Int { tags.allocatedBytes + codes.allocatedBytes + rows.allocatedBytes + rows.reduce(0) { $0 + $1.allocatedBytes } }
+
     /// The code of `tag`, made on first sight.
     mutating func intern(_ tag: String) -> UInt32 {
         if let code = codes[tag] { return code }

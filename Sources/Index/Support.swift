@@ -14,6 +14,8 @@ struct RawBuffer<Element> {
         base = .allocate(capacity: self.capacity)
     }
 
+    var allocatedBytes: Int { capacity * MemoryLayout<Element>.stride }
+
     /// Makes room for `extra` more elements; `base` may move.
     @inline(__always)
     mutating func reserve(_ extra: Int) {

@@ -241,21 +241,26 @@ public struct StatusResult: Codable, Equatable, Sendable {
         /// Every stored item is in it under `version`, and nothing is being built: knn and
         /// export see the whole store. (`items` still counts rows deleted since the build.)
         public var complete: Bool
-        public init(version: Int, items: Int, building: Int?, complete: Bool = false) {
+        /// When a newer version's rebuild, waiting for the rebuild share, may start (seconds since
+        /// the Unix epoch), or nil when none waits.
+        public var nextBuildAt: Double?
+        public init(version: Int, items: Int, building: Int?, complete: Bool = false, nextBuildAt: Double? = nil) {
             self.version = version
             self.items = items
             self.building = building
             self.complete = complete
+            self.nextBuildAt = nextBuildAt
         }
 
-        enum CodingKeys: String, CodingKey { case version, items, building, complete }
+        enum CodingKeys: String, CodingKey { case version, items, building, complete, nextBuildAt }
 
-        /// `complete` came with issue 12: a daemon from before it sends none.
+        /// `complete` came with issue 12 and `next_build_at` with issue 14: older daemons send neither.
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             self.init(version: try c.decode(Int.self, forKey: .version), items: try c.decode(Int.self, forKey: .items),
                       building: try c.decodeIfPresent(Int.self, forKey: .building),
-                      complete: try c.decodeIfPresent(Bool.self, forKey: .complete) ?? false)
+                      complete: try c.decodeIfPresent(Bool.self, forKey: .complete) ?? false,
+                      nextBuildAt: try c.decodeIfPresent(Double.self, forKey: .nextBuildAt))
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -264,6 +269,41 @@ public struct StatusResult: Codable, Equatable, Sendable {
             try c.encode(items, forKey: .items)
             try c.encode(building, forKey: .building)
             try c.encode(complete, forKey: .complete)
+            try c.encode(nextBuildAt, forKey: .nextBuildAt)
+        }
+    }
+
+    /// Where the daemon's memory goes, in bytes: the kernel's and the allocator's counts of the
+    /// process, and what its large structures hold by their owners' count.
+    public struct Memory: Codable, Equatable, Sendable {
+        /// Resident set (RSS): the process's pages in RAM.
+        public var residentBytes: Int
+        /// Of them, pages mapped from files: the store's LMDB map as it is read, the binary.
+        public var residentFileBytes: Int
+        /// Heap handed out and not yet freed.
+        public var heapInUseBytes: Int
+        /// Heap obtained from the kernel: in use, plus free memory the allocator keeps for reuse.
+        public var heapHeldBytes: Int
+        /// Networks: the trainer's replicas, parameters, gradients and optimiser state, and every
+        /// loaded encoder, with the activation buffers of each.
+        public var networksBytes: Int
+        /// The catalog knn answers from: embeddings, the tail, the HNSW graph.
+        public var catalogBytes: Int
+        /// The catalog being built, as far as it got (0 when none is).
+        public var catalogBuildingBytes: Int
+        /// The replay policy: its members, and MinRed's view of them (embeddings, neighbours).
+        public var replayBytes: Int
+
+        public init(residentBytes: Int, residentFileBytes: Int, heapInUseBytes: Int, heapHeldBytes: Int, networksBytes: Int,
+                    catalogBytes: Int, catalogBuildingBytes: Int, replayBytes: Int) {
+            self.residentBytes = residentBytes
+            self.residentFileBytes = residentFileBytes
+            self.heapInUseBytes = heapInUseBytes
+            self.heapHeldBytes = heapHeldBytes
+            self.networksBytes = networksBytes
+            self.catalogBytes = catalogBytes
+            self.catalogBuildingBytes = catalogBuildingBytes
+            self.replayBytes = replayBytes
         }
     }
 
@@ -273,14 +313,17 @@ public struct StatusResult: Codable, Equatable, Sendable {
     public var training: Training
     public var model: ModelResult
     public var catalog: Catalog
+    /// Came with issue 14: nil from a daemon before it.
+    public var memory: Memory?
 
-    public init(uptimeSeconds: Double, store: Store, training: Training, model: ModelResult, catalog: Catalog) {
+    public init(uptimeSeconds: Double, store: Store, training: Training, model: ModelResult, catalog: Catalog, memory: Memory? = nil) {
         protocolVersion = GLFDProtocol.version
         self.uptimeSeconds = uptimeSeconds
         self.store = store
         self.training = training
         self.model = model
         self.catalog = catalog
+        self.memory = memory
     }
 }
 

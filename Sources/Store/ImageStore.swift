@@ -231,6 +231,10 @@ public final class ImageStore: @unchecked Sendable {
         public var mapUsedBytes: Int
     }
 
+    /// Bytes the replay policy keeps in memory: its members, and MinRed's admission order and view
+    /// (embeddings and neighbour lists of the members).
+    public var replayAllocatedBytes: Int { lock.withLock { policy.allocatedBytes } }
+
     public var statistics: Statistics {
         let (members, embedded, counters) = lock.withLock {
             (policy.members.count, (policy as? MinRedReplay)?.embeddedCount ?? 0, self.counters)

@@ -16,6 +16,11 @@
 //               batches, so steps run for the whole measurement): the same numbers, the step rate
 //               with no requests and while queried, and ingest again: what training and queries
 //               cost each other
+//   publication the same state restarted with training on and one version published at its first
+//               step: the rebuild of the whole store under it (embedding and HNSW), training's
+//               images/s while it runs against training alone, the time from the publication until
+//               knn answers from the new version, and the memory by part at the end (status's
+//               `memory`; the resident set is this process's, the bench's own buffers included)
 //   in process  the exported catalog in our ExactIndex and HNSWIndex (the daemon's parameters)
 //               on one thread, no ZeroMQ, the fastest of three passes over the queries: the
 //               like-for-like figures for tools/bench/daemon_peer.py, which runs FAISS
@@ -158,7 +163,7 @@ struct BenchDaemon: ParsableCommand {
 
         // 3. Queries and ingest, training on.
         print(" queries, training on (no version published)")
-        let on = try withDaemon(state: state, training: true) { daemon in
+        let (on, stepReached) = try withDaemon(state: state, training: true) { daemon in
             let endpoint = daemon.server.boundEndpoints.requests
             let on = try measureQueries(daemon: daemon, lastID: lastID, queryImages: queryImages, queryVectors: off.queryVectors,
                                         catalogLabel: "restart with the saved catalog")
@@ -171,14 +176,20 @@ struct BenchDaemon: ParsableCommand {
             report("training, status at the end", String(format: "%9.1f images/s   (status: step %d, loss %.3f, collapse %.3f)",
                                                          status.training.imagesPerSecond, status.training.step,
                                                          status.training.loss["total"] ?? .nan, status.training.collapse))
-            return on
+            return (on, status.training.step)
+        }
+
+        // 5 (before the in-process figures, which need no daemon). One publication while training.
+        print(" a version published while training (the whole store re-embedded under it)")
+        let publication = try withDaemon(state: state, training: true, publishAtStep: stepReached + 1) { daemon in
+            try measurePublication(daemon: daemon, trainingAlone: on.figures["training_alone_images_per_second"])
         }
 
         // 4. The exported vectors in process, one thread, for the FAISS peer.
         print(" in process, on the exported vectors (no ZeroMQ, 1 thread): compare with tools/bench/daemon_peer.py")
         let inProcess = measureInProcess(catalog: catalog, queryVectors: off.queryVectors, daemonExact: off.exactAnswers)
         try writePeerFiles(to: outFolder, catalog: catalog, queryVectors: off.queryVectors, daemonExact: off.exactAnswers,
-                           off: off, on: on, inProcess: inProcess, ingestRate: ingestOff.rate)
+                           off: off, on: on, publication: publication, inProcess: inProcess, ingestRate: ingestOff.rate)
         print("  wrote embeddings.npy [\(catalog.ids.count), \(catalog.dimension)], queries.npy [\(queries), \(catalog.dimension)], glfd_exact.npy and glf.json to \(out)")
     }
 
@@ -187,16 +198,19 @@ struct BenchDaemon: ParsableCommand {
     /// Starts a daemon on `state`, runs `body` with it, and stops it. The daemon, and with it its
     /// LMDB environment, is gone when this returns, before the next one opens the same files
     /// (LMDB: never open one environment twice in a process).
-    private func withDaemon<Result>(state: URL, training: Bool, _ body: (GLFDaemon) throws -> Result) throws -> Result {
-        let daemon = try startDaemon(state: state, training: training)
+    /// `publishAtStep`: the one step at which a version is published (none otherwise).
+    private func withDaemon<Result>(state: URL, training: Bool, publishAtStep: Int? = nil,
+                                    _ body: (GLFDaemon) throws -> Result) throws -> Result {
+        var settings = try startSettings(state: state, training: training)
+        if let publishAtStep {
+            // Versions are due every P steps after the last one (the initial version, step 0):
+            // P = the step wanted publishes there, and the next only P steps later.
+            settings.trainer.publishEverySteps = publishAtStep
+        }
+        let daemon = try GLFDaemon(settings: settings)
+        daemon.start()  // publishes the initial version on a new state
         defer { daemon.stop() }
         return try body(daemon)
-    }
-
-    private func startDaemon(state: URL, training: Bool) throws -> GLFDaemon {
-        let daemon = try GLFDaemon(settings: try startSettings(state: state, training: training))
-        daemon.start()  // publishes the initial version on a new state
-        return daemon
     }
 
     /// glfd's defaults, but for the options given, loopback ports, and no publication (a new
@@ -381,6 +395,61 @@ struct BenchDaemon: ParsableCommand {
         return result
     }
 
+    /// Waits for the daemon's first publication, then for knn to answer from that version's
+    /// catalog, sampling status every half second meanwhile.
+    private func measurePublication(daemon: GLFDaemon, trainingAlone: Double?) throws -> [String: Double] {
+        let client = try benchClient(daemon.server.boundEndpoints.requests)
+        let first = try client.call(.status).result(as: StatusResult.self).model.version
+        var published: ModelResult?
+        var rebuilding: [StatusResult] = [], peakResident = 0
+        var rebuildStarted: ContinuousClock.Instant?
+        let deadline = ContinuousClock.now + .seconds(4 * 3600)
+        var last = try client.call(.status).result(as: StatusResult.self)
+        while ContinuousClock.now < deadline {
+            last = try client.call(.status).result(as: StatusResult.self)
+            peakResident = max(peakResident, last.memory?.residentBytes ?? 0)
+            if published == nil && last.model.version > first { published = last.model }
+            if let version = published?.version {
+                if last.catalog.version >= version && last.catalog.building == nil { break }
+                if last.catalog.building != nil {
+                    if rebuildStarted == nil { rebuildStarted = .now }
+                    rebuilding.append(last)
+                }
+            }
+            usleep(500_000)
+        }
+        guard let published, let publishedAt = published.publishedAt, last.catalog.version >= published.version else {
+            throw BenchDaemonError("no version was served within 4 hours of the restart (last status: \(last.catalog))")
+        }
+        var figures: [String: Double] = [:]
+        let lag = Date().timeIntervalSince1970 - publishedAt
+        let rebuildSeconds = rebuildStarted.map { seconds(since: $0) } ?? .nan
+        report("rebuild of \(last.catalog.items) items (embed + HNSW)", String(format: "%9.1f s          (%.0f items/s, training on)",
+                                                                          rebuildSeconds, Double(last.catalog.items) / rebuildSeconds))
+        report("publication → knn answers from it", String(format: "%9.1f s          (version %d, step %d)", lag,
+                                                            published.version, published.step))
+        // Status's rate covers the last 30 s: the samples from 30 s into the rebuild on.
+        let settled = rebuilding.dropFirst(60).map(\.training.imagesPerSecond)
+        if !settled.isEmpty {
+            let during = settled.reduce(0, +) / Double(settled.count)
+            report("training while the rebuild runs", String(format: "%9.1f images/s   (%@)", during,
+                                                             trainingAlone.map { String(format: "%.2f of training alone", during / $0) } ?? "-"))
+            figures["training_during_rebuild_images_per_second"] = during
+        }
+        if let memory = last.memory {
+            func mib(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
+            report("memory after it, MiB", String(format: "resident %.0f (peak %.0f, this process), networks %.0f, catalog %.0f, replay %.0f",
+                                                  mib(memory.residentBytes), mib(peakResident), mib(memory.networksBytes),
+                                                  mib(memory.catalogBytes), mib(memory.replayBytes)))
+            figures["catalog_bytes"] = Double(memory.catalogBytes)
+            figures["networks_bytes"] = Double(memory.networksBytes)
+            figures["peak_resident_bytes"] = Double(peakResident)
+        }
+        figures["rebuild_seconds"] = rebuildSeconds
+        figures["serving_lag_seconds"] = lag
+        return figures
+    }
+
     /// The items just ingested are not in the catalog yet. A burst past the tail limit is not
     /// embedded before the next knn's answer: that knn starts a rebuild that embeds it on the build
     /// threads and folds it into the base, and the HNSW graph is extended with it. Times both.
@@ -507,7 +576,8 @@ struct BenchDaemon: ParsableCommand {
     /// The vectors and our figures for tools/bench/daemon_peer.py. Rows of glfd_exact.npy are row
     /// numbers of embeddings.npy (float32, exact below 2^24), so the peer needs no ids.
     private func writePeerFiles(to folder: URL, catalog: ExportedCatalog, queryVectors: [[Float]], daemonExact: [[UInt64]],
-                                off: QueryFigures, on: QueryFigures, inProcess: [String: Double], ingestRate: Double) throws {
+                                off: QueryFigures, on: QueryFigures, publication: [String: Double], inProcess: [String: Double],
+                                ingestRate: Double) throws {
         let d = catalog.dimension
         try NumpyFile.write(NumpyArray(shape: [catalog.ids.count, d], values: catalog.vectors),
                             to: folder.appendingPathComponent("embeddings.npy"))
@@ -521,6 +591,7 @@ struct BenchDaemon: ParsableCommand {
         for (key, value) in inProcess { figures["in_process.\(key)"] = value }
         for (key, value) in off.figures { figures["training_off.\(key)"] = value }
         for (key, value) in on.figures { figures["training_on.\(key)"] = value }
+        for (key, value) in publication { figures["publication.\(key)"] = value }
         let json = try JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys, .prettyPrinted])
         try json.write(to: folder.appendingPathComponent("glf.json"))
     }

@@ -216,7 +216,7 @@ struct KNN: ParsableCommand {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "What glfd is doing: store, training, model, catalog.")
+    static let configuration = CommandConfiguration(abstract: "What glfd is doing: store, training, model, catalog, memory.")
     @OptionGroup var connection: Connection
     @Flag(help: "Print JSON.") var json = false
 
@@ -232,8 +232,14 @@ struct Status: ParsableCommand {
             training   \(s.training.method) step \(s.training.step), \(String(format: "%.1f", s.training.imagesPerSecond)) images/s, collapse \(String(format: "%.4f", s.training.collapse)), rolled back \(s.training.rolledBack)
             loss       \(loss.isEmpty ? "-" : loss)
             model      version \(s.model.version) (step \(s.model.step)) \(s.model.path ?? "")
-            catalog    \(s.catalog.version == 0 ? "not built yet" : "version \(s.catalog.version), \(s.catalog.items) items")\(s.catalog.building.map { "; building version \($0)" } ?? "")
+            catalog    \(s.catalog.version == 0 ? "not built yet" : "version \(s.catalog.version), \(s.catalog.items) items")\(s.catalog.building.map { "; building version \($0)" } ?? "")\(s.catalog.nextBuildAt.map { String(format: "; next rebuild in %.0f s (index.rebuild_share)", max(0, $0 - Date().timeIntervalSince1970)) } ?? "")
             """)
+        if let m = s.memory {
+            func mib(_ bytes: Int) -> String { "\(bytes >> 20) MiB" }
+            print("memory     resident \(mib(m.residentBytes)) (\(mib(m.residentFileBytes)) of files), heap \(mib(m.heapInUseBytes)) in use of \(mib(m.heapHeldBytes)) held; "
+                  + "networks \(mib(m.networksBytes)), catalog \(mib(m.catalogBytes))"
+                  + (m.catalogBuildingBytes > 0 ? " (+ \(mib(m.catalogBuildingBytes)) building)" : "") + ", replay \(mib(m.replayBytes))")
+        }
     }
 }
 

@@ -16,6 +16,14 @@ final class Published: @unchecked Sendable {
     private var versions: [PublishedVersion] = []
     func add(_ version: PublishedVersion) { lock.withLock { versions.append(version) } }
     var all: [PublishedVersion] { lock.withLock { versions } }
+
+    /// What `onRollbackStreak` was told.
+    final class Streaks: @unchecked Sendable {
+        private let lock = NSLock()
+        private var told: [(step: Int, inARow: Int, pause: Double)] = []
+        func add(_ streak: (step: Int, inARow: Int, pause: Double)) { lock.withLock { told.append(streak) } }
+        var all: [(step: Int, inARow: Int, pause: Double)] { lock.withLock { told } }
+    }
 }
 
 @Suite(.serialized) struct ContinuousTrainerTests {
@@ -116,6 +124,38 @@ final class Published: @unchecked Sendable {
         trainer.stop()
         #expect(trainer.currentStatus.step == 0)
         #expect(published.all.map(\.step) == [0], "only the initial version: \(published.all.map(\.step))")
+    }
+
+    /// A model that collapses from every snapshot does not spin: after each streak of
+    /// `rollbackPatience` rollbacks the trainer pauses, 1 s then twice as long up to the limit,
+    /// says so, and still stops promptly when asked.
+    @Test func rollbacksInARowMakeTheTrainerPauseLongerEachTime() throws {
+        let root = temporaryDaemonDirectory()
+        let store = try cifarStore(root.appendingPathComponent("store"), count: 32)
+        let versions = try ModelVersions(directory: root.appendingPathComponent("models"), keep: 10)
+        var settings = ContinuousTrainer.Settings.forTests
+        settings.minItems = 16
+        settings.updatesPerImage = 4
+        settings.collapseFloorFraction = 100     // every step counts as collapsed
+        settings.rollbackPatience = 3
+        settings.rollbackPauseLimit = 2
+        let trainer = try ContinuousTrainer(store: store, versions: versions, config: smallTrainingConfig(), settings: settings,
+                                            snapshotDirectory: root.appendingPathComponent("training"), onPublish: { _ in })
+        let streaks = Published.Streaks()
+        trainer.onRollbackStreak = { step, inARow, pause in streaks.add((step, inARow, pause)) }
+        try trainer.publishInitialVersion()
+        trainer.start()
+        #expect(waitUntil(seconds: 600) { streaks.all.count >= 3 })
+        // Paused for 2 s now: asked to stop, it returns within the second it waits at most.
+        let stopping = Date()
+        trainer.stop()
+        #expect(Date().timeIntervalSince(stopping) < 30, "stop waited \(Date().timeIntervalSince(stopping)) s")
+        let seen = streaks.all
+        #expect(seen.prefix(3).map(\.inARow) == [3, 6, 9], "\(seen)")
+        #expect(seen.prefix(3).map(\.pause) == [1, 2, 2], "\(seen)")
+        #expect(seen.allSatisfy { $0.step == 0 })
+        // Pauses of 1 + 2 s between the three streaks: the rollbacks did not run on meanwhile.
+        #expect(trainer.currentStatus.rolledBack < 9 + 3 * 3, "\(trainer.currentStatus.rolledBack) rollbacks")
     }
 
     /// A restart takes what may change on a resumed run from its configuration (learning rate,

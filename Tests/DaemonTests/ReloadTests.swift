@@ -22,7 +22,7 @@ import Testing
         process.standardError = errors
         try process.run()
         var log = ""
-        func read(until marker: String, seconds: Double) { DaemonTests.read(errors, into: &log, until: marker, seconds: seconds) }
+        func read(until marker: String, seconds: Double) { GLFDTesting.read(errors, into: &log, until: marker, seconds: seconds) }
         read(until: "started", seconds: 60)
         try "[logging]\nlevel = \"debug\"\n[training]\nbatch = 64\n".write(toFile: config, atomically: true, encoding: .utf8)
         kill(process.processIdentifier, SIGHUP)

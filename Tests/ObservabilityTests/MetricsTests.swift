@@ -17,7 +17,8 @@ final class MetricsTests: XCTestCase {
             "glfd_training_steps_total": "counter", "glfd_training_images_per_second": "gauge", "glfd_training_loss": "gauge",
             "glfd_training_collapse_monitor": "gauge", "glfd_training_rollbacks_total": "counter", "glfd_training_idle": "gauge",
             "glfd_model_version": "gauge", "glfd_model_step": "gauge", "glfd_model_published_timestamp_seconds": "gauge",
-            "glfd_catalog_build_duration_seconds": "histogram", "glfd_catalog_items": "gauge", "glfd_store_items": "gauge",
+            "glfd_catalog_build_duration_seconds": "histogram", "glfd_catalog_items": "gauge",
+            "glfd_catalog_serving_lag_seconds": "histogram", "glfd_store_items": "gauge",
             "glfd_store_bytes": "gauge", "glfd_store_replay_members": "gauge", "glfd_store_map_size_bytes": "gauge",
             "glfd_store_map_used_bytes": "gauge", "glfd_start_time_seconds": "gauge",
         ]
@@ -43,6 +44,19 @@ final class MetricsTests: XCTestCase {
             XCTAssertFalse(full.help[name, default: ""].isEmpty, name)
         }
         XCTAssertEqual(Set(full.types.keys), Set(expected.keys))
+    }
+
+    func testMemoryByPartAndTheServingLag() throws {
+        let metrics = GLFDMetrics()
+        metrics.setMemory(["resident": 1_500_000_000, "networks": 900_000_000, "catalog": 61_000_000])
+        metrics.catalogServed(lagSeconds: 45)
+        let exposition = try parsed(metrics)
+        XCTAssertEqual(exposition.types["glfd_memory_bytes"], "gauge")
+        XCTAssertEqual(exposition.value("glfd_memory_bytes", ["part": "resident"]), 1_500_000_000)
+        XCTAssertEqual(exposition.value("glfd_memory_bytes", ["part": "catalog"]), 61_000_000)
+        XCTAssertEqual(exposition.value("glfd_catalog_serving_lag_seconds_count"), 1)
+        XCTAssertEqual(exposition.value("glfd_catalog_serving_lag_seconds_bucket", ["le": "30"]), 0)
+        XCTAssertEqual(exposition.value("glfd_catalog_serving_lag_seconds_bucket", ["le": "60"]), 1)
     }
 
     func testIngestCountersAndRefusalsByCode() throws {

@@ -105,6 +105,27 @@ import Testing
         #expect(third.count == 1 && ![11, 12, 13].contains(third[0]))
     }
 
+    /// As the daemon runs it: a new view after every sixteenth of the capacity arrived, so the view
+    /// chooses nearly every victim and the oldest member is rarely asked for. The admission order
+    /// must still forget the ids that left (it grew by one id per admission for ever).
+    @Test func minredsMemoryStaysBoundedUnderAStreamWithFreshViews() throws {
+        let capacity = 64
+        let minred = MinRedReplay(capacity: capacity, members: [])
+        var rng = SeededGenerator(seed: 7)
+        var next: UInt64 = 1
+        for _ in 0..<600 {
+            for _ in 0..<capacity / 4 {
+                _ = minred.admit(next)
+                next += 1
+            }
+            let members = minred.members.ids
+            let vectors = (0..<members.count * 8).map { _ in Float.random(in: -1...1, using: &rng) }
+            minred.install(try #require(RedundancyView(ids: members, vectors: vectors, dimension: 8)), builtFrom: members)
+        }
+        #expect(minred.members.count == capacity)
+        #expect(minred.admissionOrderCount <= 2 * capacity + 4096, "the admission order holds \(minred.admissionOrderCount) ids for \(capacity) members after \(next - 1) arrivals")
+    }
+
     /// Through the store, as the daemon does it: 40 items, of which 10 are copies of item 0 (the
     /// same embedding); once the store is handed the embeddings, ingesting 10 more evicts exactly
     /// the redundant copies: all but one of the 11.

@@ -700,7 +700,9 @@ def basic_status_shape(ctx):
     # "replay_members", "replay_embedded", "map_used_bytes", "map_size"}, "training": {"method",
     # "step", "images_per_second", "loss": {...}, "gradient_share": {...}, "collapse",
     # "rolled_back"}, "model": {"version", "path", "step", "published_at"},
-    # "catalog": {"version", "items", "building"}}"
+    # "catalog": {"version", "items", "building", "complete", "next_build_at"},
+    # "memory": {"resident_bytes", "resident_file_bytes", "heap_in_use_bytes", "heap_held_bytes",
+    # "networks_bytes", "catalog_bytes", "catalog_building_bytes", "replay_bytes"}}"
     # §2: "Clients must ignore unknown result fields." (extra keys are fine)
     s = ctx.ok(ctx.req({"cmd": "status"}), "status")
     if s.get("protocol_version") != "glfd/1":
@@ -718,7 +720,11 @@ def basic_status_shape(ctx):
                          lambda x: isinstance(x, dict) and all(map(_is_num, x.values()))},
         "model": {"version": _is_num, "path": lambda x: x is None or isinstance(x, str),
                   "step": _is_num, "published_at": lambda x: x is None or _is_num(x)},
-        "catalog": {"version": _is_num, "items": _is_num, "building": lambda x: True},
+        "catalog": {"version": _is_num, "items": _is_num, "building": lambda x: True,
+                    "complete": lambda x: isinstance(x, bool), "next_build_at": lambda x: x is None or _is_num(x)},
+        "memory": {key: lambda x: _is_num(x) and x >= 0 for key in (
+            "resident_bytes", "resident_file_bytes", "heap_in_use_bytes", "heap_held_bytes",
+            "networks_bytes", "catalog_bytes", "catalog_building_bytes", "replay_bytes")},
     }
     bad = []
     for section, fields in want.items():
@@ -735,6 +741,9 @@ def basic_status_shape(ctx):
         bad = _model_problems(s["model"], "status.model")
     if bad:
         raise Fail("; ".join(bad))
+    m = s["memory"]
+    if m["resident_file_bytes"] > m["resident_bytes"] or m["heap_in_use_bytes"] > m["heap_held_bytes"]:
+        raise Fail("memory: file-backed pages above the resident set, or heap in use above heap held: %r" % m)
     if s["store"]["replay_policy"] in ("fifo", "reservoir") and s["store"]["replay_embedded"]:
         raise Fail("replay_embedded is %r under %s; §3: 0 under fifo and reservoir"
                    % (s["store"]["replay_embedded"], s["store"]["replay_policy"]))

@@ -48,8 +48,11 @@ public final class Parameter: @unchecked Sendable {
 fileprivate final class ArenaStorage {
     let values: UnsafeMutablePointer<Float>
     let gradients: UnsafeMutablePointer<Float>
+    let count: Int
 
     init(count: Int) {
+        self.count = count
+        NeuralMemory.allocated(floats: 2 * max(count, 1))
         values = .allocate(capacity: max(count, 1))
         values.initialize(repeating: 0, count: max(count, 1))
         gradients = .allocate(capacity: max(count, 1))
@@ -59,6 +62,7 @@ fileprivate final class ArenaStorage {
     deinit {
         values.deallocate()
         gradients.deallocate()
+        NeuralMemory.released(floats: 2 * max(count, 1))
     }
 }
 

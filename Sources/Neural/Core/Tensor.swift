@@ -24,6 +24,7 @@ public final class Tensor: @unchecked Sendable {
         self.data = .allocate(capacity: capacity)
         self.data.initialize(repeating: 0, count: capacity)
         self.ownsMemory = true
+        NeuralMemory.allocated(floats: capacity)
     }
 
     /// A tensor that owns a copy of `values`.
@@ -42,7 +43,11 @@ public final class Tensor: @unchecked Sendable {
         self.ownsMemory = false
     }
 
-    deinit { if ownsMemory { data.deallocate() } }
+    deinit {
+        guard ownsMemory else { return }
+        data.deallocate()
+        NeuralMemory.released(floats: capacity)
+    }
 
     /// Gives the tensor a new shape, reallocating only when it needs more room. Contents are
     /// unspecified afterwards: layers call this on their outputs before overwriting them.
@@ -51,8 +56,10 @@ public final class Tensor: @unchecked Sendable {
         if newCount > capacity {
             precondition(ownsMemory, "a view cannot grow")
             data.deallocate()
+            NeuralMemory.released(floats: capacity)
             capacity = newCount
             data = .allocate(capacity: capacity)
+            NeuralMemory.allocated(floats: capacity)
             data.initialize(repeating: 0, count: capacity)
         }
         shape = newShape

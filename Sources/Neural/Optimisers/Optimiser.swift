@@ -83,7 +83,10 @@ final class OptimiserSlots {
         self.names = names
     }
 
-    deinit { for buffer in buffers { buffer.deallocate() } }
+    deinit {
+        for buffer in buffers { buffer.deallocate() }
+        NeuralMemory.released(floats: buffers.count * max(count, 1))
+    }
 
     /// Allocates zeroed buffers on first use; afterwards the arena must keep its size.
     func bind(_ arena: ParameterArena) {
@@ -95,6 +98,7 @@ final class OptimiserSlots {
                 buffer.initialize(repeating: 0, count: max(count, 1))
                 return buffer
             }
+            NeuralMemory.allocated(floats: buffers.count * max(count, 1))
         }
         precondition(count == arena.count,
                      "\(kind): state was allocated for an arena of \(count) floats, this one has \(arena.count)")

@@ -14,10 +14,12 @@
 //               glfd_training_loss{term}, glfd_training_collapse_monitor,
 //               glfd_training_gradient_share{term}, glfd_training_rollbacks_total, glfd_training_idle
 //   model       glfd_model_version, glfd_model_step, glfd_model_published_timestamp_seconds,
-//               glfd_catalog_build_duration_seconds (histogram, 0.1 s … 30 min), glfd_catalog_items
+//               glfd_catalog_build_duration_seconds (histogram, 0.1 s … 30 min), glfd_catalog_items,
+//               glfd_catalog_serving_lag_seconds (histogram, same buckets)
 //   store       glfd_store_items, glfd_store_bytes, glfd_store_replay_members,
 //               glfd_store_map_size_bytes, glfd_store_map_used_bytes
-//   process     glfd_start_time_seconds
+//   process     glfd_start_time_seconds, glfd_memory_bytes{part}   (resident, resident_file, heap_in_use,
+//               heap_held, networks, catalog, catalog_building, replay: status's `memory`)
 import CoreMetrics
 import Foundation
 
@@ -46,12 +48,14 @@ public final class GLFDMetrics: @unchecked Sendable {
         public static let modelPublished = "glfd_model_published_timestamp_seconds"
         public static let catalogBuildDuration = "glfd_catalog_build_duration_seconds"
         public static let catalogItems = "glfd_catalog_items"
+        public static let catalogServingLag = "glfd_catalog_serving_lag_seconds"
         public static let storeItems = "glfd_store_items"
         public static let storeBytes = "glfd_store_bytes"
         public static let storeReplayMembers = "glfd_store_replay_members"
         public static let storeMapSize = "glfd_store_map_size_bytes"
         public static let storeMapUsed = "glfd_store_map_used_bytes"
         public static let startTime = "glfd_start_time_seconds"
+        public static let memory = "glfd_memory_bytes"
     }
 
     /// Query latency: 0.5 ms … 5 s.
@@ -74,6 +78,7 @@ public final class GLFDMetrics: @unchecked Sendable {
     private let modelPublished: Meter
     private let catalogBuildDuration: Recorder
     private let catalogItems: Meter
+    private let catalogServingLag: Recorder
     private let storeItems: Meter
     private let storeBytes: Meter
     private let storeReplayMembers: Meter
@@ -103,6 +108,7 @@ public final class GLFDMetrics: @unchecked Sendable {
         modelPublished = Meter(label: Name.modelPublished, factory: registry)
         catalogBuildDuration = Recorder(label: Name.catalogBuildDuration, aggregate: true, factory: registry)
         catalogItems = Meter(label: Name.catalogItems, factory: registry)
+        catalogServingLag = Recorder(label: Name.catalogServingLag, aggregate: true, factory: registry)
         storeItems = Meter(label: Name.storeItems, factory: registry)
         storeBytes = Meter(label: Name.storeBytes, factory: registry)
         storeReplayMembers = Meter(label: Name.storeReplayMembers, factory: registry)
@@ -134,15 +140,18 @@ public final class GLFDMetrics: @unchecked Sendable {
             (Name.modelPublished, "When the latest model version was published, seconds since the Unix epoch"),
             (Name.catalogBuildDuration, "Time to embed and index the store for a new model version"),
             (Name.catalogItems, "Items in the catalog that queries search"),
+            (Name.catalogServingLag, "Time from a model version's publication until knn answers from its catalog"),
             (Name.storeItems, "Items in the replay store"),
             (Name.storeBytes, "Bytes of the store's records"),
             (Name.storeReplayMembers, "Items the replay policy currently draws training batches from"),
             (Name.storeMapSize, "Size of the store's LMDB map, bytes"),
             (Name.storeMapUsed, "Bytes of the store's LMDB map in use"),
             (Name.startTime, "When the daemon started, seconds since the Unix epoch"),
+            (Name.memory, "Memory by part: the process's resident set (of it file-backed), the heap in use and held, and what networks, the catalogs and the replay view hold"),
         ]
         for (name, text) in help {
-            let buckets = name == Name.queryDuration ? queryBuckets : name == Name.catalogBuildDuration ? catalogBuckets : nil
+            let buckets = name == Name.queryDuration ? queryBuckets
+                : [Name.catalogBuildDuration, Name.catalogServingLag].contains(name) ? catalogBuckets : nil
             registry.describe(name, help: text, buckets: buckets)
         }
     }
@@ -220,10 +229,22 @@ public final class GLFDMetrics: @unchecked Sendable {
         modelPublished.set(publishedAt ?? Date().timeIntervalSince1970)
     }
 
+    /// Knn answers from a new version's catalog, `seconds` after the version was published.
+    public func catalogServed(lagSeconds seconds: Double) { catalogServingLag.record(seconds) }
+
     /// A catalog (embeddings and index of one model version) was built.
     public func catalogBuilt(seconds: Double, items: Int? = nil) {
         catalogBuildDuration.record(seconds)
         if let items { catalogItems.set(items) }
+    }
+
+    // MARK: Memory
+
+    /// Bytes by part (status's `memory`; part names from a fixed set).
+    public func setMemory(_ parts: [String: Int]) {
+        for (part, bytes) in parts {
+            Meter(label: Name.memory, dimensions: [("part", part)], factory: registry).set(bytes)
+        }
     }
 
     // MARK: Store

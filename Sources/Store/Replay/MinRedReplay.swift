@@ -19,7 +19,7 @@ final class MinRedReplay: ReplayPolicy {
     init(capacity: Int, members: [UInt64]) {
         self.capacity = capacity
         for id in members { self.members.insert(id) }
-        for id in members.sorted() { order.append(id) }
+        for id in members.sorted() { order.append(id, members: self.members) }
         _ = self.members.takeSlotChanges()
     }
 
@@ -27,10 +27,13 @@ final class MinRedReplay: ReplayPolicy {
     func takeSlotChanges() -> [(id: UInt64, slot: Int)] { members.takeSlotChanges() }
     /// Members the current view has an embedding of.
     var embeddedCount: Int { view?.count ?? 0 }
+    var allocatedBytes: Int { members.allocatedBytes + order.allocatedBytes + (view?.allocatedBytes ?? 0) }
+    /// Ids the admission order holds (test: it stays bounded).
+    var admissionOrderCount: Int { order.count }
 
     func admit(_ id: UInt64) -> Admission {
         members.insert(id)
-        order.append(id)
+        order.append(id, members: members)
         var evicted: [UInt64] = []
         while members.count > capacity {
             guard let victim = view?.mostRedundant() ?? order.popOldest(in: members) else { break }

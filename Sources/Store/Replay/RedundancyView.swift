@@ -30,6 +30,11 @@ struct RedundancyView: Sendable {
     private var neighbourSimilarities: [Float]
     private var heap = ScoreHeap()
 
+    var allocatedBytes: Int {
+        ids.allocatedBytes + rows.allocatedBytes + alive.allocatedBytes + vectors.allocatedBytes
+            + neighbourRows.allocatedBytes + neighbourSimilarities.allocatedBytes
+    }
+
     /// Rows and columns of S computed per sgemm: 512 × 8192 scores (16 MiB) at a time.
     struct Blocks: Sendable {
         var rows = 512

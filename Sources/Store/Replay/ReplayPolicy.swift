@@ -45,6 +45,12 @@ public protocol ReplayPolicy: AnyObject {
     var persistentState: [UInt8] { get }
     /// Members whose slot in `members` changed since the last call: what the store persists.
     func takeSlotChanges() -> [(id: UInt64, slot: Int)]
+    /// Bytes of what it keeps in memory (bounded by its capacity).
+    var allocatedBytes: Int { get }
+}
+
+extension ReplayPolicy {
+    var allocatedBytes: Int { members.allocatedBytes }
 }
 
 extension ReplayConfiguration {
@@ -66,13 +72,13 @@ final class FIFOReplay: ReplayPolicy {
     init(capacity: Int, members: [UInt64]) {
         self.capacity = capacity
         for id in members { self.members.insert(id) }
-        for id in members.sorted() { order.append(id) }
+        for id in members.sorted() { order.append(id, members: self.members) }
         _ = self.members.takeSlotChanges()
     }
 
     func admit(_ id: UInt64) -> Admission {
         members.insert(id)
-        order.append(id)
+        order.append(id, members: members)
         var evicted: [UInt64] = []
         while members.count > capacity, let oldest = order.popOldest(in: members) {
             members.remove(oldest)

@@ -16,6 +16,7 @@ public struct ReplaySet: Sendable {
 
     public var count: Int { ids.count }
     public func contains(_ id: UInt64) -> Bool { slots[id] != nil }
+    var allocatedBytes: Int { ids.allocatedBytes + slots.allocatedBytes + moved.allocatedBytes }
 
     mutating func insert(_ id: UInt64) {
         guard slots[id] == nil else { return }
@@ -61,12 +62,25 @@ public struct ReplaySet: Sendable {
 }
 
 /// Ids in the order they were admitted (ids only grow, so also ascending), for "evict the oldest".
-/// Removed ids are skipped lazily, so removal anywhere costs nothing here.
+/// Removed ids are skipped lazily, so removal anywhere costs nothing here; the ids left behind are
+/// dropped once they outnumber the members, so the queue stays within about twice the set even
+/// when members leave by other means than age (MinRed's redundancy), where it grew by one id per
+/// admission for ever.
 struct AdmissionOrder {
     private var queue: [UInt64] = []
     private var head = 0
 
-    mutating func append(_ id: UInt64) { queue.append(id) }
+    /// Ids held, those already left included.
+    var count: Int { queue.count - head }
+    var allocatedBytes: Int { queue.allocatedBytes }
+
+    mutating func append(_ id: UInt64, members: ReplaySet) {
+        queue.append(id)
+        if count > 2 * members.count + 4096 {
+            queue = queue[head...].filter(members.contains)
+            head = 0
+        }
+    }
 
     /// The oldest id still in `set`, removed from the queue; nil if none.
     mutating func popOldest(in set: ReplaySet) -> UInt64? {

@@ -1,12 +1,11 @@
 // Waiting on a child process with a deadline: a daemon that fails to log or to exit makes its test
-// fail with what it printed, instead of hanging the suite until CI's time limit.
+// (or benchmark) fail with what it printed, instead of hanging until CI's time limit.
 import Foundation
-import Testing
 
 /// Appends what `pipe` delivers to `text` until `text` contains `marker`, the pipe closes, or
 /// `seconds` pass. Returns whether the marker arrived.
 @discardableResult
-func read(_ pipe: Pipe, into text: inout String, until marker: String, seconds: Double) -> Bool {
+public func read(_ pipe: Pipe, into text: inout String, until marker: String, seconds: Double) -> Bool {
     let descriptor = pipe.fileHandleForReading.fileDescriptor
     let deadline = Date().addingTimeInterval(seconds)
     var buffer = [UInt8](repeating: 0, count: 65536)
@@ -28,7 +27,7 @@ func read(_ pipe: Pipe, into text: inout String, until marker: String, seconds: 
 /// Waits up to `seconds` for `process` to exit; past that it is killed (SIGKILL) and the result is
 /// false, so a daemon that does not stop fails its test rather than hanging it.
 @discardableResult
-func waitForExit(_ process: Process, seconds: Double) -> Bool {
+public func waitForExit(_ process: Process, seconds: Double) -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while process.isRunning && Date() < deadline { usleep(20_000) }
     guard process.isRunning else { return true }
