@@ -104,20 +104,25 @@ final class Published: @unchecked Sendable {
         #expect(trainer.currentStatus.rolledBack == 0)
     }
 
-    @Test func theCollapseGuardRollsBackAndPublishesNothingBroken() throws {
+    /// A trainer on 32 images whose every step counts as collapsed (a floor no real projection
+    /// reaches), with `adjust` applied to its settings.
+    func alwaysCollapsingTrainer(onPublish: @escaping @Sendable (PublishedVersion) -> Void = { _ in },
+                                 _ adjust: (inout ContinuousTrainer.Settings) -> Void) throws -> ContinuousTrainer {
         let root = temporaryDaemonDirectory()
         let store = try cifarStore(root.appendingPathComponent("store"), count: 32)
         let versions = try ModelVersions(directory: root.appendingPathComponent("models"), keep: 10)
         var settings = ContinuousTrainer.Settings.forTests
         settings.minItems = 16
         settings.updatesPerImage = 4
-        settings.publishEverySteps = 1
-        // A floor no real projection reaches: every step counts as collapsed.
         settings.collapseFloorFraction = 100
+        adjust(&settings)
+        return try ContinuousTrainer(store: store, versions: versions, config: smallTrainingConfig(), settings: settings,
+                                     snapshotDirectory: root.appendingPathComponent("training"), onPublish: onPublish)
+    }
+
+    @Test func theCollapseGuardRollsBackAndPublishesNothingBroken() throws {
         let published = Published()
-        let trainer = try ContinuousTrainer(store: store, versions: versions, config: smallTrainingConfig(), settings: settings,
-                                            snapshotDirectory: root.appendingPathComponent("training"),
-                                            onPublish: { published.add($0) })
+        let trainer = try alwaysCollapsingTrainer(onPublish: { published.add($0) }) { $0.publishEverySteps = 1 }
         try trainer.publishInitialVersion()
         trainer.start()
         #expect(waitUntil(seconds: 600) { trainer.currentStatus.rolledBack >= 3 })
@@ -130,17 +135,10 @@ final class Published: @unchecked Sendable {
     /// `rollbackPatience` rollbacks the trainer pauses, 1 s then twice as long up to the limit,
     /// says so, and still stops promptly when asked.
     @Test func rollbacksInARowMakeTheTrainerPauseLongerEachTime() throws {
-        let root = temporaryDaemonDirectory()
-        let store = try cifarStore(root.appendingPathComponent("store"), count: 32)
-        let versions = try ModelVersions(directory: root.appendingPathComponent("models"), keep: 10)
-        var settings = ContinuousTrainer.Settings.forTests
-        settings.minItems = 16
-        settings.updatesPerImage = 4
-        settings.collapseFloorFraction = 100     // every step counts as collapsed
-        settings.rollbackPatience = 3
-        settings.rollbackPauseLimit = 2
-        let trainer = try ContinuousTrainer(store: store, versions: versions, config: smallTrainingConfig(), settings: settings,
-                                            snapshotDirectory: root.appendingPathComponent("training"), onPublish: { _ in })
+        let trainer = try alwaysCollapsingTrainer { settings in
+            settings.rollbackPatience = 3
+            settings.rollbackPauseLimit = 2
+        }
         let streaks = Published.Streaks()
         trainer.onRollbackStreak = { step, inARow, pause in streaks.add((step, inARow, pause)) }
         try trainer.publishInitialVersion()
