@@ -396,7 +396,11 @@ final class CatalogService: @unchecked Sendable {
                                                     "changed": "\(built.rowsChanged)",
                                                     "seconds": "\(String(format: "%.1f", seconds))"])
             if built.rowsChanged > 0 || !savedFileIsCurrent { save(built.base) }
-            queryQueue.async { [self] in swapIn(built) }
+            queryQueue.async { [self] in
+                swapIn(built)
+                // The catalog it replaced is freed now; trimming takes a moment, off the query queue.
+                catalogQueue.async { [self] in returnFreeHeapAfterBuild() }
+            }
             if store.configuration.replay.policy == .minred { showReplay(built) }
             // knn answers (exactly) from here; approximate search joins once its graph is built.
             guard built.wantsApproximate, !builds.isCancelled else { return }
@@ -481,6 +485,17 @@ final class CatalogService: @unchecked Sendable {
             "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))"])
         queryQueue.async { [self] in replayViewThrough = built.base.ids.last ?? 0 }
         itemsStored()
+    }
+
+    /// A build frees hundreds of MiB at once (the builder's activation buffers, the catalog it
+    /// replaced), which glibc keeps for reuse in whichever of its per-thread arenas they came
+    /// from: the resident set crept up by 230 MB over 18 minutes of the soak while the heap in use
+    /// stayed flat. Handing the free pages back to the kernel after each build keeps it down.
+    private func returnFreeHeapAfterBuild() {
+        let before = ProcessMemory.current().residentBytes
+        guard ProcessMemory.returnFreeHeap() else { return }
+        logger.debug("free heap returned to the kernel", metadata: [
+            "resident_mib_before": "\(before >> 20)", "resident_mib_after": "\(ProcessMemory.current().residentBytes >> 20)"])
     }
 
     /// Query queue only: status reports the current catalog's version and size.

@@ -109,24 +109,27 @@ struct BenchSoak: ParsableCommand {
                      mean(during), during.count, mean(outside), outside.count, mean(outside) > 0 ? mean(during) / mean(outside) : .nan))
     }
 
-    /// Each quantity at the end of warm-up, and the largest after it: flat means a ratio near 1.
+    /// Each quantity between rebuilds (no catalog being built: the builder's buffers spike
+    /// otherwise), its median over the first and over the last third after warm-up: flat means a
+    /// ratio near 1. Peaks, rebuilds included, beside them.
     private func summarise(_ samples: [Soak.Sample]) {
-        guard let warm = samples.last(where: { $0.seconds <= warmUpMinutes * 60 })?.status.memory else {
-            print("no sample within the warm-up")
-            return
-        }
-        let after = samples.filter { $0.seconds > warmUpMinutes * 60 }.compactMap(\.status.memory)
-        guard !after.isEmpty else { return print("no sample after the warm-up") }
-        print("after \(warmUpMinutes) minutes of warm-up: at its end → largest after it (ratio)")
+        let after = samples.filter { $0.seconds > warmUpMinutes * 60 }
+        let between = after.filter { $0.status.catalog.building == nil }.compactMap(\.status.memory)
+        guard between.count >= 3 else { return print("too few samples between rebuilds after the warm-up (\(between.count))") }
+        let third = between.count / 3
+        let (first, last) = (Array(between.prefix(third)), Array(between.suffix(third)))
+        print("after \(warmUpMinutes) minutes of warm-up, between rebuilds (\(between.count) samples): median of the first third → of the last third (ratio); peak with rebuilds")
         let parts: [(String, (StatusResult.Memory) -> Int)] = [
             ("resident", \.residentBytes), ("resident, file-backed", \.residentFileBytes), ("heap in use", \.heapInUseBytes),
             ("heap held", \.heapHeldBytes), ("networks", \.networksBytes), ("catalog", \.catalogBytes),
             ("catalog being built", \.catalogBuildingBytes), ("replay", \.replayBytes),
         ]
+        func median(_ values: [Int]) -> Double { Double(values.sorted()[values.count / 2]) / 1_048_576 }
         for (name, bytes) in parts {
-            let (start, peak) = (bytes(warm), after.map(bytes).max()!)
-            print("  " + padded(name, 24) + String(format: "%9.1f → %9.1f MiB  (%.2f)", Double(start) / 1_048_576, Double(peak) / 1_048_576,
-                                                   start > 0 ? Double(peak) / Double(start) : .nan))
+            let (start, end) = (median(first.map(bytes)), median(last.map(bytes)))
+            let peak = Double(after.compactMap { $0.status.memory.map(bytes) }.max() ?? 0) / 1_048_576
+            print("  " + padded(name, 24) + String(format: "%9.1f → %9.1f MiB  (%.2f); peak %9.1f MiB", start, end,
+                                                   start > 0 ? end / start : .nan, peak))
         }
     }
 }
