@@ -27,7 +27,7 @@ run() {
 }
 mapfile -t lines < <(grep -v '^\s*#' "$LIST" | grep -v '^\s*$')
 for ((i = 0; i < ${#lines[@]}; i += 2)); do
-    echo "$(date -u +%H:%M:%S) ${lines[i]%% *} ${lines[i+1]%% *}" >> "$R/driver.log"
+    echo "$(date -u +%H:%M:%S) ${lines[i]%% *} ${lines[i+1]:-}" | cut -d" " -f1-3 >> "$R/driver.log"
     run ${lines[i]} &
     [ -n "${lines[i+1]:-}" ] && run ${lines[i+1]} &
     wait
