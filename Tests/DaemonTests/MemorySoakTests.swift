@@ -46,8 +46,11 @@ import Testing
         #expect(samples.allSatisfy { $0.status.store.items <= 400 })
 
         // Growth between the first and the second half of the soak. The catalog and the replay view
-        // follow the store's turnover (the tail fills and is folded): their largest values are
-        // compared. The networks and the heap are dominated by the trainer (hundreds of MiB) and
+        // follow the store's turnover: their largest values are compared. The catalog's cycle
+        // within a factor of about 3 (the tail fills and is folded; an HNSW graph is extended until
+        // its nodes outnumber the items twice, its buffers doubling, then built anew), so only
+        // growth beyond that fails here; CatalogServiceTests.foldsUnderRetentionKeepTheCatalogBounded
+        // checks the graph's bound itself. The networks and the heap are dominated by the trainer (hundreds of MiB) and
         // spike while a catalog is built (the builder's activation buffers): their floors (the
         // smallest values, in samples taken between rebuilds) are compared, which a leak of one
         // catalog or encoder per version (measured: +110 MB over 10 versions with every catalog
@@ -56,10 +59,10 @@ import Testing
         // the tail are alive or not depending on the moment (a version served before its catalog).
         let halves = (Array(soaked.prefix(soaked.count / 2)), Array(soaked.suffix(soaked.count - soaked.count / 2)))
         func values(_ half: [Soak.Sample], _ bytes: (StatusResult.Memory) -> Int) -> [Int] { half.compactMap { $0.status.memory.map(bytes) } }
-        let largest: [(String, (StatusResult.Memory) -> Int)] = [("catalog", { $0.catalogBytes }), ("replay", { $0.replayBytes })]
-        for (name, bytes) in largest {
+        let largest: [(String, (StatusResult.Memory) -> Int, Double)] = [("catalog", { $0.catalogBytes }, 3), ("replay", { $0.replayBytes }, 1.5)]
+        for (name, bytes, factor) in largest {
             let (first, second) = (values(halves.0, bytes).max() ?? 0, values(halves.1, bytes).max() ?? 0)
-            #expect(Double(second) <= Double(first) * 1.5 + 65_536,
+            #expect(Double(second) <= Double(first) * factor + 65_536,
                     "\(name) grew from at most \(first) bytes to \(second) over versions \(warmed.version)…\(last.catalog.version)")
         }
         let floors: [(String, (StatusResult.Memory) -> Int, Int)] = [
