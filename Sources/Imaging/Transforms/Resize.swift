@@ -24,7 +24,10 @@ struct ResizeWeights {
         precondition(input > 0 && output > 0)
         let scale = Double(input) / Double(output)
         if output < input {
-            taps = Int(scale.rounded(.up)) + 1
+            // Never more taps than input pixels: a window of `taps` from `start` must stay inside
+            // the row (2 → 1 wanted 3 taps, and the horizontal pass read past the row's end,
+            // multiplying whatever it found by a zero weight: NaN now and then, and a trap).
+            taps = min(Int(scale.rounded(.up)) + 1, input)
             first = []
             weights = []
             for i in 0..<output {
