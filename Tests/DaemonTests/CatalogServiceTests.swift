@@ -21,6 +21,12 @@ import Testing
         return try versions.publish(step: Int(seed), metrics: [:]) { staging in try trainer.saveModel(to: staging) }
     }
 
+    /// The service over `store` and `versions`, its saved catalogs under `state`.
+    func makeService(_ store: ImageStore, _ versions: ModelVersions, _ settings: CatalogSettings, in state: URL) throws -> CatalogService {
+        try CatalogService(store: store, versions: versions, settings: settings, directory: state.appendingPathComponent("catalog"),
+                           maxReplyPayloadBytes: 4 << 20, logger: .init(label: "test"))
+    }
+
     func onQueryQueue<T: Sendable>(_ service: CatalogService, _ body: @escaping @Sendable () -> T) -> T {
         let box = Box<T>()
         let done = DispatchSemaphore(value: 0)
@@ -43,9 +49,7 @@ import Testing
         let versions = try ModelVersions(directory: state.appendingPathComponent("models"), keep: 5)
         var settings = CatalogSettings()
         settings.rebuildShare = 0.1
-        let service = try CatalogService(store: store, versions: versions, settings: settings,
-                                         directory: state.appendingPathComponent("catalog"), maxReplyPayloadBytes: 4 << 20,
-                                         logger: .init(label: "test"))
+        let service = try makeService(store, versions, settings, in: state)
         defer { service.stop() }
         func status() -> StatusResult.Catalog { service.status(newestItem: store.nextID - 1) }
 
@@ -90,9 +94,7 @@ import Testing
         let versions = try ModelVersions(directory: state.appendingPathComponent("models"), keep: 3)
         var settings = CatalogSettings()
         (settings.approximateMinItems, settings.tailLimit, settings.catchUpLimit) = (50, 30, 8)
-        let service = try CatalogService(store: store, versions: versions, settings: settings,
-                                         directory: state.appendingPathComponent("catalog"), maxReplyPayloadBytes: 4 << 20,
-                                         logger: .init(label: "test"))
+        let service = try makeService(store, versions, settings, in: state)
         defer { service.stop() }
         func settled() -> Bool { let s = service.status(newestItem: store.nextID - 1); return s.complete }
         service.serve(try publish(versions, seed: 1))
@@ -123,9 +125,7 @@ import Testing
         var settings = CatalogSettings()
         settings.catchUpLimit = 8
         settings.tailLimit = 64
-        let service = try CatalogService(store: store, versions: versions, settings: settings,
-                                         directory: state.appendingPathComponent("catalog"), maxReplyPayloadBytes: 4 << 20,
-                                         logger: .init(label: "test"))
+        let service = try makeService(store, versions, settings, in: state)
         defer { service.stop() }
         let image = ImagePayload(try cifarFiles(1)[0])
 

@@ -33,14 +33,6 @@ extension Dictionary {
     }
 }
 
-extension Set {
-    /// Bytes of the table's buffers, estimated as for a dictionary.
-    public var allocatedBytes: Int {
-        let buckets = capacity == 0 ? 0 : (capacity * 4 / 3).nextPowerOfTwo
-        return buckets * MemoryLayout<Element>.stride + buckets / 8
-    }
-}
-
 extension Int {
     fileprivate var nextPowerOfTwo: Int { self <= 1 ? 1 : 1 << (Int.bitWidth - (self - 1).leadingZeroBitCount) }
 }
