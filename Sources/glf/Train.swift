@@ -32,6 +32,13 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("prior-model"),
             help: "LPM's input-space prior from this frozen model directory's encoder, instead of the down-sampled pixels.")
     var priorModel: String?
+    @Option(name: .customLong("compatible-with"),
+            help: "A model directory (the previous version): add the compatibility term, so that this run's features can search a catalog that model embedded.")
+    var compatibleWith: String?
+    @Option(name: .customLong("compatibility-weight"), help: "λ of the compatibility term (with --compatible-with).")
+    var compatibilityWeight: Float = CompatibilityTerm().weight
+    @Option(name: .customLong("compatibility-temperature"), help: "τ of the compatibility term (with --compatible-with).")
+    var compatibilityTemperature: Float = CompatibilityTerm().temperature
     @Option(help: "Encoder width.") var width = recipe.encoder.width
     @Option(help: "Image side (folders are resized to it).") var size = recipe.encoder.imageSize
     @Option(help: "Images per step.") var batch = recipe.batch
@@ -70,6 +77,9 @@ struct Train: ParsableCommand {
         guard ["cosine", "constant"].contains(schedule) else { throw ValidationError("--schedule is cosine or constant, not \(schedule)") }
         if let averageDecay, !(averageDecay > 0 && averageDecay < 1) { throw ValidationError("--average-decay is a τ with 0 < τ < 1") }
         if let temperature, !(temperature > 0 && temperature.isFinite) { throw ValidationError("--temperature must be above 0") }
+        guard compatibilityWeight >= 0, compatibilityTemperature > 0, compatibilityWeight.isFinite, compatibilityTemperature.isFinite else {
+            throw ValidationError("--compatibility-weight must be ≥ 0 and --compatibility-temperature above 0")
+        }
         if adc {
             do { try calibration.calibration().validate(batch: batch) } catch let error as ADCConfigurationError {
                 throw ValidationError(error.message)
@@ -90,6 +100,7 @@ struct Train: ParsableCommand {
         config.optimiser.warmupSteps = warmup
         config.optimiser.totalSteps = schedule == "cosine" ? steps : nil
         config.averageDecay = averageDecay
+        config.compatibility = compatibility
         config.batch = batch
         config.workers = threads
         config.seed = seed
@@ -103,22 +114,28 @@ struct Train: ParsableCommand {
         let dataset = try source.load(side: size)
         note("glf train: \(dataset.count) images \(dataset.height)×\(dataset.width)×\(dataset.channels) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         let directory = URL(fileURLWithPath: out)
-        let trainer = resume ? try Trainer.resume(from: directory, workers: threads) : Trainer(try makeConfig(channels: dataset.channels))
+        let trainer = resume ? try resumed(from: directory) : Trainer(try makeConfig(channels: dataset.channels))
         let config = trainer.config
         let shape = SourceImageShape(height: dataset.height, width: dataset.width, channels: dataset.channels)
         let prior: InputPrior = try priorModel.map {
             .frozenEncoder(try Embedder.load(modelDirectory: URL(fileURLWithPath: $0), workers: threads,
                                              batch: max(threads, config.batch / threads * threads)))
         } ?? .pixels
-        let batches = try TrainingBatches(pixels: dataset.pixels, shape: shape, config: config, prior: prior)
+        let previousVersion = try compatibleWith.map {
+            try Embedder.load(modelDirectory: URL(fileURLWithPath: $0), workers: threads, batch: max(threads, config.batch / threads * threads))
+        }
+        if let previousVersion, previousVersion.encoderConfig.featureDimension != config.encoder.featureDimension {
+            throw ValidationError("--compatible-with \(compatibleWith!): its features have \(previousVersion.encoderConfig.featureDimension) dimensions, this run's \(config.encoder.featureDimension)")
+        }
+        let batches = try TrainingBatches(pixels: dataset.pixels, shape: shape, config: config, prior: prior, previousVersion: previousVersion)
         let deadline = minutes.map { started.addingTimeInterval($0 * 60) }
         var lastLine = Date(), imagesSinceLine = 0
         var kept = 0
         if let adc = config.adc { note("ADC: \(adc.summary)") }
+        if let compatibility = config.compatibility { note("compatible with \(compatibleWith!): \(compatibility)") }
         note("training \(config.method.rawValue)\(config.adc == nil ? "" : " + ADC") from step \(trainer.stepCount), batch \(config.batch), \(threads) worker(s)")
         while steps.map({ trainer.stepCount < $0 }) ?? true, deadline.map({ Date() < $0 }) ?? true {
-            let (views, prior) = try batches.batch(step: trainer.stepCount)
-            let report = trainer.step(views: views, prior: prior)
+            let report = trainer.step(try batches.batch(step: trainer.stepCount))
             imagesSinceLine += config.batch
             if !report.updated { note("step \(report.step): loss is \(report.loss); step skipped") }
             if trainer.stepCount % progressEvery == 0 {
@@ -142,6 +159,20 @@ struct Train: ParsableCommand {
         // The final model ends the curve: --out itself is a model directory.
         if keepEveryMinutes != nil { try list(trainer, minutes: (minutesTaken * 100).rounded() / 100, name: ".", in: directory) }
         note("saved step \(trainer.stepCount) to \(directory.path) after \(String(format: "%.1f", minutesTaken)) min")
+    }
+
+    /// The compatibility term the options ask for (none without --compatible-with).
+    private var compatibility: CompatibilityTerm? {
+        compatibleWith.map { _ in CompatibilityTerm(weight: compatibilityWeight, temperature: compatibilityTemperature) }
+    }
+
+    /// The run saved in `directory`, continued with the compatibility term the options ask for
+    /// (the one thing a resumed run takes from the command line: it is against a version that
+    /// did not exist when the run began).
+    private func resumed(from directory: URL) throws -> Trainer {
+        var wanted = try Trainer.savedState(in: directory).config
+        wanted.compatibility = compatibility
+        return try Trainer.resume(from: directory, workers: threads, as: wanted)
     }
 
     /// The model now (a model directory: weights and config) in DIR/at-<minutes>min, listed in kept.tsv.

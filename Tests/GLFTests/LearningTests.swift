@@ -65,8 +65,7 @@ import Testing
                                           config: config)
         var shares: [[String: Float]] = []
         while trainer.stepCount < 300 {
-            let (views, prior) = try batches.batch(step: trainer.stepCount)
-            let report = trainer.step(views: views, prior: prior)
+            let report = trainer.step(try batches.batch(step: trainer.stepCount))
             #expect(report.updated)
             if trainer.stepCount > 250 { shares.append(report.gradientShares) }
         }
@@ -78,8 +77,7 @@ import Testing
         withDCM.adc?.dcmWeight = 1
         let probe = Trainer(withDCM)
         probe.online.arena.copyValues(from: trainer.online.arena)
-        let (views, prior) = try batches.batch(step: trainer.stepCount)
-        let dcmShare = probe.step(views: views, prior: prior).gradientShares["adc.dcm"] ?? 0
+        let dcmShare = probe.step(try batches.batch(step: trainer.stepCount)).gradientShares["adc.dcm"] ?? 0
         print("learning test: gradient shares, LPM \(lpmShare * 100)% over the last 50 steps; DCM at ν = 1 on the trained model \(dcmShare * 100)%")
         #expect(lpmShare >= 0.05)
         #expect(dcmShare >= 0.05)

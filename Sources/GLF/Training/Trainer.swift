@@ -2,8 +2,11 @@
 //
 //   views [2B, S, S, C]  view 1 of every image, then view 2 (augmented by the caller)
 //   prior [B, P]         the input-space prior of the same images for ADC's LPM, or nil
+//   previous [B, F]      the previous version's unit features of the same images, for the
+//                        compatibility term, or nil
 //
-//   online     encoder + projector           z  = online(views)          replicated per view
+//   online     encoder + tap + projector     z  = online(views)          replicated per view;
+//                                            the tap keeps each view's features h [B, F]
 //   heads      the method's (`MethodHead`):  BYOL's predictor p = q(z), SwAV's prototypes s = Cᵀẑ
 //   target     BYOL, EMA of online            z' = target(views), no gradient
 //   state      the method's (`MethodState`): SwAV scores its queue of past projections
@@ -12,6 +15,8 @@
 //              method's dL/dz, whose norm is measured
 //   ADC        its terms on ẑ, folded into dz; each term's gradient norm over the method's is
 //              its gradient share (method.md §3: the sign that the term is alive)
+//   compatibility  optional: CompatibilityLoss of each view's h against `previous`; its gradient
+//              joins the encoder's at the tap
 //   backward   online, from dz
 //   update     learning rate from the schedule, one optimiser per network (a head may sit out
 //              its first steps, and may act after each update: SwAV's prototypes); the method's
@@ -52,6 +57,9 @@ public final class Trainer {
     public private(set) var stepCount = 0
     private let methodParts: [WeightedPart]
     private let calibrationParts: [WeightedPart]
+    /// Each replica's tap between encoder and projector (one per view).
+    private let taps: [FeatureTap]
+    private let tapGradients: [Tensor]
     /// One optimiser per trained network, by the name its checkpoint files use: online, then the heads.
     let optimisers: [(name: String, model: ReplicatedModel, optimiser: any Optimiser)]
     private let ema: ExponentialMovingAverage?
@@ -68,9 +76,11 @@ public final class Trainer {
         func backbone(_ arena: ParameterArena) -> Layer {
             var rng = SeededGenerator(seed: seed)
             let encoder = ResNetEncoder(encoderConfig, in: arena, rng: &rng)
-            return Sequential([encoder, MLPHead(projector, name: "projector", in: arena, rng: &rng)])
+            return Sequential([encoder, FeatureTap(), MLPHead(projector, name: "projector", in: arena, rng: &rng)])
         }
         online = ReplicatedModel(replicas: 2, workers: workers, build: backbone)
+        taps = online.replicas.map { ($0 as! Sequential).layers[1] as! FeatureTap }
+        tapGradients = taps.map { _ in Tensor(zeros: [0]) }
         target = method.targetDecay.map { _ in ReplicatedModel(replicas: 2, workers: workers, build: backbone) }
         heads = method.makeHeads(projectionDimension: projector.outputDimension, workers: workers, seed: seed)
         state = method.makeState(batch: config.batch, projectionDimension: projector.outputDimension)
@@ -92,7 +102,12 @@ public final class Trainer {
     /// The method's head called `name` (BYOL's "predictor", SwAV's "prototypes"), if it has one.
     public func head(_ name: String) -> ReplicatedModel? { heads.first { $0.name == name }?.model }
 
-    public func step(views: Tensor, prior: Tensor?) -> StepReport {
+    public func step(_ inputs: StepInputs) -> StepReport {
+        step(views: inputs.views, prior: inputs.prior, previous: inputs.previous)
+    }
+
+    /// `previous` is read only with a compatibility term; without it, the term is skipped.
+    public func step(views: Tensor, prior: Tensor?, previous: Tensor? = nil) -> StepReport {
         precondition(views.shape[0] == 2 * config.batch, "views \(views.shape) are not two views of \(config.batch) images")
         let mode = ForwardMode.training(views: 2)
         for (_, model, _) in optimisers { model.zeroGradients() }
@@ -114,6 +129,9 @@ public final class Trainer {
         let methodGradientNorm = BLAS.norm(count: tensors.projectionGradient.count, tensors.projectionGradient.data)
         loss += applyParts(calibrationParts, to: tensors)
         tensors.foldUnitGradient()
+        if let compatibility = config.compatibility, let previous {
+            loss += applyCompatibility(compatibility, previous: previous)
+        }
         var shares: [String: Float] = [:]
         for term in tensors.values {
             if let norm = term.gradientNorm { shares[term.name] = methodGradientNorm > 0 ? norm / methodGradientNorm : 0 }
@@ -139,6 +157,20 @@ public final class Trainer {
         stepCount += 1
         return StepReport(step: stepCount, loss: loss, terms: tensors.values, collapseMonitor: monitor,
                           learningRate: learningRate, updated: updated, gradientShares: shares)
+    }
+
+    /// The compatibility term on both views' features, averaged; its gradient is left at the taps.
+    private func applyCompatibility(_ term: CompatibilityTerm, previous: Tensor) -> Float {
+        var value: Float = 0
+        for (tap, gradient) in zip(taps, tapGradients) {
+            gradient.reshape(to: tap.features.shape)
+            gradient.fill(0)
+            value += term.loss.loss(features: tap.features, previous: previous, gradientScale: term.weight / 2, gradient: gradient) / 2
+            tap.extraGradient = gradient
+        }
+        let result = LossValue(name: "compatibility", kind: .constraining, value: value, weight: term.weight)
+        tensors.values.append(result)
+        return result.weighted
     }
 
     /// τ for the average after optimiser step `step` (0-based): min(τ, (1 + n)/(10 + n)) with n

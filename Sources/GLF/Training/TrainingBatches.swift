@@ -6,6 +6,8 @@
 // The prior (method.md §3): `.pixels`, down-sampled standardised pixels ("identity"), or
 // `.frozenEncoder`, the L2-normalised features of a frozen earlier model (in a stream, the previous
 // published version: it keeps what earlier versions learned).
+// With a compatibility term, also the previous version's unit features of the same images: what
+// its catalog holds for them (the same tensor as the prior when both come from that version).
 import Neural
 
 public enum InputPrior {
@@ -13,9 +15,25 @@ public enum InputPrior {
     case frozenEncoder(Embedder)
 }
 
-/// A batch of stored images → the step's inputs: both augmented views, and the prior when the
-/// config has ADC. Where the images come from (an in-memory dataset, the daemon's replay store) is
-/// the caller's business; augmentation draws depend only on (seed, step).
+/// One step's inputs, for `Trainer.step`.
+public struct StepInputs {
+    /// Both augmented views [2B, S, S, C].
+    public var views: Tensor
+    /// ADC's input-space prior [B, P], or nil without ADC.
+    public var prior: Tensor?
+    /// The previous version's unit features [B, F] of the same images, or nil without a
+    /// compatibility term.
+    public var previous: Tensor?
+
+    public init(views: Tensor, prior: Tensor? = nil, previous: Tensor? = nil) {
+        (self.views, self.prior, self.previous) = (views, prior, previous)
+    }
+}
+
+/// A batch of stored images → the step's inputs: both augmented views, the prior when the config
+/// has ADC, and the previous version's features when it has a compatibility term. Where the images
+/// come from (an in-memory dataset, the daemon's replay store) is the caller's business;
+/// augmentation draws depend only on (seed, step).
 public final class TrainingInputs {
     public let shape: SourceImageShape
     private let config: TrainingConfig
@@ -24,37 +42,52 @@ public final class TrainingInputs {
     public let views = Tensor(zeros: [0])
     private let originals = Tensor(zeros: [0])
     private let prior: InputPrior
+    private let previousVersion: Embedder?
 
-    public init(shape: SourceImageShape, config: TrainingConfig, prior: InputPrior = .pixels) throws(AugmentationError) {
+    /// `previousVersion`: the encoder the compatibility term compares with (unused without one).
+    public init(shape: SourceImageShape, config: TrainingConfig, prior: InputPrior = .pixels,
+                previousVersion: Embedder? = nil) throws(AugmentationError) {
         self.shape = shape
         self.config = config
         augmenter = try Augmenter(recipe: config.augmentation, seed: config.seed)
         normalization = ImageNormalization(config.augmentation)
         self.prior = prior
+        self.previousVersion = previousVersion
     }
 
-    /// The views [2B, S, S, C] and the prior [B, P] (nil without ADC) of `config.batch` images,
-    /// given as `batchPixels` (B × H × W × C bytes).
-    public func inputs(_ batchPixels: [UInt8], step: Int) throws(AugmentationError) -> (views: Tensor, prior: Tensor?) {
+    /// The inputs of a step on `config.batch` images, given as `batchPixels` (B × H × W × C bytes).
+    public func inputs(_ batchPixels: [UInt8], step: Int) throws(AugmentationError) -> StepInputs {
         precondition(batchPixels.count == config.batch * shape.bytesPerImage, "a batch is \(config.batch) whole images")
         try augmenter.augmentBothViews(images: batchPixels, shape: shape, step: UInt64(step), into: views, workers: config.workers)
-        guard config.adc != nil else { return (views, nil) }
-        switch prior {
-        case .pixels:
-            batchPixels.withUnsafeBufferPointer {
-                normalization.write($0, images: config.batch, height: shape.height, width: shape.width, channels: shape.channels, into: originals)
+        var inputs = StepInputs(views: views)
+        if config.adc != nil {
+            switch prior {
+            case .pixels:
+                batchPixels.withUnsafeBufferPointer {
+                    normalization.write($0, images: config.batch, height: shape.height, width: shape.width, channels: shape.channels, into: originals)
+                }
+                inputs.prior = PixelPrior.representation(of: originals)
+            case .frozenEncoder(let embedder):
+                inputs.prior = unitFeatures(embedder, of: batchPixels)
+                if embedder === previousVersion { inputs.previous = inputs.prior }
             }
-            return (views, PixelPrior.representation(of: originals))
-        case .frozenEncoder(let embedder):
-            let features = embedder.embed(batchPixels, count: config.batch, height: shape.height, width: shape.width,
-                                          channels: shape.channels)
-            let width = features.lastDimension
-            for r in 0..<features.shape[0] {
-                let row = features.data + r * width
-                BLAS.scale(count: width, alpha: 1 / max(BLAS.norm(count: width, row), 1e-12), x: row)
-            }
-            return (views, features)
         }
+        if config.compatibility != nil, inputs.previous == nil, let previousVersion {
+            inputs.previous = unitFeatures(previousVersion, of: batchPixels)
+        }
+        return inputs
+    }
+
+    /// An encoder's features [B, F] of the batch, each row scaled to unit length.
+    private func unitFeatures(_ embedder: Embedder, of batchPixels: [UInt8]) -> Tensor {
+        let features = embedder.embed(batchPixels, count: config.batch, height: shape.height, width: shape.width,
+                                      channels: shape.channels)
+        let width = features.lastDimension
+        for r in 0..<features.shape[0] {
+            let row = features.data + r * width
+            BLAS.scale(count: width, alpha: 1 / max(BLAS.norm(count: width, row), 1e-12), x: row)
+        }
+        return features
     }
 }
 
@@ -67,18 +100,19 @@ public final class TrainingBatches {
     private let inputs: TrainingInputs
     private var batchPixels: [UInt8]
 
-    public init(pixels: [UInt8], shape: SourceImageShape, config: TrainingConfig, prior: InputPrior = .pixels) throws(AugmentationError) {
+    public init(pixels: [UInt8], shape: SourceImageShape, config: TrainingConfig, prior: InputPrior = .pixels,
+                previousVersion: Embedder? = nil) throws(AugmentationError) {
         precondition(pixels.count % shape.bytesPerImage == 0 && !pixels.isEmpty, "pixels do not hold whole images")
         self.pixels = pixels
         self.shape = shape
         self.count = pixels.count / shape.bytesPerImage
         self.config = config
-        inputs = try TrainingInputs(shape: shape, config: config, prior: prior)
+        inputs = try TrainingInputs(shape: shape, config: config, prior: prior, previousVersion: previousVersion)
         batchPixels = [UInt8](repeating: 0, count: config.batch * shape.bytesPerImage)
     }
 
-    /// The views [2B, S, S, C] and, when the config has ADC, the prior [B, P] for `step`.
-    public func batch(step: Int) throws(AugmentationError) -> (views: Tensor, prior: Tensor?) {
+    /// The inputs of `step`: its views, and the prior and previous features the config asks for.
+    public func batch(step: Int) throws(AugmentationError) -> StepInputs {
         var sampler = SeededGenerator(seed: config.seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15))
         let size = shape.bytesPerImage
         batchPixels.withUnsafeMutableBufferPointer { dst in

@@ -25,6 +25,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// τ of an exponential moving average of the weights that the model directory holds instead
     /// of the online weights (nil: no average; the online weights are the model).
     public var averageDecay: Float? = 0.998
+    /// The compatibility term against the previous model version (nil: off). Off by default:
+    /// it needs a previous version, and it costs what README "Compatible versions" measures.
+    public var compatibility: CompatibilityTerm? = nil
 
     public init() {}
 
@@ -38,7 +41,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 public struct ConfigurationChange: Sendable, Equatable, CustomStringConvertible {
     public enum Field: String, Sendable, CaseIterable {
         case method, width, depth, imageSide, channels, heads, batch, optimiser, averaging, augmentation
-        case learningRate, weightDecay, momentum, warmupSteps, totalSteps, adc, averageDecay, seed
+        case learningRate, weightDecay, momentum, warmupSteps, totalSteps, adc, averageDecay, seed, compatibility
     }
     public var field: Field
     public var saved: String
@@ -47,7 +50,7 @@ public struct ConfigurationChange: Sendable, Equatable, CustomStringConvertible 
     public var canChangeOnResume: Bool {
         switch field {
         case .method, .width, .depth, .imageSide, .channels, .heads, .batch, .optimiser, .averaging, .augmentation: false
-        case .learningRate, .weightDecay, .momentum, .warmupSteps, .totalSteps, .adc, .averageDecay, .seed: true
+        case .learningRate, .weightDecay, .momentum, .warmupSteps, .totalSteps, .adc, .averageDecay, .seed, .compatibility: true
         }
     }
 
@@ -87,8 +90,23 @@ extension TrainingConfig {
             changes.append(ConfigurationChange(field: .averageDecay, saved: "\(before)", wanted: "\(now)"))
         }
         compare(.seed) { $0.seed }
+        compare(.compatibility) { $0.compatibility.map { "\($0)" } ?? "off" }
         return changes
     }
+}
+
+/// CompatibilityLoss's weight λ and temperature τ, for the features of both views against the
+/// previous version's features of the same (un-augmented) images.
+public struct CompatibilityTerm: Codable, Sendable, Equatable, CustomStringConvertible {
+    public var weight: Float
+    public var temperature: Float
+
+    public init(weight: Float = 1, temperature: Float = 0.1) {
+        (self.weight, self.temperature) = (weight, temperature)
+    }
+
+    public var loss: CompatibilityLoss { CompatibilityLoss(temperature: temperature) }
+    public var description: String { "λ \(weight), τ \(temperature)" }
 }
 
 /// A method's constants that a run sets apart from the recipe's: head sizes, SwAV's prototypes and

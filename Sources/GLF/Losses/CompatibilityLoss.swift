@@ -1,0 +1,69 @@
+// Compatibility with the previous model version (issue 14, after BCT: Shen et al., CVPR 2020,
+// "Towards backward-compatible representation learning"): the new encoder's features of an image
+// should pick out, among the previous version's features of the batch, those of the same image.
+// Then queries embedded by the new version can search a catalog the previous version embedded,
+// while the new version's own catalog is built.
+//
+//   h [B, F]  the new encoder's features of one view, raw           — receives a gradient
+//   a [B, F]  the previous version's features of the same images,
+//             un-augmented, unit rows: what its catalog holds        — no gradient
+//
+//   ĥ_i  = h_i / ‖h_i‖                       (L2Normalize, as the catalog normalises)
+//   ℓ_ij = ĥ_i · a_j / τ            [B, B]   (one sgemm)
+//   L    = mean_i −log softmax_j(ℓ_i·)_i     (each image its own class)
+//
+// BCT trains the new embedding under the old model's classifier. Without labels, the old
+// features of the batch are that classifier, one class per image: an InfoNCE between the two
+// models. It asks the new features to rank the old ones as the same image's old features would,
+// not to equal them, so the new model keeps room to learn (an L2 pull to the old features would
+// hold it where it was).
+//
+// Backward: G = ∂L/∂ℓ = (softmax_j(ℓ_i·) − 1[j = i]) / B,  ∂L/∂ĥ = G a / τ (one sgemm), then back
+// through the normalisation.
+import Foundation
+import Neural
+
+public struct CompatibilityLoss: Sendable {
+    public var temperature: Float
+
+    public init(temperature: Float = 0.1) { self.temperature = temperature }
+
+    /// Returns L and adds gradientScale · ∂L/∂h into `gradient` [B, F].
+    public func loss(features h: Tensor, previous a: Tensor, gradientScale: Float, gradient: Tensor) -> Float {
+        precondition(h.shape.count == 2 && h.shape == a.shape, "compatibility: features \(h.shape) vs previous \(a.shape)")
+        precondition(gradient.shape == h.shape, "compatibility: gradient \(gradient.shape) vs features \(h.shape)")
+        let (batch, width) = (h.shape[0], h.shape[1])
+        guard batch > 0 else { return 0 }
+        let normalize = L2Normalize()
+        let unit = normalize.forward(h, mode: .inference)
+        let logits = Tensor(zeros: [batch, batch])
+        // ℓ [B, B] = ĥ aᵀ / τ
+        BLAS.gemm(transposeB: true, m: batch, n: batch, k: width, alpha: 1 / temperature, a: unit.data, lda: width,
+                  b: a.data, ldb: width, c: logits.data, ldc: batch)
+        var total = 0.0
+        for i in 0..<batch {
+            // Row i becomes row i of G = (softmax − 1[j = i]) · scale / B, in place.
+            let row = logits.data + i * batch
+            var largest = -Float.infinity
+            for j in 0..<batch { largest = max(largest, row[j]) }
+            var sum = 0.0
+            for j in 0..<batch {
+                let e = exp(row[j] - largest)
+                sum += Double(e)
+                if j == i { total -= Double(row[j] - largest) }
+                row[j] = e
+            }
+            total += log(sum)
+            BLAS.scale(count: batch, alpha: gradientScale / Float(Double(batch) * sum), x: row)
+            row[i] -= gradientScale / Float(batch)
+        }
+        guard gradientScale != 0 else { return Float(total / Double(batch)) }
+        // ∂L/∂ĥ [B, F] = G a / τ, then ∂L/∂h through the normalisation.
+        let unitGradient = Tensor(zeros: [batch, width])
+        BLAS.gemm(m: batch, n: width, k: batch, alpha: 1 / temperature, a: logits.data, lda: batch, b: a.data, ldb: width,
+                  c: unitGradient.data, ldc: width)
+        let dh = normalize.backward(unitGradient)
+        BLAS.axpy(count: dh.count, alpha: 1, x: dh.data, y: gradient.data)
+        return Float(total / Double(batch))
+    }
+}
