@@ -445,6 +445,7 @@ extension ConfigurationChange.Field {
         case .averageDecay: "training.average_decay"
         case .seed: "training.seed"
         case .compatibility: "training.compatibility_weight"
+        case .progressive: "the progressive resolution (not a setting)"
         }
     }
 }

@@ -41,6 +41,11 @@ struct Train: ParsableCommand {
     var compatibilityTemperature: Float = CompatibilityTerm().temperature
     @Option(help: "Encoder width.") var width = recipe.encoder.width
     @Option(help: "Image side (folders are resized to it).") var size = recipe.encoder.imageSize
+    @Option(name: .customLong("progressive-start"),
+            help: "Progressive resolution: the views' side at step 0; it grows linearly, by 8 pixels, to --size at --progressive-steps.")
+    var progressiveStart: Int?
+    @Option(name: .customLong("progressive-steps"), help: "Progressive resolution: the step from which views are --size.")
+    var progressiveSteps: Int?
     @Option(help: "Images per step.") var batch = recipe.batch
     @Option(help: "Optimiser.") var optimiser = recipe.optimiser.kind
     @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate = recipe.optimiser.learningRate
@@ -77,6 +82,10 @@ struct Train: ParsableCommand {
         guard ["cosine", "constant"].contains(schedule) else { throw ValidationError("--schedule is cosine or constant, not \(schedule)") }
         if let averageDecay, !(averageDecay > 0 && averageDecay < 1) { throw ValidationError("--average-decay is a τ with 0 < τ < 1") }
         if let temperature, !(temperature > 0 && temperature.isFinite) { throw ValidationError("--temperature must be above 0") }
+        if (progressiveStart == nil) != (progressiveSteps == nil) { throw ValidationError("give both --progressive-start and --progressive-steps, or neither") }
+        if let progressiveStart, let progressiveSteps, !(progressiveStart >= 8 && progressiveStart < size && progressiveSteps >= 1) {
+            throw ValidationError("--progressive-start must be at least 8 and below --size (\(size)), --progressive-steps at least 1")
+        }
         guard compatibilityWeight >= 0, compatibilityTemperature > 0, compatibilityWeight.isFinite, compatibilityTemperature.isFinite else {
             throw ValidationError("--compatibility-weight must be ≥ 0 and --compatibility-temperature above 0")
         }
@@ -101,6 +110,7 @@ struct Train: ParsableCommand {
         config.optimiser.totalSteps = schedule == "cosine" ? steps : nil
         config.averageDecay = averageDecay
         config.compatibility = compatibility
+        if let progressiveStart, let progressiveSteps { config.progressive = ProgressiveResolution(startSize: progressiveStart, rampSteps: progressiveSteps) }
         config.batch = batch
         config.workers = threads
         config.seed = seed
@@ -133,6 +143,7 @@ struct Train: ParsableCommand {
         var kept = 0
         if let adc = config.adc { note("ADC: \(adc.summary)") }
         if let compatibility = config.compatibility { note("compatible with \(compatibleWith!): \(compatibility)") }
+        if let progressive = config.progressive { note("progressive resolution: \(progressive)") }
         note("training \(config.method.rawValue)\(config.adc == nil ? "" : " + ADC") from step \(trainer.stepCount), batch \(config.batch), \(threads) worker(s)")
         while steps.map({ trainer.stepCount < $0 }) ?? true, deadline.map({ Date() < $0 }) ?? true {
             let report = trainer.step(try batches.batch(step: trainer.stepCount))

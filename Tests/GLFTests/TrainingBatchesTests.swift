@@ -42,3 +42,44 @@ import Neural
         }
     }
 }
+
+@Suite struct ProgressiveResolutionTests {
+    @Test func theSideGrowsByEightsToTheFullSizeAtTheRampsEnd() {
+        let ramp = ProgressiveResolution(startSize: 16, rampSteps: 100)
+        #expect(ramp.size(atStep: 0, finalSize: 32) == 16)
+        #expect(ramp.size(atStep: 49, finalSize: 32) == 16)   // 16 + 16 · 0.49 = 23.8 → 16
+        #expect(ramp.size(atStep: 50, finalSize: 32) == 24)
+        #expect(ramp.size(atStep: 99, finalSize: 32) == 24)
+        #expect(ramp.size(atStep: 100, finalSize: 32) == 32)
+        #expect(ramp.size(atStep: 5000, finalSize: 32) == 32)
+        let sides = (0..<100).map { ramp.size(atStep: $0, finalSize: 32) }
+        #expect(sides == sides.sorted())
+        // A start at or above the full size changes nothing.
+        #expect(ProgressiveResolution(startSize: 40, rampSteps: 100).size(atStep: 0, finalSize: 32) == 32)
+    }
+
+    /// Views of the early steps are smaller, the encoder takes every size, and the draws of a
+    /// step do not depend on the sizes seen before (a resumed run sees what an uninterrupted one would).
+    @Test func earlyStepsTrainOnSmallerViews() throws {
+        let shape = SourceImageShape(height: 16, width: 16, channels: 3)
+        var config = TrainerTests.config(.simclr, adc: true)
+        config.encoder.imageSize = 16
+        for keyPath in [\AugmentationRecipe.view1, \AugmentationRecipe.view2] { config.augmentation[keyPath: keyPath].outputSize = 16 }
+        config.progressive = ProgressiveResolution(startSize: 8, rampSteps: 4)
+        var rng = SeededGenerator(seed: 3)
+        let pixels = (0..<(20 * shape.bytesPerImage)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let batches = try TrainingBatches(pixels: pixels, shape: shape, config: config)
+        let trainer = Trainer(config)
+        var sides: [Int] = []
+        for step in 0..<6 {
+            let inputs = try batches.batch(step: step)
+            sides.append(inputs.views.shape[1])
+            let report = trainer.step(inputs)
+            #expect(report.updated && report.loss.isFinite, "step \(step) at \(inputs.views.shape)")
+        }
+        #expect(sides == [8, 8, 8, 8, 16, 16])
+        let fresh = try TrainingBatches(pixels: pixels, shape: shape, config: config)
+        #expect(try fresh.batch(step: 5).views.array == (try batches.batch(step: 5)).views.array)
+        #expect(try fresh.batch(step: 1).views.array == (try batches.batch(step: 1)).views.array)
+    }
+}

@@ -37,7 +37,9 @@ public struct StepInputs {
 public final class TrainingInputs {
     public let shape: SourceImageShape
     private let config: TrainingConfig
-    private let augmenter: Augmenter
+    /// One augmenter per view size (one unless the resolution is progressive); the draws depend
+    /// only on (seed, step) whatever the size.
+    private var augmenters: [Int: Augmenter] = [:]
     private let normalization: ImageNormalization
     public let views = Tensor(zeros: [0])
     private let originals = Tensor(zeros: [0])
@@ -49,7 +51,7 @@ public final class TrainingInputs {
                 previousVersion: Embedder? = nil) throws(AugmentationError) {
         self.shape = shape
         self.config = config
-        augmenter = try Augmenter(recipe: config.augmentation, seed: config.seed)
+        augmenters[config.augmentation.outputSize] = try Augmenter(recipe: config.augmentation, seed: config.seed)
         normalization = ImageNormalization(config.augmentation)
         self.prior = prior
         self.previousVersion = previousVersion
@@ -58,7 +60,7 @@ public final class TrainingInputs {
     /// The inputs of a step on `config.batch` images, given as `batchPixels` (B × H × W × C bytes).
     public func inputs(_ batchPixels: [UInt8], step: Int) throws(AugmentationError) -> StepInputs {
         precondition(batchPixels.count == config.batch * shape.bytesPerImage, "a batch is \(config.batch) whole images")
-        try augmenter.augmentBothViews(images: batchPixels, shape: shape, step: UInt64(step), into: views, workers: config.workers)
+        try augmenter(atStep: step).augmentBothViews(images: batchPixels, shape: shape, step: UInt64(step), into: views, workers: config.workers)
         var inputs = StepInputs(views: views)
         if config.adc != nil {
             switch prior {
@@ -76,6 +78,19 @@ public final class TrainingInputs {
             inputs.previous = unitFeatures(previousVersion, of: batchPixels)
         }
         return inputs
+    }
+
+    /// The augmenter for the view size of `step` (`config.progressive`).
+    private func augmenter(atStep step: Int) throws(AugmentationError) -> Augmenter {
+        let finalSize = config.augmentation.outputSize
+        let size = config.progressive?.size(atStep: step, finalSize: finalSize) ?? finalSize
+        if let augmenter = augmenters[size] { return augmenter }
+        var recipe = config.augmentation
+        recipe.view1.outputSize = size
+        recipe.view2.outputSize = size
+        let augmenter = try Augmenter(recipe: recipe, seed: config.seed)
+        augmenters[size] = augmenter
+        return augmenter
     }
 
     /// An encoder's features [B, F] of the batch, each row scaled to unit length.

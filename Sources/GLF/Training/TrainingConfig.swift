@@ -28,6 +28,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// The compatibility term against the previous model version (nil: off). Off by default:
     /// it needs a previous version, and it costs what README "Compatible versions" measures.
     public var compatibility: CompatibilityTerm? = nil
+    /// Smaller views in the early steps (nil: every step at the encoder's image size).
+    public var progressive: ProgressiveResolution? = nil
 
     public init() {}
 
@@ -41,7 +43,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 public struct ConfigurationChange: Sendable, Equatable, CustomStringConvertible {
     public enum Field: String, Sendable, CaseIterable {
         case method, width, depth, imageSide, channels, heads, batch, optimiser, averaging, augmentation
-        case learningRate, weightDecay, momentum, warmupSteps, totalSteps, adc, averageDecay, seed, compatibility
+        case learningRate, weightDecay, momentum, warmupSteps, totalSteps, adc, averageDecay, seed, compatibility, progressive
     }
     public var field: Field
     public var saved: String
@@ -50,7 +52,7 @@ public struct ConfigurationChange: Sendable, Equatable, CustomStringConvertible 
     public var canChangeOnResume: Bool {
         switch field {
         case .method, .width, .depth, .imageSide, .channels, .heads, .batch, .optimiser, .averaging, .augmentation: false
-        case .learningRate, .weightDecay, .momentum, .warmupSteps, .totalSteps, .adc, .averageDecay, .seed, .compatibility: true
+        case .learningRate, .weightDecay, .momentum, .warmupSteps, .totalSteps, .adc, .averageDecay, .seed, .compatibility, .progressive: true
         }
     }
 
@@ -91,8 +93,32 @@ extension TrainingConfig {
         }
         compare(.seed) { $0.seed }
         compare(.compatibility) { $0.compatibility.map { "\($0)" } ?? "off" }
+        compare(.progressive) { $0.progressive.map { "\($0)" } ?? "off" }
         return changes
     }
+}
+
+/// Progressive resolution (FFCV's progressive resizing; the "small crops early"): the
+/// views start at `startSize` pixels a side and grow linearly to the full size by `rampSteps`, in
+/// steps of 8 pixels, so the early steps, which learn coarse features, cost a fraction of the late
+/// ones (a convolution's cost goes with the pixels: a 16-pixel view costs a quarter of a 32-pixel
+/// one). The encoder pools globally, so one network takes every size.
+public struct ProgressiveResolution: Codable, Sendable, Equatable, CustomStringConvertible {
+    public var startSize: Int
+    public var rampSteps: Int
+
+    public init(startSize: Int, rampSteps: Int) {
+        (self.startSize, self.rampSteps) = (startSize, rampSteps)
+    }
+
+    /// The side of the views at `step` (0-based) for a full size of `finalSize`.
+    public func size(atStep step: Int, finalSize: Int) -> Int {
+        guard step < rampSteps, startSize < finalSize else { return finalSize }
+        let linear = Double(startSize) + Double(finalSize - startSize) * Double(step) / Double(rampSteps)
+        return min(finalSize, max(startSize, Int(linear) / 8 * 8))
+    }
+
+    public var description: String { "from \(startSize) px, full size at step \(rampSteps)" }
 }
 
 /// CompatibilityLoss's weight λ and temperature τ, for the features of both views against the
