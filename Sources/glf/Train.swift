@@ -40,6 +40,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("compatibility-temperature"), help: "τ of the compatibility term (with --compatible-with).")
     var compatibilityTemperature: Float = CompatibilityTerm().temperature
     @Option(help: "Encoder width.") var width = recipe.encoder.width
+    @Option(help: "Encoder depth: residual blocks per stage, comma-separated (1,1,1,1 is a ResNet-10; 2,2,2,2 a ResNet-18).")
+    var blocks = recipe.encoder.blocksPerStage.map(String.init).joined(separator: ",")
     @Option(help: "Image side (folders are resized to it).") var size = recipe.encoder.imageSize
     @Option(name: .customLong("progressive-start"),
             help: "Progressive resolution: the views' side at step 0; it grows linearly, by 8 pixels, to --size at --progressive-steps.")
@@ -82,6 +84,7 @@ struct Train: ParsableCommand {
         guard ["cosine", "constant"].contains(schedule) else { throw ValidationError("--schedule is cosine or constant, not \(schedule)") }
         if let averageDecay, !(averageDecay > 0 && averageDecay < 1) { throw ValidationError("--average-decay is a τ with 0 < τ < 1") }
         if let temperature, !(temperature > 0 && temperature.isFinite) { throw ValidationError("--temperature must be above 0") }
+        guard !blocksPerStage.isEmpty else { throw ValidationError("--blocks is one or more positive counts, comma-separated, not \(blocks)") }
         if (progressiveStart == nil) != (progressiveSteps == nil) { throw ValidationError("give both --progressive-start and --progressive-steps, or neither") }
         if let progressiveStart, let progressiveSteps, !(progressiveStart >= 8 && progressiveStart < size && progressiveSteps >= 1) {
             throw ValidationError("--progressive-start must be at least 8 and below --size (\(size)), --progressive-steps at least 1")
@@ -99,7 +102,7 @@ struct Train: ParsableCommand {
     func makeConfig(channels: Int) throws -> TrainingConfig {
         var config = Self.recipe
         config.method = method
-        config.encoder = EncoderConfig(inputChannels: 3, imageSize: size, width: width)
+        config.encoder = EncoderConfig(inputChannels: 3, imageSize: size, width: width, blocksPerStage: blocksPerStage)
         config.heads = MethodConstants(hidden: hidden, projection: projection, prototypes: prototypes, prototypesQueue: queue,
                                        temperature: temperature)
         config.adc = adc ? try calibration.calibration() : nil
@@ -170,6 +173,12 @@ struct Train: ParsableCommand {
         // The final model ends the curve: --out itself is a model directory.
         if keepEveryMinutes != nil { try list(trainer, minutes: (minutesTaken * 100).rounded() / 100, name: ".", in: directory) }
         note("saved step \(trainer.stepCount) to \(directory.path) after \(String(format: "%.1f", minutesTaken)) min")
+    }
+
+    /// `--blocks` as counts, or empty when it is not a list of positive integers.
+    private var blocksPerStage: [Int] {
+        let counts = blocks.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return counts.allSatisfy { ($0 ?? 0) >= 1 } ? counts.compactMap { $0 } : []
     }
 
     /// The compatibility term the options ask for (none without --compatible-with).
