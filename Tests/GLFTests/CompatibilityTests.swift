@@ -127,7 +127,7 @@ import Testing
     /// served features) and leaves the projector exactly as the step without it would.
     @Test func theTermMovesTheEncoderOnly() {
         let (views, prior) = TrainerTests.inputs(batch: 8, seed: 21)
-        let previous = randomUnitRows([8, Trainer(TrainerTests.config(.simclr, adc: true)).config.encoder.featureDimension], seed: 22)
+        let previous = randomUnitRows([16, Trainer(TrainerTests.config(.simclr, adc: true)).config.encoder.featureDimension], seed: 22)
         let (plain, zero, weighted) = (Self.trainer(nil), Self.trainer(CompatibilityTerm(weight: 0)), Self.trainer(CompatibilityTerm(weight: 2)))
         let reports = [plain, zero, weighted].map { $0.step(views: views, prior: prior, previous: previous) }
         #expect(!reports[0].terms.contains { $0.name == "compatibility" })

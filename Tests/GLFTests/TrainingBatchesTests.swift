@@ -5,7 +5,7 @@ import Neural
 @Suite struct TrainingBatchesTests {
     static let shape = SourceImageShape(height: 8, width: 8, channels: 3)
 
-    static func make(prior: InputPrior = .pixels, adc: Bool = true) throws -> TrainingBatches {
+    static func make(prior: InputPrior = .pixels, adc: Bool = true, previousVersion: Embedder? = nil) throws -> TrainingBatches {
         var config = TrainingConfig()
         config.method = .byol
         config.batch = 6
@@ -14,7 +14,8 @@ import Neural
         if !adc { config.adc = nil }
         var rng = SeededGenerator(seed: 1)
         let pixels = (0..<(20 * shape.bytesPerImage)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        return try TrainingBatches(pixels: pixels, shape: shape, config: config, prior: prior)
+        if previousVersion != nil { config.compatibility = CompatibilityTerm() }
+        return try TrainingBatches(pixels: pixels, shape: shape, config: config, prior: prior, previousVersion: previousVersion)
     }
 
     @Test func aStepsBatchDependsOnlyOnTheStep() throws {
@@ -40,6 +41,26 @@ import Neural
             let norm = (0..<8).reduce(Float(0)) { $0 + prior[r * 8 + $1] * prior[r * 8 + $1] }.squareRoot()
             #expect(abs(norm - 1) < 1e-5)
         }
+    }
+}
+
+extension TrainingBatchesTests {
+    /// The compatibility term's input: the previous encoder's features of the very views the
+    /// trainer sees (both of them), unit rows; none without the term.
+    @Test func thePreviousVersionSeesTheSameViews() throws {
+        let previous = Embedder(workers: 2, batch: 6, normalization: ImageNormalization(AugmentationRecipe.cifar)) { arena in
+            var rng = SeededGenerator(seed: 4)
+            return ResNetEncoder(EncoderConfig(inputChannels: 3, imageSize: 8, width: 4, blocksPerStage: [1, 1]), in: arena, rng: &rng)
+        }
+        let inputs = try Self.make(previousVersion: previous).batch(step: 2)
+        let features = inputs.previous!
+        #expect(features.shape == [12, 8])
+        let direct = previous.model.forward(inputs.views, mode: .inference)
+        for r in 0..<12 {
+            let norm = BLAS.norm(count: 8, direct.data + r * 8)
+            for j in 0..<8 { #expect(abs(features[r * 8 + j] - direct[r * 8 + j] / norm) < 1e-5) }
+        }
+        #expect(try Self.make().batch(step: 2).previous == nil)
     }
 }
 

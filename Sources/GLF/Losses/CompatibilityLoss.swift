@@ -5,8 +5,8 @@
 // while the new version's own catalog is built.
 //
 //   h [B, F]  the new encoder's features of one view, raw           — receives a gradient
-//   a [B, F]  the previous version's features of the same images,
-//             un-augmented, unit rows: what its catalog holds        — no gradient
+//   a [B, F]  the previous version's features of the same view,
+//             unit rows                                              — no gradient
 //
 //   ĥ_i  = h_i / ‖h_i‖                       (L2Normalize, as the catalog normalises)
 //   ℓ_ij = ĥ_i · a_j / τ            [B, B]   (one sgemm)
@@ -14,9 +14,11 @@
 //
 // BCT trains the new embedding under the old model's classifier. Without labels, the old
 // features of the batch are that classifier, one class per image: an InfoNCE between the two
-// models. It asks the new features to rank the old ones as the same image's old features would,
-// not to equal them, so the new model keeps room to learn (an L2 pull to the old features would
-// hold it where it was).
+// models. It asks the new features to pick out the old features of the same input, not to equal
+// them, so the new model keeps room to learn (an L2 pull to the old features would hold it where
+// it was). The same view through both models, not the view against the old features of the
+// un-augmented image (what a catalog holds): that made the term a second contrastive task on the
+// backbone's features, which cost accuracy and compatibility alike (README, "Compatible versions").
 //
 // Backward: G = ∂L/∂ℓ = (softmax_j(ℓ_i·) − 1[j = i]) / B,  ∂L/∂ĥ = G a / τ (one sgemm), then back
 // through the normalisation.

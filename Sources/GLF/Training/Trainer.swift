@@ -2,7 +2,7 @@
 //
 //   views [2B, S, S, C]  view 1 of every image, then view 2 (augmented by the caller)
 //   prior [B, P]         the input-space prior of the same images for ADC's LPM, or nil
-//   previous [B, F]      the previous version's unit features of the same images, for the
+//   previous [2B, F]     the previous version's unit features of the same views, for the
 //                        compatibility term, or nil
 //
 //   online     encoder + tap + projector     z  = online(views)          replicated per view;
@@ -162,10 +162,11 @@ public final class Trainer {
     /// The compatibility term on both views' features, averaged; its gradient is left at the taps.
     private func applyCompatibility(_ term: CompatibilityTerm, previous: Tensor) -> Float {
         var value: Float = 0
-        for (tap, gradient) in zip(taps, tapGradients) {
+        for (v, (tap, gradient)) in zip(taps, tapGradients).enumerated() {
             gradient.reshape(to: tap.features.shape)
             gradient.fill(0)
-            value += term.loss.loss(features: tap.features, previous: previous, gradientScale: term.weight / 2, gradient: gradient) / 2
+            value += term.loss.loss(features: tap.features, previous: tensors.view(v, of: previous), gradientScale: term.weight / 2,
+                                    gradient: gradient) / 2
             tap.extraGradient = gradient
         }
         let result = LossValue(name: "compatibility", kind: .constraining, value: value, weight: term.weight)

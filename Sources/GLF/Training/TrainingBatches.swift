@@ -6,8 +6,7 @@
 // The prior (method.md §3): `.pixels`, down-sampled standardised pixels ("identity"), or
 // `.frozenEncoder`, the L2-normalised features of a frozen earlier model (in a stream, the previous
 // published version: it keeps what earlier versions learned).
-// With a compatibility term, also the previous version's unit features of the same images: what
-// its catalog holds for them (the same tensor as the prior when both come from that version).
+// With a compatibility term, also the previous version's unit features of the same two views.
 import Neural
 
 public enum InputPrior {
@@ -21,7 +20,7 @@ public struct StepInputs {
     public var views: Tensor
     /// ADC's input-space prior [B, P], or nil without ADC.
     public var prior: Tensor?
-    /// The previous version's unit features [B, F] of the same images, or nil without a
+    /// The previous version's unit features [2B, F] of the same two views, or nil without a
     /// compatibility term.
     public var previous: Tensor?
 
@@ -43,6 +42,7 @@ public final class TrainingInputs {
     private let normalization: ImageNormalization
     public let views = Tensor(zeros: [0])
     private let originals = Tensor(zeros: [0])
+    private let previousFeatures = Tensor(zeros: [0])
     private let prior: InputPrior
     private let previousVersion: Embedder?
 
@@ -71,11 +71,14 @@ public final class TrainingInputs {
                 inputs.prior = PixelPrior.representation(of: originals)
             case .frozenEncoder(let embedder):
                 inputs.prior = unitFeatures(embedder, of: batchPixels)
-                if embedder === previousVersion { inputs.previous = inputs.prior }
             }
         }
-        if config.compatibility != nil, inputs.previous == nil, let previousVersion {
-            inputs.previous = unitFeatures(previousVersion, of: batchPixels)
+        if config.compatibility != nil, let previousVersion {
+            // The same views the new encoder sees, through the previous one, no gradient.
+            previousFeatures.reshape(to: [2 * config.batch, previousVersion.encoderConfig.featureDimension])
+            previousFeatures.copy(from: previousVersion.model.forward(views, mode: .inference))
+            normaliseRows(previousFeatures)
+            inputs.previous = previousFeatures
         }
         return inputs
     }
@@ -97,12 +100,16 @@ public final class TrainingInputs {
     private func unitFeatures(_ embedder: Embedder, of batchPixels: [UInt8]) -> Tensor {
         let features = embedder.embed(batchPixels, count: config.batch, height: shape.height, width: shape.width,
                                       channels: shape.channels)
+        normaliseRows(features)
+        return features
+    }
+
+    private func normaliseRows(_ features: Tensor) {
         let width = features.lastDimension
-        for r in 0..<features.shape[0] {
+        for r in 0..<features.rows {
             let row = features.data + r * width
             BLAS.scale(count: width, alpha: 1 / max(BLAS.norm(count: width, row), 1e-12), x: row)
         }
-        return features
     }
 }
 
