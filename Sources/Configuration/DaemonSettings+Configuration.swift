@@ -45,8 +45,6 @@ extension DaemonSettings {
         training.optimiser.warmupSteps = c.training.warmupSteps
         training.optimiser.totalSteps = nil  // a daemon never ends: constant rate after warm-up
         training.averageDecay = c.training.averageDecay > 0 ? Float(c.training.averageDecay) : nil
-        training.compatibility = c.training.compatibilityWeight > 0
-            ? CompatibilityTerm(weight: Float(c.training.compatibilityWeight), temperature: Float(c.training.compatibilityTemperature)) : nil
         training.workers = c.training.threads
         training.seed = UInt64(c.training.seed)
         self.training = training

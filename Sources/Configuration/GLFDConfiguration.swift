@@ -85,8 +85,6 @@ public struct GLFDConfiguration: Sendable, Equatable {
         public internal(set) var weightDecay = 0.0
         public internal(set) var warmupSteps = 0
         public internal(set) var averageDecay = 0.0
-        public internal(set) var compatibilityWeight = 0.0
-        public internal(set) var compatibilityTemperature = 0.0
         public internal(set) var updatesPerImage = 0.0
         public internal(set) var minItems = 0
         public internal(set) var threads = 0

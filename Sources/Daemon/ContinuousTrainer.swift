@@ -170,17 +170,11 @@ public final class ContinuousTrainer: @unchecked Sendable {
         return (Trainer(config), nil, [])
     }
 
-    /// The step inputs against the latest published version: LPM's prior (training.lpm_prior =
-    /// previous) and the compatibility term (training.compatibility_weight > 0) read its encoder,
-    /// one copy of it for both. The compatibility term skips the initial version: its features
-    /// are the random initialisation's, which no later version should have to find.
     private static func makeInputs(shape: SourceImageShape, config: TrainingConfig, settings: Settings,
                                    prior version: PublishedVersion?) throws -> TrainingInputs {
-        let compatible = config.compatibility != nil && (version?.step ?? 0) > 0
-        guard settings.priorFromPreviousVersion || compatible, let version else { return try TrainingInputs(shape: shape, config: config) }
+        guard settings.priorFromPreviousVersion, let version else { return try TrainingInputs(shape: shape, config: config) }
         let embedder = try Embedder.load(modelDirectory: URL(fileURLWithPath: version.path), workers: 1, batch: config.batch)
-        return try TrainingInputs(shape: shape, config: config, prior: settings.priorFromPreviousVersion ? .frozenEncoder(embedder) : .pixels,
-                                  previousVersion: compatible ? embedder : nil)
+        return try TrainingInputs(shape: shape, config: config, prior: .frozenEncoder(embedder))
     }
 
     /// The status now; `imagesPerSecond` is over the last `rateWindowSeconds` up to this moment, so
@@ -257,7 +251,7 @@ public final class ContinuousTrainer: @unchecked Sendable {
             lastPublishedStep = published.step
             lastPublishedAt = Date()
             healthyStepsSincePublish = 0
-            if settings.priorFromPreviousVersion || trainer.config.compatibility != nil,
+            if settings.priorFromPreviousVersion,
                let next = try? Self.makeInputs(shape: shape, config: trainer.config, settings: settings, prior: published) {
                 inputs = next
             }
@@ -444,7 +438,7 @@ extension ConfigurationChange.Field {
         case .adc: "training.adc*"
         case .averageDecay: "training.average_decay"
         case .seed: "training.seed"
-        case .compatibility: "training.compatibility_weight"
+        case .compatibility: "the compatibility term (glf train only, not a setting)"
         case .progressive: "the progressive resolution (not a setting)"
         }
     }

@@ -104,36 +104,6 @@ final class Published: @unchecked Sendable {
         #expect(trainer.currentStatus.rolledBack == 0)
     }
 
-    /// The compatibility term trains against the latest published version, renewed on each
-    /// publication, but never against the initial one (the random initialisation's features).
-    @Test func theCompatibilityTermFollowsThePublishedVersions() throws {
-        let root = temporaryDaemonDirectory()
-        let store = try cifarStore(root.appendingPathComponent("store"), count: 32)
-        let versions = try ModelVersions(directory: root.appendingPathComponent("models"), keep: 10)
-        var settings = ContinuousTrainer.Settings.forTests
-        settings.minItems = 16
-        settings.updatesPerImage = 4  // 8 steps
-        settings.publishEverySteps = 3
-        var config = smallTrainingConfig()
-        config.compatibility = CompatibilityTerm(weight: 1, temperature: 0.1)
-        let published = Published()
-        let trainer = try ContinuousTrainer(store: store, versions: versions, config: config, settings: settings,
-                                            snapshotDirectory: root.appendingPathComponent("training"),
-                                            onPublish: { published.add($0) })
-        try trainer.publishInitialVersion()
-        trainer.start()
-        #expect(waitUntil(seconds: 600) { trainer.currentStatus.step == 8 && trainer.currentStatus.idle })
-        #expect(waitUntil(seconds: 60) { published.all.last?.step == 8 })
-        trainer.stop()
-        #expect(published.all.map(\.step) == [0, 3, 6, 8])
-        // Version 2 (step 3) was trained against version 1 (step 0): no term. Then against version 2.
-        #expect(published.all[1].metrics["loss.compatibility"] == nil, "\(published.all[1].metrics)")
-        for version in published.all.dropFirst(2) {
-            #expect(version.metrics["loss.compatibility"].map { $0.isFinite && $0 > 0 } == true, "\(version.metrics)")
-        }
-        #expect(trainer.currentStatus.rolledBack == 0)
-    }
-
     /// A trainer on 32 images whose every step counts as collapsed (a floor no real projection
     /// reaches), with `adjust` applied to its settings.
     func alwaysCollapsingTrainer(onPublish: @escaping @Sendable (PublishedVersion) -> Void = { _ in },

@@ -25,8 +25,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// τ of an exponential moving average of the weights that the model directory holds instead
     /// of the online weights (nil: no average; the online weights are the model).
     public var averageDecay: Float? = 0.998
-    /// The compatibility term against the previous model version (nil: off). Off by default:
-    /// it needs a previous version, and it costs what README "Compatible versions" measures.
+    /// The compatibility term against a previous model version (nil: off): `glf train
+    /// --compatible-with`, an experiment (README, "Serving speed": it raised recall@10 across
+    /// versions from 0.41 to 0.52 at a cost of 2.2 kNN points, so glfd does not offer it).
     public var compatibility: CompatibilityTerm? = nil
     /// Smaller views in the early steps (nil: every step at the encoder's image size).
     public var progressive: ProgressiveResolution? = nil
