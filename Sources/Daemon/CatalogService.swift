@@ -50,6 +50,10 @@ final class CatalogService: @unchecked Sendable {
     /// The newest item MinRed's view was built with.
     private var replayViewThrough: UInt64 = 0
 
+    // Catalog queue only.
+    /// The newest version a rebuild for a new version has built (folds aside).
+    private var newestVersionRebuilt = 0
+
     // Tail queue only.
     /// The encoder the tail is embedded with, loaded per version.
     private var tailEncoder: VersionEncoder?
@@ -343,8 +347,16 @@ final class CatalogService: @unchecked Sendable {
                     if queuedBuilds == 0 { catalogStatus.building = nil }
                 }
             }
+            // A rebuild for a version builds the newest version published by the time it starts,
+            // and one whose version a rebuild has reached already does nothing. (It used to build
+            // the version it was asked for unless a newer one had come meanwhile: with versions
+            // published faster than the queue drained, folds ahead of each rebuild, every rebuild
+            // found a newer version and was skipped, and knn stayed on one version for good:
+            // MemorySoakTests, under load, saw version 9 served while 354 were published.)
+            let newer = folding || evenIfSuperseded ? nil : versions.latest.flatMap { $0.version > version.version ? $0 : nil }
+            let (version, encoder) = newer.map { ($0, nil) } ?? (version, encoder)
             let wanted = folding ? lock.withLock { catalogStatus.version } <= version.version
-                                 : evenIfSuperseded || (versions.latest?.version ?? 0) <= version.version
+                                 : evenIfSuperseded || newestVersionRebuilt < version.version
             guard !builds.isCancelled, wanted else {
                 if folding { queryQueue.async { [self] in tailRebuildPending = false } }
                 return
@@ -391,6 +403,7 @@ final class CatalogService: @unchecked Sendable {
                 return
             }
             completed = true
+            if isVersionRebuild { newestVersionRebuilt = version.version }
             let seconds = Date().timeIntervalSince(started)
             metrics?.catalogBuilt(seconds: seconds, items: built.count)
             logger.info("catalog ready", metadata: ["version": "\(version.version)", "items": "\(built.count)",
