@@ -80,6 +80,31 @@ import Testing
         #expect(status().nextBuildAt == nil)
     }
 
+    /// A rebuild builds the newest version published by the time it starts, not the one it was
+    /// asked for. (It used to skip a version superseded while it waited, and with versions
+    /// published faster than the queue drained every rebuild was skipped and knn stayed on one
+    /// version for good.) Here version 3 is published but not yet served when version 2's rebuild
+    /// starts: that rebuild builds version 3.
+    @Test func aRebuildBuildsTheNewestVersionPublished() throws {
+        let state = temporaryDaemonDirectory()
+        defer { try? FileManager.default.removeItem(at: state) }
+        let store = try cifarStore(state.appendingPathComponent("store"), count: 100)
+        defer { store.close() }
+        let versions = try ModelVersions(directory: state.appendingPathComponent("models"), keep: 5)
+        let service = try makeService(store, versions, CatalogSettings(), in: state)
+        defer { service.stop() }
+        func status() -> StatusResult.Catalog { service.status(newestItem: store.nextID - 1) }
+        service.serve(try publish(versions, seed: 1))
+        #expect(waitUntil(seconds: 120) { status().complete })
+        let second = try publish(versions, seed: 2)
+        _ = try publish(versions, seed: 3)
+        service.serve(second)
+        #expect(waitUntil(seconds: 120) { status().version == 3 && status().complete }, "\(status())")
+        // Knn answers under version 3, its query embedded by version 3's encoder (never mixed).
+        let answer = try onQueryQueue(service) { service.knn(KNNQuery(.item(1), k: 3), id: nil) }.result(as: KNNResult.self)
+        #expect(answer.version == 3 && answer.neighbours.first?.id == 1, "\(answer)")
+    }
+
     /// A store held at 200 items by retention, with new items folded into one version's catalog
     /// again and again: removed items stay in an HNSW graph as marked nodes, so a graph extended
     /// fold after fold grew with every item ever stored. Its catalog's memory must stay bounded.
