@@ -326,7 +326,8 @@ final class CatalogService: @unchecked Sendable {
     /// Builds `version`'s catalog in the background from `start` (this version's rows already
     /// embedded), or else from its saved file, and swaps it in on the query queue. `graph` is the
     /// HNSW graph of `start`'s base, if any, to extend. A build whose version was superseded while
-    /// it waited is skipped, unless `evenIfSuperseded` (a saved catalog to answer from meanwhile).
+    /// it waited builds the newest version instead (nothing, if a rebuild reached that one), unless
+    /// `evenIfSuperseded` (a saved catalog to answer from meanwhile).
     /// A fold (`folding`: the served catalog with its backlog folded in) is what the answers
     /// depend on until a newer version's catalog takes over, so it runs unless one already has:
     /// a burst into a fresh daemon is in the catalog as soon as one build can embed it.

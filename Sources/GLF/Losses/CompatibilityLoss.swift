@@ -18,7 +18,8 @@
 // them, so the new model keeps room to learn (an L2 pull to the old features would hold it where
 // it was). The same view through both models, not the view against the old features of the
 // un-augmented image (what a catalog holds): that made the term a second contrastive task on the
-// backbone's features, which cost accuracy and compatibility alike (README, "Compatible versions").
+// backbone's features, which cost accuracy and did not raise compatibility (README, "Serving
+// speed").
 //
 // Backward: G = ∂L/∂ℓ = (softmax_j(ℓ_i·) − 1[j = i]) / B,  ∂L/∂ĥ = G a / τ (one sgemm), then back
 // through the normalisation.
