@@ -58,6 +58,27 @@ import Testing
         #expect(zip(dx, reference).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
     }
 
+    /// A step's small crops go through the network after its large views, before the update: the
+    /// two passes' gradients must add up in the primary, each counted once (a replica that kept
+    /// its first pass's gradients would hand them to the primary twice).
+    @Test func twoPassesBetweenZeroingAddUp() {
+        let large = randomTensor([8, 8, 8, 3], seed: 3), small = randomTensor([8, 4, 4, 3], seed: 4)
+        let model = ReplicatedModel(replicas: 2, workers: 2, build: Self.build)
+        func pass(_ views: Tensor, seed: UInt64) {
+            let y = model.forward(views, mode: .training(views: 2))
+            model.backward(randomTensor(y.shape, seed: seed))
+        }
+        func gradients() -> [Float] { Array(UnsafeBufferPointer(start: model.arena.gradients, count: model.arena.count)) }
+        model.zeroGradients(); pass(large, seed: 10)
+        let first = gradients()
+        model.zeroGradients(); pass(small, seed: 11)
+        let second = gradients()
+        model.zeroGradients(); pass(large, seed: 10); pass(small, seed: 11)
+        let both = gradients()
+        let scale = zip(first, second).map { abs($0) + abs($1) }.max()!
+        #expect(zip(both, zip(first, second)).allSatisfy { abs($0 - ($1.0 + $1.1)) <= 1e-5 * scale })
+    }
+
     @Test func resultsDoNotDependOnTheNumberOfWorkers() {
         let views = randomTensor([8, 8, 8, 3], seed: 2)
         let one = Self.step(ReplicatedModel(replicas: 2, workers: 1, build: Self.build), views)

@@ -7,7 +7,10 @@
 //
 //   forward   replicas take the primary's parameter values; replica r runs slice r;
 //             their running statistics are averaged into the primary's
-//   backward  replica r runs slice r's gradient; all gradients are summed into the primary's
+//   backward  replica r runs slice r's gradient; all gradients are summed into the primary's,
+//             and the other replicas' are zeroed, so that passes accumulate: several
+//             forward/backward pairs between two `zeroGradients()` add up in the primary (a
+//             step's large views, then its small crops)
 //   update    the optimiser steps the primary arena only
 //
 // With one worker the replicas run one after the other, so every result is the same whatever
@@ -73,7 +76,7 @@ public final class ReplicatedModel: @unchecked Sendable {
     }
 
     /// dy: the gradient of the stacked output. Adds every replica's parameter gradients into the
-    /// primary arena and returns the stacked gradient with respect to the input (a head's input
+    /// primary arena (the others start the next pass from zero) and returns the stacked gradient with respect to the input (a head's input
     /// gradient feeds the network before it; an encoder's is not computed and must not be read).
     @discardableResult
     public func backward(_ dy: Tensor) -> Tensor {
@@ -84,7 +87,10 @@ public final class ReplicatedModel: @unchecked Sendable {
             run { r in results.value[r] = self.replicas[r].backward(slices[r]) }
         }
         let primary = arenas[0]
-        for arena in arenas.dropFirst() { BLAS.axpy(count: primary.count, alpha: 1, x: arena.gradients, y: primary.gradients) }
+        for arena in arenas.dropFirst() {
+            BLAS.axpy(count: primary.count, alpha: 1, x: arena.gradients, y: primary.gradients)
+            arena.zeroGradients()
+        }
         let first = inputGradients[0]!
         guard first.count > 0 else { return first }
         inputGradient.reshape(to: [first.shape[0] * replicas.count] + first.shape.dropFirst())
