@@ -440,6 +440,7 @@ extension ConfigurationChange.Field {
         case .seed: "training.seed"
         case .compatibility: "the compatibility term (glf train only, not a setting)"
         case .progressive: "the progressive resolution (not a setting)"
+        case .smallCrops: "the small crops (glf train only, not a setting)"
         }
     }
 }

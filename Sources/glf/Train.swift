@@ -48,6 +48,15 @@ struct Train: ParsableCommand {
     var progressiveStart: Int?
     @Option(name: .customLong("progressive-steps"), help: "Progressive resolution: the step from which views are --size.")
     var progressiveSteps: Int?
+    @Option(name: .customLong("small-crops"),
+            help: "Multi-crop: pairs of small crops per image beside the two views (0: none); they learn from the large views.")
+    var smallCropPairs = 0
+    @Option(name: .customLong("small-crop-size"), help: "Multi-crop: the small crops' side in pixels.")
+    var smallCropSize = SmallCrops().size
+    @Option(name: .customLong("small-crop-scale"), help: "Multi-crop: the range of the image's area a small crop is cut from, MIN,MAX.")
+    var smallCropScale = "\(SmallCrops().minimumScale),\(SmallCrops().maximumScale)"
+    @Option(name: .customLong("small-crop-weight"), help: "Multi-crop: λ of the small crops' term.")
+    var smallCropWeight = SmallCrops().weight
     @Option(help: "Images per step.") var batch = recipe.batch
     @Option(help: "Optimiser.") var optimiser = recipe.optimiser.kind
     @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate = recipe.optimiser.learningRate
@@ -89,6 +98,14 @@ struct Train: ParsableCommand {
         if let progressiveStart, let progressiveSteps, !(progressiveStart >= 8 && progressiveStart < size && progressiveSteps >= 1) {
             throw ValidationError("--progressive-start must be at least 8 and below --size (\(size)), --progressive-steps at least 1")
         }
+        if smallCropPairs < 0 { throw ValidationError("--small-crops is a number of pairs, 0 or more") }
+        if smallCropPairs > 0 {
+            guard smallCropSize >= 8, smallCropSize <= size else { throw ValidationError("--small-crop-size must be 8 to --size (\(size))") }
+            guard let (low, high) = smallCropScaleRange, low > 0, low <= high, high <= 1 else {
+                throw ValidationError("--small-crop-scale is MIN,MAX with 0 < MIN ≤ MAX ≤ 1, not \(smallCropScale)")
+            }
+            guard smallCropWeight >= 0, smallCropWeight.isFinite else { throw ValidationError("--small-crop-weight must be ≥ 0") }
+        }
         guard compatibilityWeight >= 0, compatibilityTemperature > 0, compatibilityWeight.isFinite, compatibilityTemperature.isFinite else {
             throw ValidationError("--compatibility-weight must be ≥ 0 and --compatibility-temperature above 0")
         }
@@ -114,6 +131,10 @@ struct Train: ParsableCommand {
         config.averageDecay = averageDecay
         config.compatibility = compatibility
         if let progressiveStart, let progressiveSteps { config.progressive = ProgressiveResolution(startSize: progressiveStart, rampSteps: progressiveSteps) }
+        if smallCropPairs > 0, let (low, high) = smallCropScaleRange {
+            config.smallCrops = SmallCrops(pairs: smallCropPairs, size: smallCropSize, minimumScale: low, maximumScale: high,
+                                           weight: smallCropWeight)
+        }
         config.batch = batch
         config.workers = threads
         config.seed = seed
@@ -147,6 +168,7 @@ struct Train: ParsableCommand {
         if let adc = config.adc { note("ADC: \(adc.summary)") }
         if let compatibility = config.compatibility { note("compatible with \(compatibleWith!): \(compatibility)") }
         if let progressive = config.progressive { note("progressive resolution: \(progressive)") }
+        if let smallCrops = config.smallCrops { note("small crops: \(smallCrops)") }
         note("training \(config.method.rawValue)\(config.adc == nil ? "" : " + ADC") from step \(trainer.stepCount), batch \(config.batch), \(threads) worker(s)")
         while steps.map({ trainer.stepCount < $0 }) ?? true, deadline.map({ Date() < $0 }) ?? true {
             let report = trainer.step(try batches.batch(step: trainer.stepCount))
@@ -179,6 +201,12 @@ struct Train: ParsableCommand {
     private var blocksPerStage: [Int] {
         let counts = blocks.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         return counts.allSatisfy { ($0 ?? 0) >= 1 } ? counts.compactMap { $0 } : []
+    }
+
+    /// `--small-crop-scale` as (MIN, MAX), or nil when it is not two numbers.
+    private var smallCropScaleRange: (Float, Float)? {
+        let bounds = smallCropScale.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+        return bounds.count == 2 ? (bounds[0], bounds[1]) : nil
     }
 
     /// The compatibility term the options ask for (none without --compatible-with).

@@ -1,4 +1,4 @@
-// The compatibility term (CompatibilityLoss): its gradient against finite differences, alone and
+// The compatibility term (TargetInfoNCE): its gradient against finite differences, alone and
 // through the tap between two layers where the trainer applies it; its properties; and that in
 // the trainer it reaches the encoder and nothing after it.
 import Foundation
@@ -7,11 +7,11 @@ import Neural
 import Testing
 @testable import GLF
 
-@Suite struct CompatibilityLossTests {
-    private let loss = CompatibilityLoss(temperature: 0.5)
+@Suite struct TargetInfoNCETests {
+    private let loss = TargetInfoNCE(temperature: 0.5)
 
-    private func value(_ h: Tensor, _ a: Tensor, _ loss: CompatibilityLoss? = nil) -> Float {
-        (loss ?? self.loss).loss(features: h, previous: a, gradientScale: 0, gradient: Tensor(zeros: h.shape))
+    private func value(_ h: Tensor, _ a: Tensor, _ loss: TargetInfoNCE? = nil) -> Float {
+        (loss ?? self.loss).loss(features: h, targets: a, gradientScale: 0, gradient: Tensor(zeros: h.shape))
     }
 
     @Test func gradientMatchesFiniteDifferences() {
@@ -19,7 +19,7 @@ import Testing
         let (h, a) = (randomTensor([6, 5], seed: 1, std: 2), randomUnitRows([6, 5], seed: 2))
         for scale: Float in [1, 0.7] {
             let gradient = Tensor(zeros: h.shape)
-            _ = loss.loss(features: h, previous: a, gradientScale: scale, gradient: gradient)
+            _ = loss.loss(features: h, targets: a, gradientScale: scale, gradient: gradient)
             let report = GradientCheck().run([("h", h, gradient)]) { scale * value(h, a) }
             #expect(report.worstError < 1e-2, "scale \(scale): \(report)")
         }
@@ -29,7 +29,7 @@ import Testing
     @Test func aGradientWithoutTheNormalisationFailsTheCheck() {
         let (h, a) = (randomTensor([6, 5], seed: 3, std: 2), randomUnitRows([6, 5], seed: 4))
         let gradient = Tensor(zeros: h.shape)
-        _ = loss.loss(features: h, previous: a, gradientScale: 1, gradient: gradient)
+        _ = loss.loss(features: h, targets: a, gradientScale: 1, gradient: gradient)
         for r in 0..<6 {   // undo the 1/‖h‖ of the normalisation's backward
             BLAS.scale(count: 5, alpha: BLAS.norm(count: 5, h.data + r * 5), x: gradient.data + r * 5)
         }
@@ -39,9 +39,9 @@ import Testing
     @Test func gradientAccumulatesWithItsScale() {
         let (h, a) = (randomTensor([4, 3], seed: 5), randomUnitRows([4, 3], seed: 6))
         let unit = Tensor(zeros: h.shape), accumulated = Tensor(zeros: h.shape)
-        _ = loss.loss(features: h, previous: a, gradientScale: 1, gradient: unit)
+        _ = loss.loss(features: h, targets: a, gradientScale: 1, gradient: unit)
         accumulated.fill(0.25)
-        _ = loss.loss(features: h, previous: a, gradientScale: -3, gradient: accumulated)
+        _ = loss.loss(features: h, targets: a, gradientScale: -3, gradient: accumulated)
         for i in 0..<h.count { #expect(abs(accumulated[i] - (0.25 - 3 * unit[i])) < 1e-5) }
     }
 
@@ -52,7 +52,7 @@ import Testing
         let row = randomUnitRows([1, 4], seed: 8)
         let a = Tensor(shape: [7, 4], values: (0..<7).flatMap { _ in row.array })
         let gradient = Tensor(zeros: h.shape)
-        let l = loss.loss(features: h, previous: a, gradientScale: 1, gradient: gradient)
+        let l = loss.loss(features: h, targets: a, gradientScale: 1, gradient: gradient)
         #expect(abs(l - log(7)) < 1e-5)
         #expect(gradient.array.allSatisfy { abs($0) < 1e-6 })
     }
@@ -65,7 +65,7 @@ import Testing
         let same = Tensor(zeros: a.shape)
         same.copy(from: a)
         BLAS.scale(count: same.count, alpha: 3, x: same.data)
-        #expect(value(same, a, CompatibilityLoss(temperature: 0.02)) < 1e-3)
+        #expect(value(same, a, TargetInfoNCE(temperature: 0.02)) < 1e-3)
         let h = randomTensor([8, 16], seed: 10)
         let scaled = Tensor(zeros: h.shape)
         scaled.copy(from: h)
@@ -73,7 +73,7 @@ import Testing
         #expect(abs(value(h, a) - value(scaled, a)) < 1e-5)
         #expect(value(h, a) > value(same, a))
         let gradient = Tensor(zeros: h.shape)
-        _ = loss.loss(features: h, previous: a, gradientScale: 1, gradient: gradient)
+        _ = loss.loss(features: h, targets: a, gradientScale: 1, gradient: gradient)
         for r in 0..<8 { #expect(abs(BLAS.dot(count: 16, h.data + r * 16, gradient.data + r * 16)) < 1e-5) }
     }
 
@@ -95,7 +95,7 @@ import Testing
         arena.zeroGradients()
         _ = network.forward(x, mode: .training)
         let extra = Tensor(zeros: tap.features.shape)
-        _ = loss.loss(features: tap.features, previous: a, gradientScale: 1, gradient: extra)
+        _ = loss.loss(features: tap.features, targets: a, gradientScale: 1, gradient: extra)
         tap.extraGradient = extra
         _ = network.backward(r)
         let probes = arena.parameters.map {
@@ -127,7 +127,7 @@ import Testing
     /// served features) and leaves the projector exactly as the step without it would.
     @Test func theTermMovesTheEncoderOnly() {
         let (views, prior) = TrainerTests.inputs(batch: 8, seed: 21)
-        let previous = randomUnitRows([16, Trainer(TrainerTests.config(.simclr, adc: true)).config.encoder.featureDimension], seed: 22)
+        let previous = randomUnitRows([16, TrainerTests.config(.simclr, adc: true).encoder.featureDimension], seed: 22)
         let (plain, zero, weighted) = (Self.trainer(nil), Self.trainer(CompatibilityTerm(weight: 0)), Self.trainer(CompatibilityTerm(weight: 2)))
         let reports = [plain, zero, weighted].map { $0.step(views: views, prior: prior, previous: previous) }
         #expect(!reports[0].terms.contains { $0.name == "compatibility" })

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Recipe variants at equal wall clock (issue 11: what learns most per CPU-hour). Each line of a
-# list runs ALONE on the idle machine, two threads, for the same minutes; its cosine ends inside
-# them at a step count set from probes of its own speed. Then kNN on CIFAR-10 test.
+# Recipe variants at equal wall clock (issue 11: what learns most per CPU-hour: width, depth,
+# progressive resolution, small crops). Each line of a list runs ALONE on the idle machine, two
+# threads, for the same minutes; its cosine ends inside them at a step count set from probes of
+# its own speed. Then kNN on CIFAR-10 test.
 #
 # A list line: <name> <glf train options...> [progressive START FRACTION]
 #   "progressive 16 0.5" ramps the views from 16 pixels to the full side over the first half of

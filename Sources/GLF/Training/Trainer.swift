@@ -1,6 +1,7 @@
 // The trainer: one GLF step at a time, for any method, with or without ADC.
 //
 //   views [2B, S, S, C]  view 1 of every image, then view 2 (augmented by the caller)
+//   smallCrops [2B, s, s, C] each  pairs of small crops of the same images, or none
 //   prior [B, P]         the input-space prior of the same images for ADC's LPM, or nil
 //   previous [2B, F]     the previous version's unit features of the same views, for the
 //                        compatibility term, or nil
@@ -15,9 +16,13 @@
 //              method's dL/dz, whose norm is measured
 //   ADC        its terms on ẑ, folded into dz; each term's gradient norm over the method's is
 //              its gradient share (method.md §3: the sign that the term is alive)
-//   compatibility  optional: CompatibilityLoss of each view's h against `previous`; its gradient
+//   compatibility  optional: TargetInfoNCE of each view's h against `previous`; its gradient
 //              joins the encoder's at the tap
 //   backward   online, from dz
+//   small crops  optional (`config.smallCrops`): each pair of small crops [2B, s, s, C] through
+//              online after the large views' backward (a forward overwrites the layers'
+//              activations), a TargetInfoNCE of their projections against the large views' ẑ,
+//              which stays fixed; their backward adds into the same gradients
 //   update     learning rate from the schedule, one optimiser per network (a head may sit out
 //              its first steps, and may act after each update: SwAV's prototypes); the method's
 //              state records the step (SwAV's queue); EMA of the target
@@ -60,6 +65,9 @@ public final class Trainer {
     /// Each replica's tap between encoder and projector (one per view).
     private let taps: [FeatureTap]
     private let tapGradients: [Tensor]
+    /// The large views' ẑ [2B, D], kept as the small crops' targets, and their gradient [2B, D].
+    private let largeViewTargets = Tensor(zeros: [0])
+    private let smallCropGradient = Tensor(zeros: [0])
     /// One optimiser per trained network, by the name its checkpoint files use: online, then the heads.
     let optimisers: [(name: String, model: ReplicatedModel, optimiser: any Optimiser)]
     private let ema: ExponentialMovingAverage?
@@ -103,11 +111,12 @@ public final class Trainer {
     public func head(_ name: String) -> ReplicatedModel? { heads.first { $0.name == name }?.model }
 
     public func step(_ inputs: StepInputs) -> StepReport {
-        step(views: inputs.views, prior: inputs.prior, previous: inputs.previous)
+        step(views: inputs.views, prior: inputs.prior, previous: inputs.previous, smallCrops: inputs.smallCrops)
     }
 
-    /// `previous` is read only with a compatibility term; without it, the term is skipped.
-    public func step(views: Tensor, prior: Tensor?, previous: Tensor? = nil) -> StepReport {
+    /// `previous` is read only with a compatibility term, `smallCrops` only with
+    /// `config.smallCrops`; without them, their terms are skipped.
+    public func step(views: Tensor, prior: Tensor?, previous: Tensor? = nil, smallCrops: [Tensor] = []) -> StepReport {
         precondition(views.shape[0] == 2 * config.batch, "views \(views.shape) are not two views of \(config.batch) images")
         let mode = ForwardMode.training(views: 2)
         for (_, model, _) in optimisers { model.zeroGradients() }
@@ -132,16 +141,22 @@ public final class Trainer {
         if let compatibility = config.compatibility, let previous {
             loss += applyCompatibility(compatibility, previous: previous)
         }
+        let monitor = collapseMonitor(tensors.unitProjections)
+        state?.record(tensors)
+        let smallCropTerm = smallCrops.isEmpty ? nil : config.smallCrops
+        if smallCropTerm != nil {
+            largeViewTargets.reshape(to: tensors.unitProjections.shape)
+            largeViewTargets.copy(from: tensors.unitProjections)
+        }
+        online.backward(tensors.projectionGradient)
+        if let smallCropTerm { loss += applySmallCrops(smallCropTerm, crops: smallCrops) }
         var shares: [String: Float] = [:]
         for term in tensors.values {
             if let norm = term.gradientNorm { shares[term.name] = methodGradientNorm > 0 ? norm / methodGradientNorm : 0 }
         }
-        let monitor = collapseMonitor(tensors.unitProjections)
-        state?.record(tensors)
         let learningRate = config.optimiser.schedule.learningRate(atStep: stepCount)
         let updated = loss.isFinite
         if updated {
-            online.backward(tensors.projectionGradient)
             func frozen(_ name: String) -> Bool { heads.contains { $0.name == name && stepCount < $0.frozenSteps } }
             for (name, model, optimiser) in optimisers where !frozen(name) {
                 optimiser.learningRate = learningRate
@@ -165,11 +180,38 @@ public final class Trainer {
         for (v, (tap, gradient)) in zip(taps, tapGradients).enumerated() {
             gradient.reshape(to: tap.features.shape)
             gradient.fill(0)
-            value += term.loss.loss(features: tap.features, previous: tensors.view(v, of: previous), gradientScale: term.weight / 2,
+            value += term.loss.loss(features: tap.features, targets: tensors.view(v, of: previous), gradientScale: term.weight / 2,
                                     gradient: gradient) / 2
             tap.extraGradient = gradient
         }
         let result = LossValue(name: "compatibility", kind: .constraining, value: value, weight: term.weight)
+        tensors.values.append(result)
+        return result.weighted
+    }
+
+    /// Each pair of small crops through online, forward and backward: a TargetInfoNCE of each
+    /// crop's projections against each large view's ẑ (fixed), weighted by λ / (4 · pairs) (the
+    /// mean over the 2 crops of a pair, the 2 large views and the pairs). Its gradient norm at the
+    /// crops' projections, over the method's at the views', is its gradient share.
+    private func applySmallCrops(_ small: SmallCrops, crops: [Tensor]) -> Float {
+        let loss = small.loss
+        let scale = small.weight / Float(4 * crops.count)
+        var value: Float = 0, squaredNorm: Float = 0
+        for pair in crops {
+            let projections = online.forward(pair, mode: .training(views: 2))
+            smallCropGradient.reshape(to: projections.shape)
+            smallCropGradient.fill(0)
+            for crop in 0..<2 {
+                for large in 0..<2 {
+                    value += loss.loss(features: tensors.view(crop, of: projections), targets: tensors.view(large, of: largeViewTargets),
+                                       gradientScale: scale, gradient: tensors.view(crop, of: smallCropGradient)) / Float(4 * crops.count)
+                }
+            }
+            let norm = BLAS.norm(count: smallCropGradient.count, smallCropGradient.data)
+            squaredNorm += norm * norm
+            online.backward(smallCropGradient)
+        }
+        let result = LossValue(name: "small_crops", kind: .aligning, value: value, weight: small.weight, gradientNorm: squaredNorm.squareRoot())
         tensors.values.append(result)
         return result.weighted
     }

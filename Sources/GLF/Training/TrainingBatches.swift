@@ -6,7 +6,8 @@
 // The prior (method.md §3): `.pixels`, down-sampled standardised pixels ("identity"), or
 // `.frozenEncoder`, the L2-normalised features of a frozen earlier model (in a stream, the previous
 // published version: it keeps what earlier versions learned).
-// With a compatibility term, also the previous version's unit features of the same two views.
+// With a compatibility term, also the previous version's unit features of the same two views;
+// with small crops, their pairs of views.
 import Neural
 
 public enum InputPrior {
@@ -23,9 +24,11 @@ public struct StepInputs {
     /// The previous version's unit features [2B, F] of the same two views, or nil without a
     /// compatibility term.
     public var previous: Tensor?
+    /// Each pair of small crops [2B, s, s, C] (`TrainingConfig.smallCrops`; none without).
+    public var smallCrops: [Tensor]
 
-    public init(views: Tensor, prior: Tensor? = nil, previous: Tensor? = nil) {
-        (self.views, self.prior, self.previous) = (views, prior, previous)
+    public init(views: Tensor, prior: Tensor? = nil, previous: Tensor? = nil, smallCrops: [Tensor] = []) {
+        (self.views, self.prior, self.previous, self.smallCrops) = (views, prior, previous, smallCrops)
     }
 }
 
@@ -45,6 +48,10 @@ public final class TrainingInputs {
     private let previousFeatures = Tensor(zeros: [0])
     private let prior: InputPrior
     private let previousVersion: Embedder?
+    /// One augmenter per pair of small crops, each with a seed of its own (their draws differ
+    /// from the large views' and from each other's), and the tensors they fill.
+    private let smallCropAugmenters: [Augmenter]
+    private let smallCropViews: [Tensor]
 
     /// `previousVersion`: the encoder the compatibility term compares with (unused without one).
     public init(shape: SourceImageShape, config: TrainingConfig, prior: InputPrior = .pixels,
@@ -55,6 +62,20 @@ public final class TrainingInputs {
         normalization = ImageNormalization(config.augmentation)
         self.prior = prior
         self.previousVersion = previousVersion
+        var smallCropAugmenters: [Augmenter] = []
+        if let small = config.smallCrops {
+            for pair in 0..<small.pairs {
+                smallCropAugmenters.append(try Augmenter(recipe: small.recipe(from: config.augmentation),
+                                                         seed: Self.smallCropSeed(config.seed, pair: pair)))
+            }
+        }
+        self.smallCropAugmenters = smallCropAugmenters
+        smallCropViews = smallCropAugmenters.map { _ in Tensor(zeros: [0]) }
+    }
+
+    /// The augmentation seed of small-crop pair `pair`: the run's seed, mixed with the pair.
+    static func smallCropSeed(_ seed: UInt64, pair: Int) -> UInt64 {
+        splitMix64(seed ^ (0x5A11_C409 &+ UInt64(pair)))
     }
 
     /// The inputs of a step on `config.batch` images, given as `batchPixels` (B × H × W × C bytes).
@@ -62,6 +83,10 @@ public final class TrainingInputs {
         precondition(batchPixels.count == config.batch * shape.bytesPerImage, "a batch is \(config.batch) whole images")
         try augmenter(atStep: step).augmentBothViews(images: batchPixels, shape: shape, step: UInt64(step), into: views, workers: config.workers)
         var inputs = StepInputs(views: views)
+        for (augmenter, crops) in zip(smallCropAugmenters, smallCropViews) {
+            try augmenter.augmentBothViews(images: batchPixels, shape: shape, step: UInt64(step), into: crops, workers: config.workers)
+            inputs.smallCrops.append(crops)
+        }
         if config.adc != nil {
             switch prior {
             case .pixels:

@@ -31,6 +31,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var compatibility: CompatibilityTerm? = nil
     /// Smaller views in the early steps (nil: every step at the encoder's image size).
     public var progressive: ProgressiveResolution? = nil
+    /// Small crops beside the two views (multi-crop; nil: none).
+    public var smallCrops: SmallCrops? = nil
 
     public init() {}
 
@@ -45,6 +47,7 @@ public struct ConfigurationChange: Sendable, Equatable, CustomStringConvertible 
     public enum Field: String, Sendable, CaseIterable {
         case method, width, depth, imageSide, channels, heads, batch, optimiser, averaging, augmentation
         case learningRate, weightDecay, momentum, warmupSteps, totalSteps, adc, averageDecay, seed, compatibility, progressive
+        case smallCrops
     }
     public var field: Field
     public var saved: String
@@ -53,7 +56,8 @@ public struct ConfigurationChange: Sendable, Equatable, CustomStringConvertible 
     public var canChangeOnResume: Bool {
         switch field {
         case .method, .width, .depth, .imageSide, .channels, .heads, .batch, .optimiser, .averaging, .augmentation: false
-        case .learningRate, .weightDecay, .momentum, .warmupSteps, .totalSteps, .adc, .averageDecay, .seed, .compatibility, .progressive: true
+        case .learningRate, .weightDecay, .momentum, .warmupSteps, .totalSteps, .adc, .averageDecay, .seed, .compatibility, .progressive,
+             .smallCrops: true
         }
     }
 
@@ -95,6 +99,7 @@ extension TrainingConfig {
         compare(.seed) { $0.seed }
         compare(.compatibility) { $0.compatibility.map { "\($0)" } ?? "off" }
         compare(.progressive) { $0.progressive.map { "\($0)" } ?? "off" }
+        compare(.smallCrops) { $0.smallCrops.map { "\($0)" } ?? "off" }
         return changes
     }
 }
@@ -122,8 +127,47 @@ public struct ProgressiveResolution: Codable, Sendable, Equatable, CustomStringC
     public var description: String { "from \(startSize) px, full size at step \(rampSteps)" }
 }
 
-/// CompatibilityLoss's weight λ and temperature τ, for the features of both views against the
-/// previous version's features of the same (un-augmented) images.
+/// Small crops (multi-crop: SwAV, Caron et al. 2020; DINO): besides its two views, each image
+/// gives `pairs` pairs of small crops, `size` pixels a side, cut from `scale` of its area. A crop
+/// of 16 pixels costs the encoder a quarter of a 32-pixel view, and asks it to tell an image by a
+/// part of it. The crops learn from the large views, never the other way (DINO's local-to-global
+/// rule): a TargetInfoNCE of each small crop's projections against each large view's unit
+/// projections, the large views without gradient; weighted by `weight`, averaged over the crops
+/// and the two large views. Pairs, because the network runs one replica per view: crop 1 of every
+/// image on one core, crop 2 on the other.
+public struct SmallCrops: Codable, Sendable, Equatable, CustomStringConvertible {
+    public var pairs: Int
+    public var size: Int
+    public var minimumScale: Float
+    public var maximumScale: Float
+    public var weight: Float
+    public var temperature: Float
+
+    public init(pairs: Int = 1, size: Int = 16, minimumScale: Float = 0.05, maximumScale: Float = 0.4,
+                weight: Float = 1, temperature: Float = 0.2) {
+        (self.pairs, self.size, self.minimumScale, self.maximumScale) = (pairs, size, minimumScale, maximumScale)
+        (self.weight, self.temperature) = (weight, temperature)
+    }
+
+    /// The crops' recipe: the large views' with the small size and crop scale.
+    public func recipe(from large: AugmentationRecipe) -> AugmentationRecipe {
+        var recipe = large
+        for keyPath in [\AugmentationRecipe.view1, \AugmentationRecipe.view2] {
+            recipe[keyPath: keyPath].outputSize = size
+            recipe[keyPath: keyPath].crop.minimumScale = minimumScale
+            recipe[keyPath: keyPath].crop.maximumScale = maximumScale
+        }
+        return recipe
+    }
+
+    public var loss: TargetInfoNCE { TargetInfoNCE(temperature: temperature) }
+    public var description: String {
+        "\(2 * pairs) of \(size) px from \(minimumScale)–\(maximumScale) of the area, λ \(weight), τ \(temperature)"
+    }
+}
+
+/// The compatibility term (a TargetInfoNCE): its weight λ and temperature τ, for the features of
+/// both views against the previous version's features of the same views.
 public struct CompatibilityTerm: Codable, Sendable, Equatable, CustomStringConvertible {
     public var weight: Float
     public var temperature: Float
@@ -132,7 +176,7 @@ public struct CompatibilityTerm: Codable, Sendable, Equatable, CustomStringConve
         (self.weight, self.temperature) = (weight, temperature)
     }
 
-    public var loss: CompatibilityLoss { CompatibilityLoss(temperature: temperature) }
+    public var loss: TargetInfoNCE { TargetInfoNCE(temperature: temperature) }
     public var description: String { "λ \(weight), τ \(temperature)" }
 }
 

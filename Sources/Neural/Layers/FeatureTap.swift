@@ -1,6 +1,6 @@
 // A tap between two layers, so that a loss can read an inner representation and send its
 // gradient back from there: glfd serves the encoder's features, not the projector's outputs, and
-// the compatibility term (GLF's CompatibilityLoss) works on those.
+// the compatibility term (GLF's TargetInfoNCE) works on those.
 //   forward:  y = x [N, F]; the tap keeps x (valid until the next forward) and forgets any
 //             extra gradient set for an earlier pass
 //   backward: dx = dy + extra, extra set by the caller between forward and backward (or none)
