@@ -10,17 +10,19 @@
 //               flight and many images per request (throughput)
 //   knn         by vector, k nearest of every stored item: exact (`exact: true`, a scan of all
 //               vectors) and approximate (HNSW), one after another (latency) and several in flight
-//               (throughput); recall@k of approximate against exact on the same queries. Query
+//               (throughput); recall@k of approximate against exact on the same queries (by score:
+//               the store repeats its files, and copies tie). Query
 //               vectors are the embed replies of held-out images (never ingested).
 //   training on the same state restarted with training running (updates per image 4, small
 //               batches, so steps run for the whole measurement): the same numbers, the step rate
 //               with no requests and while queried, and ingest again: what training and queries
 //               cost each other
-//   publication the same state restarted with training on and one version published at its first
-//               step: the rebuild of the whole store under it (embedding and HNSW), training's
-//               images/s while it runs against training alone, the time from the publication until
-//               knn answers from the new version, and the memory by part at the end (status's
-//               `memory`; the resident set is this process's, the bench's own buffers included)
+//   publication the same state restarted with training on and a version published at its first
+//               step (and every as many steps after): the rebuild of the whole store under it
+//               (embedding, then HNSW), training's images/s during each against training alone,
+//               the time from the publication until knn answers from the new version, and the
+//               memory by part at the end (status's `memory`; the resident set is this
+//               process's, the bench's own buffers included)
 //   in process  the exported catalog in our ExactIndex and HNSWIndex (the daemon's parameters)
 //               on one thread, no ZeroMQ, the fastest of three passes over the queries: the
 //               like-for-like figures for tools/bench/daemon_peer.py, which runs FAISS
@@ -187,7 +189,7 @@ struct BenchDaemon: ParsableCommand {
 
         // 4. The exported vectors in process, one thread, for the FAISS peer.
         print(" in process, on the exported vectors (no ZeroMQ, 1 thread): compare with tools/bench/daemon_peer.py")
-        let inProcess = measureInProcess(catalog: catalog, queryVectors: off.queryVectors, daemonExact: off.exactAnswers)
+        let inProcess = measureInProcess(catalog: catalog, queryVectors: off.queryVectors, daemonExactScores: off.exactScores)
         try writePeerFiles(to: outFolder, catalog: catalog, queryVectors: off.queryVectors, daemonExact: off.exactAnswers,
                            off: off, on: on, publication: publication, inProcess: inProcess, ingestRate: ingestOff.rate)
         print("  wrote embeddings.npy [\(catalog.ids.count), \(catalog.dimension)], queries.npy [\(queries), \(catalog.dimension)], glfd_exact.npy and glf.json to \(out)")
@@ -198,7 +200,8 @@ struct BenchDaemon: ParsableCommand {
     /// Starts a daemon on `state`, runs `body` with it, and stops it. The daemon, and with it its
     /// LMDB environment, is gone when this returns, before the next one opens the same files
     /// (LMDB: never open one environment twice in a process).
-    /// `publishAtStep`: the one step at which a version is published (none otherwise).
+    /// `publishAtStep`: the first step at which a version is published, and every as many steps after
+    /// (none otherwise).
     private func withDaemon<Result>(state: URL, training: Bool, publishAtStep: Int? = nil,
                                     _ body: (GLFDaemon) throws -> Result) throws -> Result {
         var settings = try startSettings(state: state, training: training)
@@ -283,6 +286,7 @@ struct BenchDaemon: ParsableCommand {
         var version = 0
         var queryVectors: [[Float]] = []
         var exactAnswers: [[UInt64]] = []
+        var exactScores: [[Float]] = []
         var figures: [String: Double] = [:]
     }
 
@@ -358,13 +362,14 @@ struct BenchDaemon: ParsableCommand {
         result.figures["embed_p99_ms"] = percentile(sequential.latencies, 0.99) * 1e3
 
         // knn by vector: exact, then approximate, on the same query vectors.
-        var answers: [Bool: [[UInt64]]] = [:]
+        var answers: [Bool: [[UInt64]]] = [:], scores: [Bool: [[Float]]] = [:]
         for exact in [true, false] {
             let name = exact ? "exact" : "approx"
             let commands = result.queryVectors.map { Command.knn(KNNQuery(.vector($0), k: k, exact: exact)) }
             let one = try client.pipeline(commands, inflight: 1)
             let found = try one.replies.map { try $0.result(as: KNNResult.self) }
             answers[exact] = found.map { $0.neighbours.map(\.id) }
+            scores[exact] = found.map { $0.neighbours.map(\.score) }
             if found.contains(where: { $0.exact != exact }) {
                 note("note: knn asked for exact \(exact) was answered exact \(!exact) (no HNSW below index.approximate_min_items)")
             }
@@ -372,7 +377,7 @@ struct BenchDaemon: ParsableCommand {
             try many.replies.forEach { _ = try $0.result(as: KNNResult.self) }
             let label = exact ? "knn exact over ZeroMQ" : "knn approximate over ZeroMQ"
             var text = latencyText(one.latencies, seconds: one.seconds, unit: "queries/s")
-            if !exact { text += String(format: "   recall@%d %.4f", k, recall(answers[false]!, answers[true]!)) }
+            if !exact { text += String(format: "   recall@%d %.4f", k, recallByScore(scores[false]!, exact: scores[true]!, k: k)) }
             report(label + ", one after another", text)
             report(label + ", \(inflight) in flight", rateText(Double(commands.count) / many.seconds, "queries/s"))
             result.figures["knn_\(name)_p50_ms"] = percentile(one.latencies, 0.5) * 1e3
@@ -381,7 +386,8 @@ struct BenchDaemon: ParsableCommand {
             result.figures["knn_\(name)_inflight_queries_per_second"] = Double(commands.count) / many.seconds
         }
         result.exactAnswers = answers[true]!
-        result.figures["knn_recall"] = recall(answers[false]!, answers[true]!)
+        result.exactScores = scores[true]!
+        result.figures["knn_recall"] = recallByScore(scores[false]!, exact: scores[true]!, k: k)
 
         if let trainingStart {
             let status = try client.call(.status).result(as: StatusResult.self)
@@ -400,41 +406,58 @@ struct BenchDaemon: ParsableCommand {
     private func measurePublication(daemon: GLFDaemon, trainingAlone: Double?) throws -> [String: Double] {
         let client = try benchClient(daemon.server.boundEndpoints.requests)
         let first = try client.call(.status).result(as: StatusResult.self).model.version
+        // The phases, told apart by what knn answers (status's `building` names the newest version
+        // due, not what the catalog queue is doing): the restart first attaches the old catalog's
+        // graph (knn answers exactly, old version); then the new version's catalog is embedded
+        // (old version, approximate); knn answers from the new version (exactly, until its graph
+        // is attached); its graph attached (new version, approximate): done. Versions keep coming
+        // every few hundred steps meanwhile, so the catalog is never quiet; the phases are not
+        // waiting for it.
+        let probe = Command.knn(KNNQuery(.item(1), k: k, exact: false))
         var published: ModelResult?
-        var rebuilding: [StatusResult] = [], peakResident = 0
-        var rebuildStarted: ContinuousClock.Instant?
+        var embedStarted: ContinuousClock.Instant?, served: ContinuousClock.Instant?, servedLag = Double.nan
+        var samples: [(at: ContinuousClock.Instant, step: Int, phase: Int)] = [], peakResident = 0
         let deadline = ContinuousClock.now + .seconds(4 * 3600)
         var last = try client.call(.status).result(as: StatusResult.self)
+        var answer = try client.call(probe).result(as: KNNResult.self)
         while ContinuousClock.now < deadline {
             last = try client.call(.status).result(as: StatusResult.self)
+            answer = try client.call(probe).result(as: KNNResult.self)
             peakResident = max(peakResident, last.memory?.residentBytes ?? 0)
             if published == nil && last.model.version > first { published = last.model }
             if let version = published?.version {
-                if last.catalog.version >= version && last.catalog.building == nil { break }
-                if last.catalog.building != nil {
-                    if rebuildStarted == nil { rebuildStarted = .now }
-                    rebuilding.append(last)
+                if answer.version >= version && !answer.exact { break }
+                if answer.version < version && !answer.exact && embedStarted == nil { embedStarted = .now }
+                if answer.version >= version && served == nil {
+                    served = .now
+                    servedLag = Date().timeIntervalSince1970 - (published?.publishedAt ?? .nan)
                 }
+                // 1: embedding the new version's catalog; 2: its graph.
+                if embedStarted != nil { samples.append((.now, last.training.step, served == nil ? 1 : 2)) }
             }
             usleep(500_000)
         }
-        guard let published, let publishedAt = published.publishedAt, last.catalog.version >= published.version else {
-            throw BenchDaemonError("no version was served within 4 hours of the restart (last status: \(last.catalog))")
+        guard let published, let embedStarted, let served, answer.version >= published.version, !answer.exact else {
+            throw BenchDaemonError("no version was served with its graph within 4 hours of the restart (last status: \(last.catalog))")
         }
         var figures: [String: Double] = [:]
-        let lag = Date().timeIntervalSince1970 - publishedAt
-        let rebuildSeconds = rebuildStarted.map { seconds(since: $0) } ?? .nan
-        report("rebuild of \(last.catalog.items) items (embed + HNSW)", String(format: "%9.1f s          (%.0f items/s, training on)",
-                                                                          rebuildSeconds, Double(last.catalog.items) / rebuildSeconds))
-        report("publication → knn answers from it", String(format: "%9.1f s          (version %d, step %d)", lag,
-                                                            published.version, published.step))
-        // Status's rate covers the last 30 s: the samples from 30 s into the rebuild on.
-        let settled = rebuilding.dropFirst(60).map(\.training.imagesPerSecond)
-        if !settled.isEmpty {
-            let during = settled.reduce(0, +) / Double(settled.count)
-            report("training while the rebuild runs", String(format: "%9.1f images/s   (%@)", during,
-                                                             trainingAlone.map { String(format: "%.2f of training alone", during / $0) } ?? "-"))
-            figures["training_during_rebuild_images_per_second"] = during
+        let (embedSeconds, graphSeconds) = (served - embedStarted, ContinuousClock.now - served)
+        func asSeconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+        let items = Double(last.catalog.items)
+        report("rebuild: embed \(last.catalog.items) items", String(format: "%9.1f s          (%.0f items/s, training on)",
+                                                                    asSeconds(embedSeconds), items / asSeconds(embedSeconds)))
+        report("rebuild: HNSW graph", String(format: "%9.1f s          (knn answers exactly meanwhile)", asSeconds(graphSeconds)))
+        report("publication → knn answers from it", String(format: "%9.1f s          (version %d, step %d; %.0f s of it waiting for the old graph)",
+                                                            servedLag, published.version, published.step,
+                                                            servedLag - asSeconds(embedSeconds)))
+        // Training's images/s over each phase, from the steps taken (status's own rate covers 30 s).
+        for (phase, label) in [(1, "training while it embeds"), (2, "training while the graph is built")] {
+            let inPhase = samples.filter { $0.phase == phase }
+            guard let a = inPhase.first, let b = inPhase.last, b.at > a.at else { continue }
+            let rate = Double((b.step - a.step) * trainingBatch) / asSeconds(b.at - a.at)
+            report(label, String(format: "%9.1f images/s   (%@)", rate,
+                                 trainingAlone.map { String(format: "%.2f of training alone", rate / $0) } ?? "-"))
+            figures[phase == 1 ? "training_during_embed_images_per_second" : "training_during_graph_images_per_second"] = rate
         }
         if let memory = last.memory {
             func mib(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
@@ -445,8 +468,10 @@ struct BenchDaemon: ParsableCommand {
             figures["networks_bytes"] = Double(memory.networksBytes)
             figures["peak_resident_bytes"] = Double(peakResident)
         }
-        figures["rebuild_seconds"] = rebuildSeconds
-        figures["serving_lag_seconds"] = lag
+        figures["rebuild_embed_seconds"] = asSeconds(embedSeconds)
+        figures["rebuild_graph_seconds"] = asSeconds(graphSeconds)
+        figures["rebuild_seconds"] = asSeconds(embedSeconds) + asSeconds(graphSeconds)
+        figures["serving_lag_seconds"] = servedLag
         return figures
     }
 
@@ -521,7 +546,7 @@ struct BenchDaemon: ParsableCommand {
     // MARK: In process
 
     /// Our indexes on the exported vectors, one thread, no ZeroMQ: what daemon_peer.py compares with.
-    private func measureInProcess(catalog: ExportedCatalog, queryVectors: [[Float]], daemonExact: [[UInt64]]) -> [String: Double] {
+    private func measureInProcess(catalog: ExportedCatalog, queryVectors: [[Float]], daemonExactScores: [[Float]]) -> [String: Double] {
         BLAS.setThreads(1)
         let d = catalog.dimension
         var builder = ExactIndex.Builder(dimension: d, capacity: catalog.ids.count)
@@ -534,8 +559,9 @@ struct BenchDaemon: ParsableCommand {
         figures["exact_one_query_qps"] = Double(queryVectors.count) / total
         figures["exact_one_query_p50_ms"] = percentile(latencies, 0.5) * 1e3
         figures["exact_one_query_p99_ms"] = percentile(latencies, 0.99) * 1e3
-        let truthIDs = truth.map { $0.map(\.id) }
-        report("  agreement with glfd's exact answers", String(format: "%9.4f          (share of glfd's exact ids found)", recall(daemonExact, truthIDs)))
+        let truthScores = truth.map { $0.map(\.score) }
+        report("  agreement with glfd's exact answers", String(format: "%9.4f          (recall@%d by score of glfd's exact answers)",
+                                                               recallByScore(daemonExactScores, exact: truthScores, k: k), k))
 
         let batchSeconds = (0..<3).map { _ in timed { _ = exact.search(queries: queryVectors, k: k) } }.min()!
         report("exact, all queries in one call (sgemm)", rateText(Double(queryVectors.count) / batchSeconds, "queries/s"))
@@ -549,7 +575,7 @@ struct BenchDaemon: ParsableCommand {
                                                     parameters.m, parameters.efConstruction))
         figures["hnsw_build_seconds"] = buildSeconds
         let (approximate, hnswLatencies, hnswTotal) = fastestPass(over: queryVectors) { hnsw.search($0, k: k) }
-        let hnswRecall = recall(approximate.map { $0.map(\.id) }, truthIDs)
+        let hnswRecall = recallByScore(approximate.map { $0.map(\.score) }, exact: truthScores, k: k)
         report("hnsw ef \(parameters.efSearch), one query (glf HNSWIndex)",
                latencyText(hnswLatencies, seconds: hnswTotal, unit: "queries/s") + String(format: "   recall@%d %.4f", k, hnswRecall))
         figures["hnsw_one_query_qps"] = Double(queryVectors.count) / hnswTotal
@@ -607,17 +633,6 @@ struct BenchDaemon: ParsableCommand {
     }
 
     private func rateText(_ rate: Double, _ unit: String) -> String { String(format: "%9.0f %@", rate, unit) }
-
-    /// Share of the exact answers' ids that the approximate answers hold.
-    private func recall(_ approximate: [[UInt64]], _ exact: [[UInt64]]) -> Double {
-        var found = 0, total = 0
-        for (a, e) in zip(approximate, exact) {
-            let truth = Set(e)
-            found += a.filter { truth.contains($0) }.count
-            total += truth.count
-        }
-        return Double(found) / Double(max(total, 1))
-    }
 }
 
 private struct BenchDaemonError: Error, CustomStringConvertible {

@@ -8,7 +8,8 @@
 //
 // `--save-npy DIR` writes items.npy [N, D] and queries.npy [Q, D] (float32, unit rows) so that
 // tools/bench/knn.py runs FAISS (IndexFlatIP) and hnswlib on the same data and prints the same
-// fields. Nothing here asserts a time: the machine is shared, the ratios are what to read.
+// fields. `--vectors DIR` searches real embeddings instead: the catalog and queries `glf-bench
+// daemon --out DIR` exported from glfd. Recall counts scores, not ids (`recallByScore`). Nothing here asserts a time: the machine is shared, the ratios are what to read.
 import ArgumentParser
 import Foundation
 import Index
@@ -17,7 +18,7 @@ import Neural
 struct BenchKNN: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "knn",
-        abstract: "Exact (sgemm) and HNSW nearest-neighbour search on synthetic clustered embeddings: queries/s, build time, recall.")
+        abstract: "Exact (sgemm) and HNSW nearest-neighbour search on synthetic clustered embeddings (or exported ones): queries/s, build time, recall.")
 
     @Option(help: "Items in the catalog.")
     var count = 100_000
@@ -55,6 +56,9 @@ struct BenchKNN: ParsableCommand {
     @Option(help: "Also write items.npy and queries.npy to this folder (for tools/bench/knn.py).")
     var saveNpy: String?
 
+    @Option(help: "Search these vectors instead of synthetic ones: DIR/embeddings.npy [N, D] and DIR/queries.npy [Q, D], unit rows (what glf-bench daemon --out writes); --count, --dim, --queries, --clusters and --seed are then unused.")
+    var vectors: String?
+
     func validate() throws {
         guard count >= 1, dim >= 1, queries >= 1, k >= 1, clusters >= 1, m >= 2, efConstruction >= 1, threads >= 1,
               latencyQueries >= 1 else {
@@ -63,14 +67,28 @@ struct BenchKNN: ParsableCommand {
         guard !efValues.isEmpty, efValues.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--ef: comma-separated positive integers, e.g. 16,64,256") }
     }
 
+    /// Items [N × D] and queries [Q × D], row-major, and D: from --vectors, or synthetic.
+    private func data() throws -> (items: [Float], queries: [Float], dimension: Int) {
+        guard let vectors else {
+            let data = SyntheticEmbeddings(dimension: dim, clusters: clusters, seed: seed)
+            return (data.sample(count: count, seed: seed &+ 1), data.sample(count: queries, seed: seed &+ 2), dim)
+        }
+        let folder = URL(fileURLWithPath: vectors)
+        let items = try NumpyFile.read(from: folder.appendingPathComponent("embeddings.npy"))
+        let asked = try NumpyFile.read(from: folder.appendingPathComponent("queries.npy"))
+        guard items.shape.count == 2, asked.shape.count == 2, items.shape[1] == asked.shape[1], items.shape[0] >= k else {
+            throw ValidationError("--vectors \(vectors): embeddings.npy \(items.shape) and queries.npy \(asked.shape) must be [N, D] and [Q, D], N ≥ k")
+        }
+        return (items.values, asked.values, items.shape[1])
+    }
+
     private var efValues: [Int] { ef.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     func run() throws {
         BLAS.setThreads(threads)
         warnAboutOpenBLASCore()
-        let data = SyntheticEmbeddings(dimension: dim, clusters: clusters, seed: seed)
-        let itemMatrix = data.sample(count: count, seed: seed &+ 1)
-        let queryMatrix = data.sample(count: queries, seed: seed &+ 2)
+        let (itemMatrix, queryMatrix, dim) = try data()
+        let (count, queries) = (itemMatrix.count / dim, queryMatrix.count / dim)
         let queryRows = (0..<queries).map { Array(queryMatrix[$0 * dim..<($0 + 1) * dim]) }
         if let saveNpy {
             let folder = URL(fileURLWithPath: saveNpy)
@@ -79,7 +97,8 @@ struct BenchKNN: ParsableCommand {
             try NumpyFile.write(NumpyArray(shape: [queries, dim], values: queryMatrix), to: folder.appendingPathComponent("queries.npy"))
             note("wrote items.npy [\(count), \(dim)] and queries.npy [\(queries), \(dim)] to \(saveNpy)")
         }
-        print("glf-bench knn: \(count) × \(dim) clustered unit vectors (\(clusters) clusters, seed \(seed)), \(queries) queries, k \(k)")
+        let described = vectors.map { "from \($0)" } ?? "clustered (\(clusters) clusters, seed \(seed))"
+        print("glf-bench knn: \(count) × \(dim) unit vectors \(described), \(queries) queries, k \(k)")
         print("  \(BLAS.configuration)")
 
         var builder = ExactIndex.Builder(dimension: dim, capacity: count)
@@ -103,18 +122,8 @@ struct BenchKNN: ParsableCommand {
             var answers: [[Neighbour]] = []
             let seconds = timed { answers = queryRows.map { hnsw.search($0, k: k, ef: width) } }
             print(String(format: "  hnsw ef %-4d           %9.0f queries/s   recall@%d %.4f   (1 thread)",
-                         width, Double(queries) / seconds, k, recall(answers, truth)))
+                         width, Double(queries) / seconds, k,
+                         recallByScore(answers.map { $0.map(\.score) }, exact: truth.map { $0.map(\.score) }, k: k)))
         }
-    }
-
-    /// Share of the exact answers' ids found.
-    private func recall(_ approximate: [[Neighbour]], _ exact: [[Neighbour]]) -> Double {
-        var found = 0, total = 0
-        for (a, e) in zip(approximate, exact) {
-            let truth = Set(e.map(\.id))
-            found += a.filter { truth.contains($0.id) }.count
-            total += truth.count
-        }
-        return Double(found) / Double(max(total, 1))
     }
 }
