@@ -472,6 +472,7 @@ struct BenchDaemon: ParsableCommand {
             figures["networks_bytes"] = Double(memory.networksBytes)
             figures["peak_resident_bytes"] = Double(peakResident)
         }
+        figures["items"] = items
         figures["rebuild_embed_seconds"] = asSeconds(embedSeconds)
         figures["rebuild_graph_seconds"] = asSeconds(graphSeconds)
         figures["rebuild_seconds"] = asSeconds(embedSeconds) + asSeconds(graphSeconds)

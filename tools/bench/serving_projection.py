@@ -4,8 +4,8 @@
     glf-bench daemon --data /tmp/cifar/train --count 1000000 --out runs/bench-1e6/out
     python3 tools/bench/serving_projection.py --figures runs/bench-1e6/out/glf.json     # --memory-gib 24 --lag-hours 24
 
-Reads glf-bench daemon's figures (glf.json; `items` is the store's size N0, else embeddings.npy's
-rows beside it) and projects each cost to N items by the way it grows (stated per line; nothing
+Reads glf-bench daemon's figures (glf.json; the store's size N0 is the rebuild's, `publication.items`,
+else `items`, else embeddings.npy's rows beside it) and projects each cost to N items by the way it grows (stated per line; nothing
 here is measured at N but N0):
 
   rebuild       a new version's catalog, the whole store embedded under it while training runs
@@ -52,7 +52,7 @@ def main():
     args = parser.parse_args()
 
     f = json.load(open(args.figures))
-    n0 = int(f.get("items") or npy_rows(os.path.join(os.path.dirname(args.figures), "embeddings.npy")))
+    n0 = int(f.get("publication.items") or f.get("items") or npy_rows(os.path.join(os.path.dirname(args.figures), "embeddings.npy")))
     embed0, graph0 = f["publication.rebuild_embed_seconds"], f["publication.rebuild_graph_seconds"]
     rebuild0 = embed0 + graph0
     bytes_per_item = f["publication.catalog_bytes"] / n0
