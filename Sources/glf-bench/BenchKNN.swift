@@ -9,7 +9,8 @@
 // `--save-npy DIR` writes items.npy [N, D] and queries.npy [Q, D] (float32, unit rows) so that
 // tools/bench/knn.py runs FAISS (IndexFlatIP) and hnswlib on the same data and prints the same
 // fields. `--vectors DIR` searches real embeddings instead: the catalog and queries `glf-bench
-// daemon --out DIR` exported from glfd. Recall counts scores, not ids (`recallByScore`). Nothing here asserts a time: the machine is shared, the ratios are what to read.
+// daemon --out DIR` exported from glfd. Recall counts scores, not ids (`recallByScore`).
+// Nothing here asserts a time: the machine is shared, the ratios are what to read.
 import ArgumentParser
 import Foundation
 import Index

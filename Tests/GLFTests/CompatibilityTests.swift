@@ -1,6 +1,7 @@
-// The compatibility term (TargetInfoNCE): its gradient against finite differences, alone and
-// through the tap between two layers where the trainer applies it; its properties; and that in
-// the trainer it reaches the encoder and nothing after it.
+// TargetInfoNCE, the loss of the compatibility term and of the small crops: its gradient against
+// finite differences, alone and through the tap between two layers where the trainer applies the
+// compatibility term; its properties; and that in the trainer that term reaches the encoder and
+// nothing after it.
 import Foundation
 import GLFDTesting
 import Neural

@@ -51,7 +51,9 @@ public final class ReplicatedModel: @unchecked Sendable {
         self.workers = max(1, workers)
     }
 
-    public func zeroGradients() { for arena in arenas { arena.zeroGradients() } }
+    /// Zeroes the primary's gradients. The other replicas' are zero between passes already:
+    /// `backward` hands them to the primary and zeroes them.
+    public func zeroGradients() { arenas[0].zeroGradients() }
 
     /// x: [N, ...], N divisible by the number of replicas; in training, one slice per view.
     /// Returns the replicas' outputs stacked in slice order.
@@ -76,8 +78,9 @@ public final class ReplicatedModel: @unchecked Sendable {
     }
 
     /// dy: the gradient of the stacked output. Adds every replica's parameter gradients into the
-    /// primary arena (the others start the next pass from zero) and returns the stacked gradient with respect to the input (a head's input
-    /// gradient feeds the network before it; an encoder's is not computed and must not be read).
+    /// primary arena (the others start the next pass from zero) and returns the stacked gradient
+    /// with respect to the input (a head's input gradient feeds the network before it; an
+    /// encoder's is not computed and must not be read).
     @discardableResult
     public func backward(_ dy: Tensor) -> Tensor {
         let slices = slicesOf(dy)
