@@ -71,11 +71,17 @@ let package = Package(
         .target(name: "Daemon", dependencies: ["Store", "GLF", "Neural", "Protocol", "Imaging", "Index", "ZeroMQ", "Observability",
                                               .product(name: "Logging", package: "swift-log")], swiftSettings: fastMath),
 
-        // Labelled image collections for offline training and evaluation: image folders, IDX files.
-        .target(name: "Datasets", dependencies: ["Imaging", "CZlib"], swiftSettings: fastMath),
+        // Labelled image collections for offline training and evaluation: image folders, IDX files;
+        // a collection as a stream in the orders the stream benchmark compares (i.i.d., tasks, camera).
+        .target(name: "Datasets", dependencies: ["Imaging", "Neural", "CZlib"], swiftSettings: fastMath),
 
         // The science: GLF's aligning and constraining parts, the methods, ADC, augmentations.
         .target(name: "GLF", dependencies: ["Neural"], swiftSettings: fastMath),
+
+        // A labelled collection streamed into a running glfd through its protocol (i.i.d., tasks,
+        // camera-like), scored by kNN at checkpoints from the embeddings the daemon serves.
+        .target(name: "StreamBench", dependencies: ["Datasets", "GLF", "GLFDClient", "Neural", "Protocol", "ZeroMQ"],
+                swiftSettings: fastMath),
 
         // The offline command-line tool.
         .executableTarget(
@@ -87,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "glf-bench",
             dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", "Index", "Daemon", "GLFDClient", "GLFDTesting", "Protocol",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                           "StreamBench", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
         // The daemon.
@@ -105,7 +111,7 @@ let package = Package(
 
         // What the tests share: the finite-difference check, and a daemon's fixtures (real CIFAR-10
         // JPEGs, a small model, settings on loopback).
-        .target(name: "GLFDTesting", dependencies: ["Neural", "GLF", "Daemon", "Store", "Imaging", "Protocol", "GLFDClient"]),
+        .target(name: "GLFDTesting", dependencies: ["Neural", "GLF", "Daemon", "Store", "Imaging", "Datasets", "Protocol", "GLFDClient"]),
 
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "GLFDTesting"]),
         .testTarget(name: "GLFTests", dependencies: ["GLF", "Neural", "Datasets", "GLFDTesting"]),
@@ -118,9 +124,10 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Daemon", "GLF", "Store"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "GLFDClient", "GLFDTesting", "Store", "GLF", "Neural", "Imaging", "Configuration"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "GLFDClient", "GLFDTesting", "Store", "GLF", "Neural", "Imaging", "Datasets", "Configuration"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "LMDB", "Imaging", "Neural"]),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Neural"]),
+        .testTarget(name: "StreamBenchTests", dependencies: ["StreamBench", "Datasets", "Daemon", "GLFDTesting", "Store", "GLF"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", .product(name: "Logging", package: "swift-log"),
                                                              .product(name: "CoreMetrics", package: "swift-metrics")]),
     ]

@@ -62,6 +62,8 @@ extension DaemonSettings {
         catalog.approximateMinItems = c.index.approximateMinItems
         catalog.buildThreads = c.index.buildThreads
         catalog.rebuildShare = c.index.rebuildShare
+        catalog.drift.window = c.index.driftWindow
+        catalog.drift.alertScore = c.index.driftAlertScore
         catalog.hnsw = HNSWParameters(m: c.index.hnswM, efConstruction: c.index.hnswEFConstruction, efSearch: c.index.hnswEFSearch)
     }
 }

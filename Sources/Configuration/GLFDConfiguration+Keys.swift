@@ -142,6 +142,10 @@ extension GLFDConfiguration {
                  "Threads that embed the stored items under a newly published version"),
         .float("index.rebuild_share", \.index.rebuildShare, shipped.catalog.rebuildShare, .share,
                "Share of the time catalog rebuilds for new versions may take: after a rebuild of t seconds the next waits t × (1/share − 1), and versions published meanwhile are skipped for the newest; 1 = back to back"),
+        .integer("index.drift_window", \.index.driftWindow, shipped.catalog.drift.window, .atLeast(1),
+                 "Drift (status's drift): sampled new items whose mean distance to the replay set the score averages"),
+        .float("index.drift_alert_score", \.index.driftAlertScore, shipped.catalog.drift.alertScore, .nonNegative,
+               "Drift score at which an alert goes out on the PUB socket (topic drift), and settled when it falls back; 0 = never"),
 
         .choice("logging.level", \.logging.level, .info,
                 "Least severe level logged"),

@@ -107,6 +107,8 @@ public struct GLFDConfiguration: Sendable, Equatable {
         public internal(set) var hnswEFSearch = 0
         public internal(set) var buildThreads = 0
         public internal(set) var rebuildShare = 0.0
+        public internal(set) var driftWindow = 0
+        public internal(set) var driftAlertScore = 0.0
     }
 
     public struct Logging: Sendable, Equatable {

@@ -20,6 +20,9 @@ final class AnnouncementBoard: @unchecked Sendable {
         lock.withLock { newest = announcement }
         server.announce(announcement)
     }
+
+    /// Drift alerts go out on the same socket under their own topic; they are not kept.
+    func announce(_ alert: DriftAlert) { server.announce(alert) }
 }
 
 extension Announcement {

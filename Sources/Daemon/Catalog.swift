@@ -41,6 +41,8 @@ public struct CatalogSettings: Sendable, Equatable {
     /// minutes and training runs at 0.31 of its speed meanwhile (README, "Serving a million
     /// items"); back to back, as versions outpace rebuilds, that would be its speed for good.
     public var rebuildShare = 0.5
+    /// How far new items lie from the replay set (status's `drift`, DriftMonitor.swift).
+    public var drift = DriftSettings()
     public init() {}
 }
 

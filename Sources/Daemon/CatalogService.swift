@@ -37,6 +37,8 @@ final class CatalogService: @unchecked Sendable {
     private let tailQueue = DispatchQueue(label: "glfd.tail", qos: .utility)
     /// Stops catalog builds when the daemon stops.
     private let builds = Cancellation()
+    /// How far new items lie from the replay set (status's `drift`); checks run on the tail queue.
+    let drift: DriftMonitor
 
     // Query queue only.
     /// The newest loaded encoder (answers embed).
@@ -78,6 +80,7 @@ final class CatalogService: @unchecked Sendable {
          logger: Logger) throws {
         (self.store, self.versions, self.settings, self.directory) = (store, versions, settings, directory)
         (self.maxReplyPayloadBytes, self.logger) = (maxReplyPayloadBytes, logger)
+        drift = DriftMonitor(store: store, settings: settings.drift)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
     }
@@ -311,6 +314,7 @@ final class CatalogService: @unchecked Sendable {
     /// over again. One refresh at a time; each ends by checking whether another is due, so under
     /// steady ingest they follow one another, and when ingest stops the last arrivals are seen too.
     func itemsStored() {
+        checkDriftIfDue()
         guard store.configuration.replay.policy == .minred else { return }
         queryQueue.async { [self] in
             guard let catalog, !tailRebuildPending, !builds.isCancelled else { return }
@@ -318,6 +322,33 @@ final class CatalogService: @unchecked Sendable {
             let due = max(1, min(settings.tailLimit, store.configuration.replay.capacity / 16))
             guard s.replayMembers - s.replayEmbedded >= due, s.nextID - 1 > replayViewThrough else { return }
             foldTail(of: catalog)
+        }
+    }
+
+    /// Any thread: once a second at most while items arrive, embeds a sample of the newest on the
+    /// tail queue and measures their distance to the replay set (DriftMonitor.swift). Items that
+    /// arrive within the second are checked when it has passed, so the last of a burst are seen.
+    private func checkDriftIfDue() {
+        guard !builds.isCancelled else { return }
+        switch drift.claimCheck(newestItem: store.nextID - 1) {
+        case .nothing:
+            return
+        case .after(let seconds):
+            tailQueue.asyncAfter(deadline: .now() + seconds) { [self] in checkDriftIfDue() }
+        case .now(let version):
+            tailQueue.async { [self] in
+                guard !builds.isCancelled else { return }
+                do {
+                    if tailEncoder?.version.version != version.version {
+                        tailEncoder = try VersionEncoder(version: version, shape: store.configuration.canonical,
+                                                         batch: VersionEncoder.queryBatch)
+                    }
+                    try drift.check(version: version.version, embed: tailEncoder!.embed)
+                } catch {
+                    logger.warning("could not measure drift", metadata: ["error": "\(error)"])
+                }
+                checkDriftIfDue()
+            }
         }
     }
 
@@ -480,6 +511,13 @@ final class CatalogService: @unchecked Sendable {
             }
             catalog = built
             versions.pin(built.version.version, for: .served)
+            // Only the rows go to the tail queue, not the catalog: a catalog (its encoder, its graph)
+            // held by queued work would outlive its replacement.
+            let (base, version, through) = (built.base, built.version, built.baseThrough)
+            tailQueue.async { [self] in
+                drift.setReference(version, ids: base.ids, vectors: base.vectors, dimension: base.dimension, through: through)
+                checkDriftIfDue()
+            }
             removeSavedCatalogsOfVersionsGone()
             noteCatalogSize()
         }

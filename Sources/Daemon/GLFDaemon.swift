@@ -67,6 +67,13 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                                                               "path": "\(version.path)"])
             catalogs.serve(version) { announcements.announce(Announcement($0)) }
         }
+        catalogs.drift.onAlert = { alert in
+            logger.log(level: alert.state == .rising ? .warning : .info,
+                       alert.state == .rising ? "new items lie far from the replay set (drift)" : "drift settled",
+                       metadata: ["score": "\(String(format: "%.2f", alert.score))", "alert_score": "\(alert.alertScore)",
+                                  "version": "\(alert.version)", "arrivals": "\(alert.arrivals)"])
+            announcements.announce(alert)
+        }
         trainer.onRollbackStreak = { step, inARow, pause in
             logger.warning("training keeps collapsing from its snapshot; pausing before it tries again", metadata: [
                 "step": "\(step)", "rollbacks_in_a_row": "\(inARow)", "pause_seconds": "\(pause)",
@@ -132,6 +139,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                             collapse: s.training.collapse, rolledBack: s.training.rolledBack, idle: trainer.currentStatus.idle,
                             gradientShares: s.training.gradientShare)
         metrics.setModelVersion(s.model.version, step: s.model.step, publishedAt: s.model.publishedAt)
+        metrics.setDrift(score: s.drift?.score, arrivals: s.drift?.arrivals ?? 0)
         if let memory = s.memory {
             metrics.setMemory(["resident": memory.residentBytes, "resident_file": memory.residentFileBytes,
                                "heap_in_use": memory.heapInUseBytes, "heap_held": memory.heapHeldBytes,
@@ -259,7 +267,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                             collapse: t.collapse, rolledBack: t.rolledBack, gradientShare: t.gradientShares),
             model: servedModelResult,
             catalog: catalogs.status(newestItem: s.nextID - 1),
-            memory: memory())
+            memory: memory(),
+            drift: catalogs.drift.status)
     }
 
     /// Where the memory goes: the process as the kernel and allocator count it, and the large

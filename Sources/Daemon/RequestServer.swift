@@ -137,7 +137,10 @@ public final class RequestServer: @unchecked Sendable {
     public func allowClients(_ keys: Set<[UInt8]>) { mailbox.post(.allowClients(keys)) }
 
     /// Sends an announcement on the PUB socket (from any thread).
-    public func announce(_ announcement: Announcement) { mailbox.post(.announce(announcement)) }
+    public func announce(_ announcement: Announcement) { mailbox.post(.publish(announcement.encode())) }
+
+    /// Sends a drift alert on the PUB socket, topic `drift` (from any thread).
+    public func announce(_ alert: DriftAlert) { mailbox.post(.publish(alert.encode())) }
 
     private func run() {
         var running = true
@@ -159,8 +162,8 @@ public final class RequestServer: @unchecked Sendable {
                     case .reply(let client, let frames, let wasIngest):
                         if wasIngest { release(client) }
                         try? router.send(client.envelope + frames, dontWait: true)
-                    case .announce(let announcement):
-                        try? publisher.send(announcement.encode(), dontWait: true)
+                    case .publish(let frames):
+                        try? publisher.send(frames, dontWait: true)
                     case .allowClients(let keys):
                         allowedClients = keys
                     case .stop:
@@ -237,7 +240,8 @@ public final class RequestServer: @unchecked Sendable {
 final class Mailbox: @unchecked Sendable {
     enum Letter {
         case reply(ClientRef, [[UInt8]], Bool)
-        case announce(Announcement)
+        /// A message for the PUB socket: an announcement or a drift alert.
+        case publish([[UInt8]])
         case allowClients(Set<[UInt8]>)
         case stop
     }

@@ -30,6 +30,20 @@ public struct LabelledImages: Sendable {
     }
 }
 
+extension LabelledImages {
+    /// The images at `indices`, in that order.
+    public func subset(_ indices: some Sequence<Int>) -> LabelledImages {
+        var pixels: [UInt8] = [], labels: [Int] = [], sources: [String] = []
+        for index in indices {
+            pixels += self.pixels[index * bytesPerImage ..< (index + 1) * bytesPerImage]
+            labels.append(self.labels[index])
+            sources.append(self.sources[index])
+        }
+        return LabelledImages(height: height, width: width, channels: channels, pixels: pixels, labels: labels,
+                              classNames: classNames, sources: sources)
+    }
+}
+
 public struct DatasetError: Error, CustomStringConvertible {
     public let message: String
     public var description: String { message }

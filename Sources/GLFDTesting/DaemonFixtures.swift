@@ -1,6 +1,7 @@
 // A daemon's fixtures for the tests: real CIFAR-10 JPEGs, a small model that trains in seconds,
 // settings on loopback ports, fresh state directories, and a wait for a condition.
 import Daemon
+import Datasets
 import Foundation
 import GLF
 import Imaging
@@ -29,6 +30,24 @@ public func cifarFiles(_ count: Int) throws -> [[UInt8]] {
     return try members.map { try [UInt8](Data(contentsOf: URL(fileURLWithPath: unpacked + "/" + $0))) }
 }
 
+/// CIFAR-10's test split, the first `perClass` images of each class, decoded at 32 × 32 RGB: a
+/// labelled collection for the stream benchmark's tests (split it into a stream and a test set).
+public func cifarCollection(perClass: Int) throws -> LabelledImages {
+    let archive = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../../shared/data/cifar10/test.tar.gz").standardized.path
+    let unpacked = NSTemporaryDirectory() + "glfd-collection-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: unpacked) }
+    let classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    let members = classes.flatMap { c in (1...perClass).map { String(format: "test/\(c)/%04d.jpg", $0) } }
+    let tar = Process()
+    tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
+    tar.arguments = ["-xzf", archive, "-C", unpacked] + members
+    try tar.run()
+    tar.waitUntilExit()
+    return try LabelledImages.imageFolder(unpacked + "/test", side: 32)
+}
+
 /// A store of `count` CIFAR-10 test images (`cifarFiles`), ingested through the real decode path.
 public func cifarStore(_ directory: URL, count: Int) throws -> ImageStore {
     let store = try ImageStore(StoreConfiguration(directory: directory.path))
@@ -49,6 +68,18 @@ public func smallTrainingConfig() -> TrainingConfig {
     config.optimiser.warmupSteps = 0
     config.optimiser.learningRate = 0.06
     config.averageDecay = nil
+    return config
+}
+
+/// SimCLR without ADC on a width-8 encoder at batch 32, one core: it learns from a few hundred
+/// images in seconds, where `smallTrainingConfig`'s BYOL collapses and is rolled back for ever.
+/// For the tests that read what the embeddings say (drift, MinRed's choices).
+public func smallLearningConfig() -> TrainingConfig {
+    var config = smallTrainingConfig()
+    config.method = .simclr
+    config.adc = nil
+    config.batch = 32
+    config.encoder = EncoderConfig(inputChannels: 3, imageSize: 32, width: 8, blocksPerStage: [1, 1])
     return config
 }
 

@@ -6,6 +6,8 @@ public enum GLFDProtocol {
     public static var versionFrame: [UInt8] { Array(version.utf8) }
     /// The PUB topic of model announcements.
     public static let announcementTopic = "model"
+    /// The PUB topic of drift alerts (a subscriber of `model` does not receive them).
+    public static let driftTopic = "drift"
 }
 
 public struct ProtocolLimits: Sendable, Equatable {

@@ -162,6 +162,47 @@ public struct Announcement: Codable, Equatable, Sendable {
     }
 }
 
+/// Sent on the PUB socket, topic `drift`, when status's drift score crosses the alert level:
+/// `rising` when it reaches it, `settled` when it falls back below it.
+public struct DriftAlert: Codable, Equatable, Sendable {
+    public enum State: String, Codable, Sendable { case rising, settled }
+    public var state: State
+    public var version: Int
+    public var score: Double
+    public var alertScore: Double
+    public var arrivals: Int
+    /// The newest item id measured.
+    public var checkedThrough: UInt64
+    /// Seconds since the Unix epoch.
+    public var at: Double
+
+    public init(state: State, version: Int, score: Double, alertScore: Double, arrivals: Int, checkedThrough: UInt64, at: Double) {
+        self.state = state
+        self.version = version
+        self.score = score
+        self.alertScore = alertScore
+        self.arrivals = arrivals
+        self.checkedThrough = checkedThrough
+        self.at = at
+    }
+
+    /// The PUB message: topic frame `drift`, version frame, JSON.
+    public func encode() -> [[UInt8]] {
+        [Array(GLFDProtocol.driftTopic.utf8), GLFDProtocol.versionFrame, Array(try! JSONCoding.encoder.encode(self))]
+    }
+
+    public static func decode(_ frames: [[UInt8]]) throws(ProtocolError) -> DriftAlert {
+        guard frames.count == 3, frames[0] == Array(GLFDProtocol.driftTopic.utf8), frames[1] == GLFDProtocol.versionFrame else {
+            throw ProtocolError(.badFrames, "a drift alert is 3 frames: \"drift\", \"\(GLFDProtocol.version)\", JSON")
+        }
+        do {
+            return try JSONCoding.decoder.decode(DriftAlert.self, from: Data(frames[2]))
+        } catch {
+            throw ProtocolError(.badHeader, "drift alert: \(JSONCoding.describe(error))")
+        }
+    }
+}
+
 public struct LastAnnouncementResult: Codable, Equatable, Sendable {
     /// Null before the first version.
     public var announcement: Announcement?
@@ -307,6 +348,46 @@ public struct StatusResult: Codable, Equatable, Sendable {
         }
     }
 
+    /// How far the newest items lie from the replay set under the served version: the mean
+    /// distance (1 − cosine) of the last `arrivals` sampled arrivals to their nearest member of a
+    /// sample of the replay set (`reference_members`), over the mean distance between those
+    /// members and their nearest other member (`replay_spacing`). Near 1: arrivals look like what
+    /// is replayed; well above: they are new. A new version starts it afresh (`arrivals` 0,
+    /// `score` null until arrivals are measured).
+    public struct Drift: Codable, Equatable, Sendable {
+        public var version: Int
+        public var score: Double?
+        public var arrivals: Int
+        public var arrivalDistance: Double?
+        public var replaySpacing: Double
+        public var referenceMembers: Int
+        /// The newest item id measured (or held by the catalog the reference came from).
+        public var checkedThrough: UInt64
+        public init(version: Int, score: Double?, arrivals: Int, arrivalDistance: Double?, replaySpacing: Double,
+                    referenceMembers: Int, checkedThrough: UInt64) {
+            self.version = version
+            self.score = score
+            self.arrivals = arrivals
+            self.arrivalDistance = arrivalDistance
+            self.replaySpacing = replaySpacing
+            self.referenceMembers = referenceMembers
+            self.checkedThrough = checkedThrough
+        }
+
+        enum CodingKeys: String, CodingKey { case version, score, arrivals, arrivalDistance, replaySpacing, referenceMembers, checkedThrough }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(version, forKey: .version)
+            try c.encode(score, forKey: .score)
+            try c.encode(arrivals, forKey: .arrivals)
+            try c.encode(arrivalDistance, forKey: .arrivalDistance)
+            try c.encode(replaySpacing, forKey: .replaySpacing)
+            try c.encode(referenceMembers, forKey: .referenceMembers)
+            try c.encode(checkedThrough, forKey: .checkedThrough)
+        }
+    }
+
     public var protocolVersion: String
     public var uptimeSeconds: Double
     public var store: Store
@@ -315,8 +396,12 @@ public struct StatusResult: Codable, Equatable, Sendable {
     public var catalog: Catalog
     /// Came with issue 14: nil from a daemon before it.
     public var memory: Memory?
+    /// Came with issue 15: nil from a daemon before it, and until the first catalog with two
+    /// replay members is built.
+    public var drift: Drift?
 
-    public init(uptimeSeconds: Double, store: Store, training: Training, model: ModelResult, catalog: Catalog, memory: Memory? = nil) {
+    public init(uptimeSeconds: Double, store: Store, training: Training, model: ModelResult, catalog: Catalog, memory: Memory? = nil,
+                drift: Drift? = nil) {
         protocolVersion = GLFDProtocol.version
         self.uptimeSeconds = uptimeSeconds
         self.store = store
@@ -324,6 +409,7 @@ public struct StatusResult: Codable, Equatable, Sendable {
         self.model = model
         self.catalog = catalog
         self.memory = memory
+        self.drift = drift
     }
 }
 

@@ -180,6 +180,10 @@ public final class ImageStore: @unchecked Sendable {
         lock.withLock { policy.members.sample(count, using: &rng) }
     }
 
+    /// The replay set's members now, in slot order: which stored items training draws from (the
+    /// stream benchmark's tests count their classes).
+    public var replayMemberIDs: [UInt64] { lock.withLock { policy.members.ids } }
+
     /// Hands MinRed one model's embeddings of stored items (ids.count × dimension floats, any
     /// scale); it keeps those of replay members and forgets any it had from an earlier model.
     /// Returns how many members it now sees (0 under other policies, which ignore embeddings, and

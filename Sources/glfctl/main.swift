@@ -216,7 +216,7 @@ struct KNN: ParsableCommand {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "What glfd is doing: store, training, model, catalog, memory.")
+    static let configuration = CommandConfiguration(abstract: "What glfd is doing: store, training, model, catalog, memory, drift.")
     @OptionGroup var connection: Connection
     @Flag(help: "Print JSON.") var json = false
 
@@ -240,6 +240,10 @@ struct Status: ParsableCommand {
                   + "networks \(mib(m.networksBytes)), catalog \(mib(m.catalogBytes))"
                   + (m.catalogBuildingBytes > 0 ? " (+ \(mib(m.catalogBuildingBytes)) building)" : "") + ", replay \(mib(m.replayBytes))")
         }
+        if let d = s.drift {
+            let score = d.score.map { String(format: "score %.2f over %d new items", $0, d.arrivals) } ?? "no new items measured yet"
+            print("drift      \(score) (1 = as close to the replay set as its members are to each other; version \(d.version))")
+        }
     }
 }
 
@@ -250,12 +254,14 @@ struct Watch: ParsableCommand {
     @OptionGroup var connection: Connection
     @Option(help: "glfd's announcement endpoint.") var announceEndpoint = "tcp://127.0.0.1:5556"
     @Option(help: "Stop after this many new announcements.") var count: Int?
+    @Flag(help: "Also print drift alerts (new items far from the replay set).") var drift = false
     @Flag(help: "Print JSON lines.") var json = false
 
     func run() throws {
         let subscriber = try ZMQSocket(context: try ZMQContext(), type: .sub)
         try connection.curve?.apply(to: subscriber)
         try subscriber.subscribe(Array(GLFDProtocol.announcementTopic.utf8))
+        if drift { try subscriber.subscribe(Array(GLFDProtocol.driftTopic.utf8)) }
         try subscriber.connect(announceEndpoint)
         // PUB does not replay: the latest one comes from a request, then the stream.
         if let last = try connection.client().call(.lastAnnouncement).result(as: LastAnnouncementResult.self).announcement {
@@ -263,23 +269,44 @@ struct Watch: ParsableCommand {
         }
         var seen = 0
         while count.map({ seen < $0 }) ?? true {
-            show(try Announcement.decode(try subscriber.receive()))
+            let message = try subscriber.receive()
+            if message.first == Array(GLFDProtocol.driftTopic.utf8) {
+                show(try DriftAlert.decode(message))
+            } else {
+                show(try Announcement.decode(message))
+            }
             seen += 1
         }
     }
 
+    func show(_ alert: DriftAlert) {
+        if json {
+            printJSONLine(alert)
+        } else {
+            let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: alert.at))
+            print(String(format: "drift %@  score %.2f (alert at %.2f) over %d new items  version %d  %@",
+                         alert.state.rawValue, alert.score, alert.alertScore, alert.arrivals, alert.version, when))
+        }
+        fflush(nil)
+    }
+
     func show(_ a: Announcement) {
         if json {
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try! encoder.encode(a), as: UTF8.self))
+            printJSONLine(a)
         } else {
             let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: a.publishedAt))
             print("version \(a.version)  step \(a.step)  \(when)  \(a.path)")
         }
         fflush(nil)  // all streams: a pipe reader sees each version as it comes
     }
+}
+
+/// One JSON object on one line, snake_case keys (`watch --json`).
+func printJSONLine(_ value: some Encodable) {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try! encoder.encode(value), as: UTF8.self))
 }
 
 struct Export: ParsableCommand {

@@ -21,6 +21,7 @@ final class MetricsTests: XCTestCase {
             "glfd_catalog_serving_lag_seconds": "histogram", "glfd_store_items": "gauge",
             "glfd_store_bytes": "gauge", "glfd_store_replay_members": "gauge", "glfd_store_map_size_bytes": "gauge",
             "glfd_store_map_used_bytes": "gauge", "glfd_start_time_seconds": "gauge",
+            "glfd_drift_score": "gauge", "glfd_drift_arrivals": "gauge",
         ]
         // Labelled families appear with their first series; the rest are there, at 0, from the start.
         let labelled: Set = ["glfd_ingest_refusals_total", "glfd_requests_total", "glfd_queue_depth",
@@ -57,6 +58,18 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(exposition.value("glfd_catalog_serving_lag_seconds_count"), 1)
         XCTAssertEqual(exposition.value("glfd_catalog_serving_lag_seconds_bucket", ["le": "30"]), 0)
         XCTAssertEqual(exposition.value("glfd_catalog_serving_lag_seconds_bucket", ["le": "60"]), 1)
+    }
+
+    func testDriftIsNaNWhileNothingIsMeasured() throws {
+        let metrics = GLFDMetrics()
+        metrics.setDrift(score: 1.25, arrivals: 200)
+        var exposition = try parsed(metrics)
+        XCTAssertEqual(exposition.value("glfd_drift_score"), 1.25)
+        XCTAssertEqual(exposition.value("glfd_drift_arrivals"), 200)
+        metrics.setDrift(score: nil, arrivals: 0)
+        exposition = try parsed(metrics)
+        XCTAssertTrue(exposition.value("glfd_drift_score")?.isNaN ?? false, "no score is NaN, not 0 (which would read as identical)")
+        XCTAssertEqual(exposition.value("glfd_drift_arrivals"), 0)
     }
 
     func testIngestCountersAndRefusalsByCode() throws {

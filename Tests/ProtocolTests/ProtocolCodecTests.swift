@@ -65,6 +65,13 @@ func header(_ json: String, _ payloads: [[UInt8]] = []) -> [[UInt8]] {
             #expect(try check(decoded), "\(reply.encode().map { String(decoding: $0, as: UTF8.self) })")
         }
         #expect(try Announcement.decode(announcement.encode()) == announcement)
+        // Drift alerts share the PUB socket under their own topic: neither decodes as the other.
+        let alert = DriftAlert(state: .rising, version: 3, score: 1.74, alertScore: 1.5, arrivals: 256, checkedThrough: 51_200, at: 1.8e9)
+        #expect(alert.encode().first == Array("drift".utf8))
+        #expect(try DriftAlert.decode(alert.encode()) == alert)
+        #expect(String(decoding: alert.encode()[2], as: UTF8.self).contains("\"alert_score\":1.5"))
+        #expect(throws: ProtocolError.self) { try Announcement.decode(alert.encode()) }
+        #expect(throws: ProtocolError.self) { try DriftAlert.decode(announcement.encode()) }
     }
 
     @Test func theEnvelopeOfDealerAndReqClientsIsKeptForTheReply() {

@@ -10,6 +10,8 @@
 
     for announcement in follow("tcp://127.0.0.1:5556"):   # new model versions as they come
         print(announcement["version"], announcement["path"])
+    for topic, message in follow("tcp://127.0.0.1:5556", drift=True):   # ... and drift alerts
+        print(topic, message)
 
 Errors come back as GlfdError(code, message, index) with the protocol's stable codes.
 """
@@ -137,11 +139,14 @@ class Client:
         return self.request({"cmd": "last_announcement"})[0]["announcement"]
 
 
-def follow(endpoint="tcp://127.0.0.1:5556", context=None, timeout_ms=None):
-    """Yields each model announcement published from now on (a dict), as PROTOCOL.md §5."""
+def follow(endpoint="tcp://127.0.0.1:5556", context=None, timeout_ms=None, drift=False):
+    """Yields each model announcement published from now on (a dict), as PROTOCOL.md §5; with
+    drift=True also each drift alert, as ("drift", alert) beside ("model", announcement)."""
     context = context or zmq.Context.instance()
     socket = context.socket(zmq.SUB)
     socket.setsockopt(zmq.SUBSCRIBE, b"model")
+    if drift:
+        socket.setsockopt(zmq.SUBSCRIBE, b"drift")
     if timeout_ms is not None:
         socket.setsockopt(zmq.RCVTIMEO, timeout_ms)
     socket.connect(endpoint)
@@ -149,6 +154,7 @@ def follow(endpoint="tcp://127.0.0.1:5556", context=None, timeout_ms=None):
         while True:
             topic, version, body = socket.recv_multipart()
             if version == VERSION:
-                yield json.loads(body)
+                message = json.loads(body)
+                yield (topic.decode(), message) if drift else message
     finally:
         socket.close(linger=0)

@@ -747,6 +747,23 @@ def basic_status_shape(ctx):
     if s["store"]["replay_policy"] in ("fifo", "reservoir") and s["store"]["replay_embedded"]:
         raise Fail("replay_embedded is %r under %s; §3: 0 under fifo and reservoir"
                    % (s["store"]["replay_embedded"], s["store"]["replay_policy"]))
+    # §3 status: "`drift` ... is absent until a catalog with at least two replay members is
+    # built": when present, {"version", "score" (null until arrivals are measured), "arrivals",
+    # "arrival_distance" (null likewise), "replay_spacing", "reference_members", "checked_through"};
+    # "A new version ... (`arrivals` 0, `score` and `arrival_distance` null ...)".
+    d = s.get("drift")
+    if d is not None:
+        shape = {"version": _is_num, "arrivals": lambda x: _is_num(x) and x >= 0,
+                 "score": lambda x: x is None or (_is_num(x) and x >= 0),
+                 "arrival_distance": lambda x: x is None or (_is_num(x) and 0 <= x <= 2),
+                 "replay_spacing": lambda x: _is_num(x) and 0 <= x <= 2,
+                 "reference_members": lambda x: _is_num(x) and x >= 2, "checked_through": _is_num}
+        bad = ["drift.%s %s" % (k, "missing" if k not in d else "is %r" % d[k]) for k, ok in shape.items()
+               if k not in d or not ok(d[k])]
+        if not bad and (d["score"] is None) != (d["arrivals"] == 0):
+            bad.append("drift.score is %r with %r arrivals: null exactly when none is measured" % (d["score"], d["arrivals"]))
+        if bad:
+            raise Fail("; ".join(bad))
 
 
 @check("basic_unknown_command")

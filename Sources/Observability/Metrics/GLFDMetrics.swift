@@ -18,6 +18,7 @@
 //               glfd_catalog_serving_lag_seconds (histogram, same buckets)
 //   store       glfd_store_items, glfd_store_bytes, glfd_store_replay_members,
 //               glfd_store_map_size_bytes, glfd_store_map_used_bytes
+//   drift       glfd_drift_score, glfd_drift_arrivals                 (status's `drift`)
 //   process     glfd_start_time_seconds, glfd_memory_bytes{part}   (resident, resident_file, heap_in_use,
 //               heap_held, networks, catalog, catalog_building, replay: status's `memory`)
 import CoreMetrics
@@ -56,6 +57,8 @@ public final class GLFDMetrics: @unchecked Sendable {
         public static let storeMapUsed = "glfd_store_map_used_bytes"
         public static let startTime = "glfd_start_time_seconds"
         public static let memory = "glfd_memory_bytes"
+        public static let driftScore = "glfd_drift_score"
+        public static let driftArrivals = "glfd_drift_arrivals"
     }
 
     /// Query latency: 0.5 ms … 5 s.
@@ -84,6 +87,8 @@ public final class GLFDMetrics: @unchecked Sendable {
     private let storeReplayMembers: Meter
     private let storeMapSize: Meter
     private let storeMapUsed: Meter
+    private let driftScore: Meter
+    private let driftArrivals: Meter
 
     /// Counters derived from the trainer's absolute numbers (its step, its rollbacks so far).
     private let lock = NSLock()
@@ -114,6 +119,8 @@ public final class GLFDMetrics: @unchecked Sendable {
         storeReplayMembers = Meter(label: Name.storeReplayMembers, factory: registry)
         storeMapSize = Meter(label: Name.storeMapSize, factory: registry)
         storeMapUsed = Meter(label: Name.storeMapUsed, factory: registry)
+        driftScore = Meter(label: Name.driftScore, factory: registry)
+        driftArrivals = Meter(label: Name.driftArrivals, factory: registry)
         Meter(label: Name.startTime, factory: registry).set(Date().timeIntervalSince1970)
     }
 
@@ -147,6 +154,8 @@ public final class GLFDMetrics: @unchecked Sendable {
             (Name.storeMapSize, "Size of the store's LMDB map, bytes"),
             (Name.storeMapUsed, "Bytes of the store's LMDB map in use"),
             (Name.startTime, "When the daemon started, seconds since the Unix epoch"),
+            (Name.driftScore, "How far the newest items lie from the replay set under the served model: their mean distance to the nearest member over the members' own spacing (near 1: alike; well above: new)"),
+            (Name.driftArrivals, "Sampled arrivals the drift score is measured over (0 after a new version, until items arrive)"),
             (Name.memory, "Memory by part: the process's resident set (of it file-backed), the heap in use and held, and what networks, the catalogs and the replay view hold"),
         ]
         for (name, text) in help {
@@ -245,6 +254,14 @@ public final class GLFDMetrics: @unchecked Sendable {
         for (part, bytes) in parts {
             Meter(label: Name.memory, dimensions: [("part", part)], factory: registry).set(bytes)
         }
+    }
+
+    // MARK: Drift
+
+    /// Status's `drift`: the score (NaN while no arrival is measured) and the arrivals behind it.
+    public func setDrift(score: Double?, arrivals: Int) {
+        driftScore.set(score ?? .nan)
+        driftArrivals.set(arrivals)
     }
 
     // MARK: Store

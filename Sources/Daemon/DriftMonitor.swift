@@ -1,0 +1,201 @@
+// Drift: how far what arrives now lies from what training replays, under the served model (issue
+// 15). A camera that moves to a new scene, a crawler on a new topic, a pipeline on a new class: the
+// new items are unlike the replay set, and an operator should see it before the model has learned
+// them.
+//
+//   reference   up to `referenceSize` replay members, embedded under the served version (taken from
+//               each catalog as it is swapped in, whose base holds every stored item), and the
+//               reference's own spacing: the mean distance (1 − cosine) from a member to its
+//               nearest other member
+//   arrivals    at most once per `checkInterval`, up to `samplePerCheck` of the newest items stored
+//               since the last check, embedded under the same version, and each one's distance to
+//               its nearest reference member; the last `window` of these distances are kept
+//   score       mean arrival distance / reference spacing. Near 1, new items lie as close to the
+//               replay set as its members lie to each other; well above 1, they are unlike
+//               anything replayed. A new version brings a new reference and empties the window
+//               (distances under two models are not comparable)
+//   alert       when the score reaches `alertScore` (over at least `minimumArrivals` arrivals) a
+//               `rising` DriftAlert goes out on the PUB socket, and `settled` when it falls back
+//
+// Cost: the reference's spacing is one R × R × D sgemm per catalog swap (R 2,048, D 256: 2 GFLOP),
+// a check embeds at most `samplePerCheck` images and does one n × R × D product: a few percent of
+// one core under steady ingest, nothing when nothing arrives.
+import Foundation
+import Neural
+import Protocol
+import Store
+
+/// The initial values are glfd's defaults (its key table reads them).
+public struct DriftSettings: Sendable, Equatable {
+    /// Replay members sampled as the reference.
+    public var referenceSize = 2048
+    /// Newest arrivals embedded per check.
+    public var samplePerCheck = 64
+    /// Sampled arrivals the score averages over.
+    public var window = 256
+    /// Seconds between checks while items arrive.
+    public var checkInterval: Double = 1
+    /// The score at which a `rising` alert goes out (and below which `settled` follows), once
+    /// `minimumArrivals` arrivals are measured under the version; 0: never.
+    public var alertScore = 1.5
+    public var minimumArrivals = 128
+    public init() {}
+}
+
+final class DriftMonitor: @unchecked Sendable {
+    typealias Settings = DriftSettings
+
+    private let store: ImageStore
+    private let settings: Settings
+    private let lock = NSLock()
+
+    // Under `lock`.
+    private var reference: Reference?
+    private var distances: [Float] = []
+    private var checkedThrough: UInt64 = 0
+    private var lastCheck = Date.distantPast
+    private var alerting = false
+    private var retryScheduled = false
+    /// Told when the score crosses `alertScore` (the daemon announces it on the PUB socket).
+    var onAlert: (@Sendable (DriftAlert) -> Void)?
+
+    private struct Reference {
+        let published: PublishedVersion
+        var version: Int { published.version }
+        let dimension: Int
+        /// [count, dimension] unit rows.
+        let vectors: [Float]
+        let spacing: Double
+        var count: Int { vectors.count / dimension }
+    }
+
+    init(store: ImageStore, settings: Settings = Settings()) {
+        self.store = store
+        self.settings = settings
+    }
+
+    /// A catalog was swapped in: its replay members become the reference (the slow part, an
+    /// R × R sgemm, runs on the caller's thread, off every lock). Items stored up to the catalog's
+    /// base are in the reference's world; arrivals are counted from there.
+    func setReference(_ published: PublishedVersion, ids: [UInt64], vectors: [Float], dimension: Int, through: UInt64) {
+        let members = Set(store.replayMemberIDs)
+        let rows = ids.indices.filter { members.contains(ids[$0]) }
+        guard rows.count >= 2 else { return }
+        // An even stride over the members, so the reference spans the whole replay set.
+        let count = min(rows.count, settings.referenceSize)
+        var chosen = [Float](repeating: 0, count: count * dimension)
+        for r in 0..<count {
+            let row = rows[r * rows.count / count]
+            chosen.replaceSubrange(r * dimension ..< (r + 1) * dimension, with: vectors[row * dimension ..< (row + 1) * dimension])
+        }
+        let nearest = Self.nearestSimilarities(of: chosen, to: chosen, dimension: dimension, excludingSelf: true)
+        let spacing = nearest.reduce(0.0) { $0 + Double(1 - $1) } / Double(nearest.count)
+        lock.withLock {
+            if reference?.version != published.version {
+                distances.removeAll()
+                checkedThrough = max(checkedThrough, through)
+            }
+            reference = Reference(published: published, dimension: dimension, vectors: chosen, spacing: spacing)
+        }
+    }
+
+    enum Claim: Equatable {
+        /// Run `check` with this version's encoder now.
+        case now(PublishedVersion)
+        /// Items wait, but the last check was less than the interval ago: ask again in so many
+        /// seconds (told once per wait, so a flood of ingests schedules one retry).
+        case after(Double)
+        case nothing
+    }
+
+    /// Whether a check is due: items arrived since the last one, and `checkInterval` passed.
+    func claimCheck(newestItem: UInt64) -> Claim {
+        lock.withLock {
+            guard let reference, newestItem > checkedThrough else { return .nothing }
+            let wait = settings.checkInterval - Date().timeIntervalSince(lastCheck)
+            if wait > 0 {
+                guard !retryScheduled else { return .nothing }
+                retryScheduled = true
+                return .after(wait)
+            }
+            lastCheck = Date()
+            retryScheduled = false
+            return .now(reference.published)
+        }
+    }
+
+    /// Embeds a sample of the items stored since the last check with `embed` (the reference's
+    /// version's encoder) and adds their distances to the window. Off every lock but its own.
+    func check(version: Int, embed: ([[UInt8]]) -> [[Float]]) throws(StoreError) {
+        let (since, reference) = lock.withLock { (checkedThrough, self.reference) }
+        guard let reference, reference.version == version else { return }
+        let newest = store.nextID - 1
+        guard newest > since else { return }
+        // The newest arrivals: what the feed sends now.
+        let after = max(since, newest > UInt64(settings.samplePerCheck) ? newest - UInt64(settings.samplePerCheck) : 0)
+        let items = try store.items(after: after, limit: settings.samplePerCheck)
+        // Everything through the newest counts as checked: the older arrivals of a burst are
+        // skipped on purpose (the sample is the newest), and deleted ones have nothing to measure.
+        let through = max(newest, items.last?.id ?? 0)
+        let vectors = embed(items.map(\.image.pixels)).flatMap { $0 }
+        let nearest = vectors.count == items.count * reference.dimension && !items.isEmpty
+            ? Self.nearestSimilarities(of: vectors, to: reference.vectors, dimension: reference.dimension, excludingSelf: false) : []
+        let alert: DriftAlert? = lock.withLock {
+            guard self.reference?.version == version else { return nil }
+            distances += nearest.map { 1 - $0 }
+            if distances.count > settings.window { distances.removeFirst(distances.count - settings.window) }
+            checkedThrough = max(checkedThrough, through)
+            return crossing()
+        }
+        if let alert { onAlert?(alert) }
+    }
+
+    /// Under `lock`: the alert due now that the window changed, if the score crossed the level.
+    private func crossing() -> DriftAlert? {
+        guard let status = unlockedStatus, let score = status.score, status.arrivals >= min(settings.minimumArrivals, settings.window) else { return nil }
+        guard settings.alertScore > 0 else { return nil }
+        let rising = score >= settings.alertScore
+        guard rising != alerting else { return nil }
+        alerting = rising
+        return DriftAlert(state: rising ? .rising : .settled, version: status.version, score: score, alertScore: settings.alertScore,
+                          arrivals: status.arrivals, checkedThrough: status.checkedThrough, at: Date().timeIntervalSince1970)
+    }
+
+    var status: StatusResult.Drift? { lock.withLock { unlockedStatus } }
+
+    private var unlockedStatus: StatusResult.Drift? {
+        guard let reference else { return nil }
+        let arrival = distances.isEmpty ? nil : distances.reduce(0.0) { $0 + Double($1) } / Double(distances.count)
+        return StatusResult.Drift(version: reference.version, score: arrival.map { $0 / max(reference.spacing, 1e-6) },
+                                  arrivals: distances.count, arrivalDistance: arrival, replaySpacing: reference.spacing,
+                                  referenceMembers: reference.count, checkedThrough: checkedThrough)
+    }
+
+    /// For each row of `queries` ([n, D] unit rows), the highest cosine with a row of `items`
+    /// ([m, D] unit rows), in blocks of 256 queries; `excludingSelf` skips row i against row i
+    /// (queries and items the same matrix).
+    static func nearestSimilarities(of queries: [Float], to items: [Float], dimension: Int, excludingSelf: Bool) -> [Float] {
+        let n = queries.count / dimension, m = items.count / dimension
+        var nearest = [Float](repeating: -.infinity, count: n)
+        let block = 256
+        var scores = [Float](repeating: 0, count: block * m)
+        queries.withUnsafeBufferPointer { q in
+            items.withUnsafeBufferPointer { x in
+                scores.withUnsafeMutableBufferPointer { s in
+                    for start in stride(from: 0, to: n, by: block) {
+                        let rows = min(block, n - start)
+                        // scores[rows, m] = queries[start..<start+rows] · itemsᵀ
+                        BLAS.gemm(transposeB: true, m: rows, n: m, k: dimension, a: q.baseAddress! + start * dimension, lda: dimension,
+                                  b: x.baseAddress!, ldb: dimension, c: s.baseAddress!, ldc: m)
+                        for r in 0..<rows {
+                            var best = -Float.infinity
+                            for column in 0..<m where !(excludingSelf && column == start + r) { best = max(best, s[r * m + column]) }
+                            nearest[start + r] = best
+                        }
+                    }
+                }
+            }
+        }
+        return nearest
+    }
+}

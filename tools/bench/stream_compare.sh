@@ -1,0 +1,32 @@
+#!/bin/bash
+# Issue 15's comparison: replay policy × LPM prior on a class-incremental and a camera-like
+# stream, and the i.i.d. reference, each a fresh glfd in process (`glf-bench stream`), at the same
+# update budget (training images per distinct image), judged by steps: every run sees the same
+# images and takes the same steps whatever runs beside it; wall times are reported, not compared.
+#   tools/bench/stream_compare.sh RUNS_DIR [PER_CLASS] [UPDATES_PER_IMAGE] [SEED]
+# One JSON per run in RUNS_DIR (finished runs are skipped), then one PNG per order.
+set -u
+cd "$(dirname "$0")/../.."
+B=${GLF_BENCH:-.build/release/glf-bench}
+R=$1; PER_CLASS=${2:-1000}; UPDATES=${3:-8}; SEED=${4:-0}
+TRAIN=${TRAIN:-/tmp/cifar/train}; TEST=${TEST:-/tmp/cifar/test}
+mkdir -p "$R"
+common="--train $TRAIN --test $TEST --per-class $PER_CLASS --test-per-class 200 --updates-per-image $UPDATES --seed $SEED --replay-capacity $((PER_CLASS))"
+run() {   # name, options...
+    local name=$1; shift
+    [ -f "$R/$name.json" ] && return
+    echo "$(date -u +%H:%M:%S) $name" >> "$R/driver.log"
+    /usr/bin/time -f "%e s wall" $B stream $common "$@" --out "$R/$name.json" > "$R/$name.log" 2>&1
+}
+run iid-fifo-pixels --order iid --replay fifo
+for order in classes camera; do
+    for replay in fifo reservoir minred; do
+        for prior in pixels previous; do
+            run $order-$replay-$prior --order $order --replay $replay --prior $prior
+        done
+    done
+done
+for order in iid classes camera; do
+    python3 tools/bench/stream_curves.py --out "$R/$order.png" $(ls "$R"/$order-*.json | sed "s|.*/\(.*\)\.json|\1=&|")
+done
+echo "$(date -u +%H:%M:%S) done" >> "$R/driver.log"
