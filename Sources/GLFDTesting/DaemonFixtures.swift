@@ -13,39 +13,38 @@ public func temporaryDaemonDirectory(_ name: String = #function) -> URL {
     URL(fileURLWithPath: NSTemporaryDirectory() + "glfd-daemon-\(name.filter(\.isLetter))-\(UUID().uuidString)")
 }
 
-/// The first `count` JPEGs of CIFAR-10's test split, cycling through the ten classes, as files' bytes.
-public func cifarFiles(_ count: Int) throws -> [[UInt8]] {
+/// CIFAR-10's class folders, in label order.
+private let cifarClasses = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+/// Unpacks `members` (paths like "test/cat/0001.jpg") of ../shared's CIFAR-10 test archive into a
+/// temporary folder, hands the folder to `body`, and removes it.
+private func withCIFARTestFiles<Result>(_ members: [String], _ body: (String) throws -> Result) throws -> Result {
     let archive = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../../shared/data/cifar10/test.tar.gz").standardized.path
-    let unpacked = NSTemporaryDirectory() + "glfd-it-\(UUID().uuidString)"
+    let unpacked = NSTemporaryDirectory() + "glfd-cifar-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: unpacked) }
-    let classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    let members = (0..<count).map { String(format: "test/\(classes[$0 % 10])/%04d.jpg", $0 / 10 + 1) }
     let tar = Process()
     tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
     tar.arguments = ["-xzf", archive, "-C", unpacked] + members
     try tar.run()
     tar.waitUntilExit()
-    return try members.map { try [UInt8](Data(contentsOf: URL(fileURLWithPath: unpacked + "/" + $0))) }
+    return try body(unpacked)
+}
+
+/// The first `count` JPEGs of CIFAR-10's test split, cycling through the ten classes, as files' bytes.
+public func cifarFiles(_ count: Int) throws -> [[UInt8]] {
+    let members = (0..<count).map { String(format: "test/\(cifarClasses[$0 % 10])/%04d.jpg", $0 / 10 + 1) }
+    return try withCIFARTestFiles(members) { folder in
+        try members.map { try [UInt8](Data(contentsOf: URL(fileURLWithPath: folder + "/" + $0))) }
+    }
 }
 
 /// CIFAR-10's test split, the first `perClass` images of each class, decoded at 32 × 32 RGB: a
 /// labelled collection for the stream benchmark's tests (split it into a stream and a test set).
 public func cifarCollection(perClass: Int) throws -> LabelledImages {
-    let archive = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../../shared/data/cifar10/test.tar.gz").standardized.path
-    let unpacked = NSTemporaryDirectory() + "glfd-collection-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: unpacked) }
-    let classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    let members = classes.flatMap { c in (1...perClass).map { String(format: "test/\(c)/%04d.jpg", $0) } }
-    let tar = Process()
-    tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
-    tar.arguments = ["-xzf", archive, "-C", unpacked] + members
-    try tar.run()
-    tar.waitUntilExit()
-    return try LabelledImages.imageFolder(unpacked + "/test", side: 32)
+    let members = cifarClasses.flatMap { c in (1...perClass).map { String(format: "test/\(c)/%04d.jpg", $0) } }
+    return try withCIFARTestFiles(members) { folder in try LabelledImages.imageFolder(folder + "/test", side: 32) }
 }
 
 /// A store of `count` CIFAR-10 test images (`cifarFiles`), ingested through the real decode path.

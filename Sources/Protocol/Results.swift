@@ -144,21 +144,11 @@ public struct Announcement: Codable, Equatable, Sendable {
         self.metrics = metrics
     }
 
-    /// The PUB message: topic frame, version frame, JSON.
-    public func encode() -> [[UInt8]] {
-        [Array(GLFDProtocol.announcementTopic.utf8), GLFDProtocol.versionFrame, Array(try! JSONCoding.encoder.encode(self))]
-    }
+    /// The PUB message: topic frame `model`, version frame, JSON.
+    public func encode() -> [[UInt8]] { PubMessage.encode(self, topic: GLFDProtocol.announcementTopic) }
 
     public static func decode(_ frames: [[UInt8]]) throws(ProtocolError) -> Announcement {
-        guard frames.count == 3, frames[0] == Array(GLFDProtocol.announcementTopic.utf8),
-              frames[1] == GLFDProtocol.versionFrame else {
-            throw ProtocolError(.badFrames, "an announcement is 3 frames: \"model\", \"\(GLFDProtocol.version)\", JSON")
-        }
-        do {
-            return try JSONCoding.decoder.decode(Announcement.self, from: Data(frames[2]))
-        } catch {
-            throw ProtocolError(.badHeader, "announcement: \(JSONCoding.describe(error))")
-        }
+        try PubMessage.decode(frames, topic: GLFDProtocol.announcementTopic, what: "an announcement")
     }
 }
 
@@ -187,18 +177,27 @@ public struct DriftAlert: Codable, Equatable, Sendable {
     }
 
     /// The PUB message: topic frame `drift`, version frame, JSON.
-    public func encode() -> [[UInt8]] {
-        [Array(GLFDProtocol.driftTopic.utf8), GLFDProtocol.versionFrame, Array(try! JSONCoding.encoder.encode(self))]
-    }
+    public func encode() -> [[UInt8]] { PubMessage.encode(self, topic: GLFDProtocol.driftTopic) }
 
     public static func decode(_ frames: [[UInt8]]) throws(ProtocolError) -> DriftAlert {
-        guard frames.count == 3, frames[0] == Array(GLFDProtocol.driftTopic.utf8), frames[1] == GLFDProtocol.versionFrame else {
-            throw ProtocolError(.badFrames, "a drift alert is 3 frames: \"drift\", \"\(GLFDProtocol.version)\", JSON")
+        try PubMessage.decode(frames, topic: GLFDProtocol.driftTopic, what: "a drift alert")
+    }
+}
+
+/// What the PUB socket sends: 3 frames, the topic (subscribers filter by it), the version frame, JSON.
+enum PubMessage {
+    static func encode(_ value: some Encodable, topic: String) -> [[UInt8]] {
+        [Array(topic.utf8), GLFDProtocol.versionFrame, Array(try! JSONCoding.encoder.encode(value))]
+    }
+
+    static func decode<Message: Decodable>(_ frames: [[UInt8]], topic: String, what: String) throws(ProtocolError) -> Message {
+        guard frames.count == 3, frames[0] == Array(topic.utf8), frames[1] == GLFDProtocol.versionFrame else {
+            throw ProtocolError(.badFrames, "\(what) is 3 frames: \"\(topic)\", \"\(GLFDProtocol.version)\", JSON")
         }
         do {
-            return try JSONCoding.decoder.decode(DriftAlert.self, from: Data(frames[2]))
+            return try JSONCoding.decoder.decode(Message.self, from: Data(frames[2]))
         } catch {
-            throw ProtocolError(.badHeader, "drift alert: \(JSONCoding.describe(error))")
+            throw ProtocolError(.badHeader, "\(what): \(JSONCoding.describe(error))")
         }
     }
 }

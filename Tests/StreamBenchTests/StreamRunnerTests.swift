@@ -28,6 +28,20 @@ import Testing
         return settings
     }
 
+    /// Streams `stream` into a fresh daemon with `settings` (the state removed after), and hands
+    /// the result and the still running daemon to `inspect`.
+    static func run<T>(_ stream: ImageStream, of streamed: LabelledImages, test: LabelledImages, settings: DaemonSettings,
+                       checkpoints: Int, inspect: (StreamRunResult, GLFDaemon) throws -> T) throws -> T {
+        defer { try? FileManager.default.removeItem(at: settings.stateDirectory) }
+        let daemon = try GLFDaemon(settings: settings)
+        daemon.start()
+        defer { daemon.stop() }
+        let endpoints = daemon.server.boundEndpoints
+        let runner = try StreamRunner(requestEndpoint: endpoints.requests, announceEndpoint: endpoints.announcements,
+                                      stream: stream, collection: streamed, test: test, plan: plan(settings, checkpoints: checkpoints))
+        return try inspect(try runner.run(), daemon)
+    }
+
     static func plan(_ settings: DaemonSettings, checkpoints: Int) -> StreamPlan {
         var plan = StreamPlan(pacing: .training(updatesPerImage: settings.trainer.updatesPerImage, batch: settings.training.batch,
                                                 minItems: settings.trainer.minItems))
@@ -40,20 +54,13 @@ import Testing
     @Test func checkpointsScoreVersionsTheDaemonAnnouncedAtTheBudgetsSteps() throws {
         let (streamed, test) = try Self.collections()
         let stream = try ImageStream(labels: streamed.labels, classCount: 10, order: .classes(tasks: 2), seed: 4)
-        let state = temporaryDaemonDirectory()
-        defer { try? FileManager.default.removeItem(at: state) }
-        let settings = Self.settings(state)
-        let daemon = try GLFDaemon(settings: settings)
-        daemon.start()
-        defer { daemon.stop() }
-        let endpoints = daemon.server.boundEndpoints
-        let runner = try StreamRunner(requestEndpoint: endpoints.requests, announceEndpoint: endpoints.announcements,
-                                      stream: stream, collection: streamed, test: test, plan: Self.plan(settings, checkpoints: 4))
-        let result = try runner.run()
+        let settings = Self.settings(temporaryDaemonDirectory())
+        let (result, stored) = try Self.run(stream, of: streamed, test: test, settings: settings, checkpoints: 4) { result, daemon in
+            (result, try daemon.store.items(result.ids).allSatisfy { $0 != nil })
+        }
 
         #expect(result.checkpoints.map(\.frames) == [20, 40, 60, 80])
-        #expect(result.ids.count == 80 && Set(result.ids).count == 80)
-        #expect(try daemon.store.items(result.ids).allSatisfy { $0 != nil })
+        #expect(result.ids.count == 80 && Set(result.ids).count == 80 && stored)
         for checkpoint in result.checkpoints {
             // A version the daemon announced, published at the steps the budget allows for what was sent.
             #expect(result.announcedVersions.contains(checkpoint.version))
@@ -80,19 +87,12 @@ import Testing
                                      order: .camera(tasks: 1, runLength: 40, framesPerImage: 8), seed: 5)
         var classes: [ReplayPolicyKind: Int] = [:]
         for policy in [ReplayPolicyKind.fifo, .minred] {
-            let state = temporaryDaemonDirectory()
-            defer { try? FileManager.default.removeItem(at: state) }
-            var settings = Self.settings(state, replay: policy, capacity: 40)
+            var settings = Self.settings(temporaryDaemonDirectory(), replay: policy, capacity: 40)
             settings.training = smallLearningConfig()     // minred chooses by what the embeddings say
-            let daemon = try GLFDaemon(settings: settings)
-            daemon.start()
-            defer { daemon.stop() }
-            let endpoints = daemon.server.boundEndpoints
-            let runner = try StreamRunner(requestEndpoint: endpoints.requests, announceEndpoint: endpoints.announcements,
-                                          stream: stream, collection: streamed, test: test, plan: Self.plan(settings, checkpoints: 2))
-            let result = try runner.run()
+            let (result, members) = try Self.run(stream, of: streamed, test: test, settings: settings, checkpoints: 2) {
+                ($0, $1.store.replayMemberIDs)
+            }
             let label = Dictionary(uniqueKeysWithValues: zip(result.ids, stream.frames.map { streamed.labels[$0.image] }))
-            let members = daemon.store.replayMemberIDs
             #expect(members.count == 40)
             classes[policy] = Set(members.compactMap { label[$0] }).count
         }
