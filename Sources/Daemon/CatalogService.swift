@@ -515,7 +515,7 @@ final class CatalogService: @unchecked Sendable {
             // held by queued work would outlive its replacement.
             let (base, version, through) = (built.base, built.version, built.baseThrough)
             tailQueue.async { [self] in
-                drift.setReference(version, ids: base.ids, vectors: base.vectors, dimension: base.dimension, through: through)
+                drift.setReference(version, base: base, through: through)
                 checkDriftIfDue()
             }
             removeSavedCatalogsOfVersionsGone()

@@ -17,11 +17,12 @@
 //   alert       when the score reaches `alertScore` (over at least `minimumArrivals` arrivals) a
 //               `rising` DriftAlert goes out on the PUB socket, and `settled` when it falls back
 //
-// Cost: the reference's spacing is one R × R × D sgemm per catalog swap (R 2,048, D 256: 2 GFLOP),
-// a check embeds at most `samplePerCheck` images and does one n × R × D product: a few percent of
-// one core under steady ingest, nothing when nothing arrives.
+// Both distances are exact searches of the reference (an ExactIndex: blocked sgemm and top-k).
+// Cost: the reference's spacing is one R × R × D product per catalog swap (R 2,048, D 256: 2
+// GFLOP), a check embeds at most `samplePerCheck` images and searches the reference with them: a
+// few percent of one core under steady ingest, nothing when nothing arrives.
 import Foundation
-import Neural
+import Index
 import Protocol
 import Store
 
@@ -43,10 +44,8 @@ public struct DriftSettings: Sendable, Equatable {
 }
 
 final class DriftMonitor: @unchecked Sendable {
-    typealias Settings = DriftSettings
-
     private let store: ImageStore
-    private let settings: Settings
+    private let settings: DriftSettings
     private let lock = NSLock()
 
     // Under `lock`.
@@ -62,40 +61,40 @@ final class DriftMonitor: @unchecked Sendable {
     private struct Reference {
         let published: PublishedVersion
         var version: Int { published.version }
-        let dimension: Int
-        /// [count, dimension] unit rows.
-        let vectors: [Float]
+        /// The sampled replay members' unit embeddings.
+        let members: ExactIndex
         let spacing: Double
-        var count: Int { vectors.count / dimension }
     }
 
-    init(store: ImageStore, settings: Settings = Settings()) {
+    init(store: ImageStore, settings: DriftSettings = DriftSettings()) {
         self.store = store
         self.settings = settings
     }
 
-    /// A catalog was swapped in: its replay members become the reference (the slow part, an
-    /// R × R sgemm, runs on the caller's thread, off every lock). Items stored up to the catalog's
-    /// base are in the reference's world; arrivals are counted from there.
-    func setReference(_ published: PublishedVersion, ids: [UInt64], vectors: [Float], dimension: Int, through: UInt64) {
-        let members = Set(store.replayMemberIDs)
-        let rows = ids.indices.filter { members.contains(ids[$0]) }
+    /// A catalog was swapped in: the replay members in its `base` become the reference (the slow
+    /// part, the members' search of themselves, runs on the caller's thread, off every lock). Items
+    /// stored up to `through` are in the reference's world; arrivals are counted from there.
+    func setReference(_ published: PublishedVersion, base: ExactIndex, through: UInt64) {
+        let replay = Set(store.replayMemberIDs)
+        let rows = base.ids.indices.filter { replay.contains(base.ids[$0]) }
         guard rows.count >= 2 else { return }
         // An even stride over the members, so the reference spans the whole replay set.
         let count = min(rows.count, settings.referenceSize)
-        var chosen = [Float](repeating: 0, count: count * dimension)
-        for r in 0..<count {
-            let row = rows[r * rows.count / count]
-            chosen.replaceSubrange(r * dimension ..< (r + 1) * dimension, with: vectors[row * dimension ..< (row + 1) * dimension])
-        }
-        let nearest = Self.nearestSimilarities(of: chosen, to: chosen, dimension: dimension, excludingSelf: true)
-        let spacing = nearest.reduce(0.0) { $0 + Double(1 - $1) } / Double(nearest.count)
+        var builder = ExactIndex.Builder(dimension: base.dimension, version: published.version, capacity: count)
+        for r in 0..<count { builder.append(row: rows[r * rows.count / count], of: base) }
+        let members = builder.build()
+        // Each member's nearest other member: the best answer of its own search that is not itself.
+        let d = members.dimension
+        let found = members.search(queries: (0..<members.count).map { Array(members.vectors[$0 * d ..< ($0 + 1) * d]) }, k: 2)
+        let spacing = zip(members.ids, found).reduce(0.0) { sum, pair in
+            sum + Double(1 - (pair.1.first { $0.id != pair.0 }?.score ?? 1))
+        } / Double(members.count)
         lock.withLock {
             if reference?.version != published.version {
                 distances.removeAll()
                 checkedThrough = max(checkedThrough, through)
             }
-            reference = Reference(published: published, dimension: dimension, vectors: chosen, spacing: spacing)
+            reference = Reference(published: published, members: members, spacing: spacing)
         }
     }
 
@@ -137,9 +136,7 @@ final class DriftMonitor: @unchecked Sendable {
         // Everything through the newest counts as checked: the older arrivals of a burst are
         // skipped on purpose (the sample is the newest), and deleted ones have nothing to measure.
         let through = max(newest, items.last?.id ?? 0)
-        let vectors = embed(items.map(\.image.pixels)).flatMap { $0 }
-        let nearest = vectors.count == items.count * reference.dimension && !items.isEmpty
-            ? Self.nearestSimilarities(of: vectors, to: reference.vectors, dimension: reference.dimension, excludingSelf: false) : []
+        let nearest = reference.members.search(queries: embed(items.map(\.image.pixels)), k: 1).compactMap(\.first?.score)
         let alert: DriftAlert? = lock.withLock {
             guard self.reference?.version == version else { return nil }
             distances += nearest.map { 1 - $0 }
@@ -152,8 +149,8 @@ final class DriftMonitor: @unchecked Sendable {
 
     /// Under `lock`: the alert due now that the window changed, if the score crossed the level.
     private func crossing() -> DriftAlert? {
-        guard let status = unlockedStatus, let score = status.score, status.arrivals >= min(settings.minimumArrivals, settings.window) else { return nil }
-        guard settings.alertScore > 0 else { return nil }
+        guard settings.alertScore > 0, let status = unlockedStatus, let score = status.score,
+              status.arrivals >= min(settings.minimumArrivals, settings.window) else { return nil }
         let rising = score >= settings.alertScore
         guard rising != alerting else { return nil }
         alerting = rising
@@ -168,34 +165,6 @@ final class DriftMonitor: @unchecked Sendable {
         let arrival = distances.isEmpty ? nil : distances.reduce(0.0) { $0 + Double($1) } / Double(distances.count)
         return StatusResult.Drift(version: reference.version, score: arrival.map { $0 / max(reference.spacing, 1e-6) },
                                   arrivals: distances.count, arrivalDistance: arrival, replaySpacing: reference.spacing,
-                                  referenceMembers: reference.count, checkedThrough: checkedThrough)
-    }
-
-    /// For each row of `queries` ([n, D] unit rows), the highest cosine with a row of `items`
-    /// ([m, D] unit rows), in blocks of 256 queries; `excludingSelf` skips row i against row i
-    /// (queries and items the same matrix).
-    static func nearestSimilarities(of queries: [Float], to items: [Float], dimension: Int, excludingSelf: Bool) -> [Float] {
-        let n = queries.count / dimension, m = items.count / dimension
-        var nearest = [Float](repeating: -.infinity, count: n)
-        let block = 256
-        var scores = [Float](repeating: 0, count: block * m)
-        queries.withUnsafeBufferPointer { q in
-            items.withUnsafeBufferPointer { x in
-                scores.withUnsafeMutableBufferPointer { s in
-                    for start in stride(from: 0, to: n, by: block) {
-                        let rows = min(block, n - start)
-                        // scores[rows, m] = queries[start..<start+rows] · itemsᵀ
-                        BLAS.gemm(transposeB: true, m: rows, n: m, k: dimension, a: q.baseAddress! + start * dimension, lda: dimension,
-                                  b: x.baseAddress!, ldb: dimension, c: s.baseAddress!, ldc: m)
-                        for r in 0..<rows {
-                            var best = -Float.infinity
-                            for column in 0..<m where !(excludingSelf && column == start + r) { best = max(best, s[r * m + column]) }
-                            nearest[start + r] = best
-                        }
-                    }
-                }
-            }
-        }
-        return nearest
+                                  referenceMembers: reference.members.count, checkedThrough: checkedThrough)
     }
 }

@@ -148,7 +148,4 @@ public struct ImageStream: Sendable {
                     dy: Int.random(in: -cameraShift...cameraShift, using: &random),
                     brightness: 1 + Float.random(in: -cameraBrightness...cameraBrightness, using: &random))
     }
-
-    /// The task each image of the collection arrives in.
-    public func task(ofClass label: Int) -> Int { taskClasses.firstIndex { $0.contains(label) }! }
 }

@@ -54,8 +54,6 @@ public struct StreamCheckpoint: Codable, Sendable, Equatable {
     /// The version scored, and the trainer step it was published at.
     public var version: Int
     public var step: Int
-    /// Training images so far (steps × batch, from status).
-    public var imagesTrained: Int
     /// Seconds since the stream began.
     public var seconds: Double
     /// kNN top-1 on the whole test split, and on the test images of each task's classes.
@@ -185,7 +183,7 @@ public final class StreamRunner {
     private func pace(sent: Int, since started: ContinuousClock.Instant) throws -> StatusResult {
         switch plan.pacing {
         case .rate(let imagesPerSecond):
-            let due = Double(sent) / imagesPerSecond - seconds(since: started)
+            let due = Double(sent) / imagesPerSecond - started.duration(to: .now) / .seconds(1)
             if due > 0 { Thread.sleep(forTimeInterval: due) }
             return try client.result(.status, as: StatusResult.self)
         case .training:
@@ -243,16 +241,11 @@ public final class StreamRunner {
             let byTask = stream.taskClasses.map { classes in accuracy(test.labels.indices.filter { classes.contains(test.labels[$0]) }) }
             return StreamCheckpoint(frames: frames, fraction: Double(frames) / Double(stream.frames.count),
                                     version: status.model.version, step: status.model.step,
-                                    imagesTrained: status.training.step * trainingBatch, seconds: seconds(since: started),
+                                    seconds: started.duration(to: .now) / .seconds(1),
                                     knn: accuracy(Array(test.labels.indices)), knnByTask: byTask,
                                     replayMembers: status.store.replayMembers)
         }
         throw StreamBenchError("three times in a row the vectors of a checkpoint came from more than one version, or one never announced")
-    }
-
-    private var trainingBatch: Int {
-        if case .training(_, let batch, _) = plan.pacing { return batch }
-        return 0
     }
 
     /// The status once the served version was published at the trainer's current step (under
@@ -282,7 +275,6 @@ public final class StreamRunner {
             })
         }
         var versions: Set<Int> = [], dimension = 0, vectors: [Float] = []
-        vectors.reserveCapacity(images.count * 256)
         for reply in try client.pipeline(requests, inflight: plan.inflight).replies {
             let result = try reply.result(as: EmbedResult.self)
             versions.insert(result.version)
@@ -306,9 +298,4 @@ public final class StreamRunner {
             announced.insert(announcement.version)
         }
     }
-}
-
-func seconds(since start: ContinuousClock.Instant) -> Double {
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
 }
