@@ -32,6 +32,7 @@ let package = Package(
         .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        .systemLibrary(name: "CNATS", path: "Sources/CNATS"),
 
         // The neural engine: tensors, layers (forward + backward), optimisers, weight files.
         .target(name: "Neural", dependencies: ["COpenBLAS"], swiftSettings: fastMath),
@@ -44,6 +45,10 @@ let package = Package(
 
         // A thin Swift wrapper over libzmq: context, sockets, multipart messages, options, poll, CURVE keys.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+
+        // A thin Swift wrapper over the NATS C client: connections to a cluster, JetStream streams,
+        // publishing with headers, durable pull consumers, acknowledgements, typed errors.
+        .target(name: "NATS", dependencies: ["CNATS"]),
 
         // The replay store: crash-safe items in LMDB, group commit, retention, replay policies.
         .target(name: "Store", dependencies: ["LMDB", "Imaging", "Neural", "CZlib"], swiftSettings: fastMath),
@@ -68,7 +73,7 @@ let package = Package(
                                                       .product(name: "CoreMetrics", package: "swift-metrics")]),
 
         // glfd's parts: the trainer loop on the replay store, model versions, the request server.
-        .target(name: "Daemon", dependencies: ["Store", "GLF", "Neural", "Protocol", "Imaging", "Index", "ZeroMQ", "Observability",
+        .target(name: "Daemon", dependencies: ["Store", "GLF", "Neural", "Protocol", "Imaging", "Index", "ZeroMQ", "NATS", "GLFDClient", "Observability",
                                               .product(name: "Logging", package: "swift-log")], swiftSettings: fastMath),
 
         // Labelled image collections for offline training and evaluation: image folders, IDX files;
@@ -93,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "glf-bench",
             dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", "Index", "Daemon", "GLFDClient", "GLFDTesting", "Protocol",
-                           "StreamBench", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                           "StreamBench", "NATS", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
         // The daemon.
@@ -122,9 +127,11 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "NATSTests", dependencies: ["NATS", "GLFDTesting"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Daemon", "GLF", "Store"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "GLFDClient", "GLFDTesting", "Store", "GLF", "Neural", "Imaging", "Datasets", "Configuration"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "GLFDClient", "GLFDTesting", "Store", "GLF", "Neural", "Imaging", "Datasets",
+                                                        "Configuration", "NATS"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "LMDB", "Imaging", "Neural"]),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Neural"]),
         .testTarget(name: "StreamBenchTests", dependencies: ["StreamBench", "Datasets", "Daemon", "GLFDTesting", "Store", "GLF"]),

@@ -79,12 +79,18 @@ extension ConfigurationKey {
         case zeroMQEndpoint
         /// `host:port`, or "" to disable.
         case hostPortOrEmpty
+        /// NATS server URLs, `nats://host:port` separated by commas, or "" to disable.
+        case natsServersOrEmpty
+        /// A ZeroMQ endpoint to connect to, or "" to disable.
+        case zeroMQEndpointOrEmpty
 
         var expectation: String {
             switch self {
             case .nonEmpty: "a non-empty string"
             case .zeroMQEndpoint: "a ZeroMQ endpoint: tcp://host:port, ipc://path, ..."
             case .hostPortOrEmpty: "host:port, or \"\" to disable"
+            case .natsServersOrEmpty: "nats://host:port[,nats://host:port...], or \"\" to disable"
+            case .zeroMQEndpointOrEmpty: "a ZeroMQ endpoint (tcp://host:port, ...), or \"\" to disable"
             }
         }
 
@@ -97,6 +103,17 @@ extension ConfigurationKey {
             case .hostPortOrEmpty:
                 if string.isEmpty { return nil }
                 return ConfigurationKey.hostPortProblem(string, allowWildcard: false)
+            case .natsServersOrEmpty:
+                if string.isEmpty { return nil }
+                for server in string.split(separator: ",", omittingEmptySubsequences: false) {
+                    guard server.hasPrefix("nats://") else { return "'\(server)' is not a nats://host:port URL" }
+                    if let problem = ConfigurationKey.hostPortProblem(String(server.dropFirst("nats://".count)), allowWildcard: false) {
+                        return problem
+                    }
+                }
+                return nil
+            case .zeroMQEndpointOrEmpty:
+                return string.isEmpty ? nil : ConfigurationKey.endpointProblem(string)
             }
         }
     }

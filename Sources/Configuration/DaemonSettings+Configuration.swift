@@ -57,6 +57,19 @@ extension DaemonSettings {
         trainer.publishWhenIdleSeconds = Double(c.models.publishWhenIdleSeconds)
         trainer.priorFromPreviousVersion = c.training.lpmPrior == .previous
         keepVersions = c.models.keep
+        jetStream.servers = c.ingest.jetStreamServers.split(separator: ",").map(String.init)
+        jetStream.stream = c.ingest.jetStreamStream
+        jetStream.subjectPrefix = c.ingest.jetStreamSubjectPrefix
+        jetStream.consumer = c.ingest.jetStreamConsumer
+        jetStream.replicas = c.ingest.jetStreamReplicas
+        jetStream.batch = c.ingest.jetStreamBatch
+        jetStream.ackWaitSeconds = c.ingest.jetStreamAckWaitSeconds
+        replica.follow = c.replica.follow
+        replica.pollSeconds = c.replica.pollSeconds
+        if replica.isEnabled && trainingEnabled {
+            throw ConfigurationError(.invalidValue, "replica.follow is set, so this daemon is a replica: it serves its trainer's "
+                                     + "versions and does not train; set training.enabled = false")
+        }
 
         catalog.approximate = c.index.approximate
         catalog.approximateMinItems = c.index.approximateMinItems

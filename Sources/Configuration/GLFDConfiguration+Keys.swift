@@ -20,7 +20,7 @@ extension GLFDConfiguration {
     /// A Float setting as the decimal it was written as (0.998, not 0.99800002574920654).
     private static func decimal(_ value: Float) -> Double { Double(String(value))! }
 
-    public static let sections = ["paths", "server", "store", "training", "models", "index", "logging", "metrics", "security"]
+    public static let sections = ["paths", "server", "store", "training", "models", "index", "ingest", "replica", "logging", "metrics", "security"]
 
     public static let keys: [ConfigurationKey] = [
         // paths.state_directory comes first: the other paths are resolved against it.
@@ -146,6 +146,26 @@ extension GLFDConfiguration {
                  "Drift (status's drift): sampled new items whose mean distance to the replay set the score averages"),
         .float("index.drift_alert_score", \.index.driftAlertScore, shipped.catalog.drift.alertScore, .nonNegative,
                "Drift score at which an alert goes out on the PUB socket (topic drift), and settled when it falls back; 0 = never"),
+
+        .string("ingest.jetstream_servers", \.ingest.jetStreamServers, shipped.jetStream.servers.joined(separator: ","), .natsServersOrEmpty,
+                "NATS servers of a JetStream cluster to ingest from besides the ZeroMQ socket (nats://host:port, comma-separated); \"\" = off"),
+        .string("ingest.jetstream_stream", \.ingest.jetStreamStream, shipped.jetStream.stream, .nonEmpty,
+                "JetStream stream glfd reads images from (created with jetstream_replicas replicas if missing)"),
+        .string("ingest.jetstream_subject_prefix", \.ingest.jetStreamSubjectPrefix, shipped.jetStream.subjectPrefix, .nonEmpty,
+                "Subjects of the images: this prefix, then the source tag (glfd.ingest.<source>)"),
+        .string("ingest.jetstream_consumer", \.ingest.jetStreamConsumer, shipped.jetStream.consumer, .nonEmpty,
+                "Durable consumer name; every glfd reading the stream (trainer, each replica) needs its own"),
+        .integer("ingest.jetstream_replicas", \.ingest.jetStreamReplicas, shipped.jetStream.replicas, .atLeast(1),
+                 "Replicas of the stream when glfd creates it (3 on a three-node cluster)"),
+        .integer("ingest.jetstream_batch", \.ingest.jetStreamBatch, shipped.jetStream.batch, .atLeast(1),
+                 "Messages fetched, stored in one commit and acknowledged at a time"),
+        .float("ingest.jetstream_ack_wait", \.ingest.jetStreamAckWaitSeconds, shipped.jetStream.ackWaitSeconds, .positive,
+               "Seconds after which a message fetched and not acknowledged is delivered again"),
+
+        .string("replica.follow", \.replica.follow, shipped.replica.follow, .zeroMQEndpointOrEmpty,
+                "A serve-only replica: the request endpoint of the trainer whose versions it serves, each once its own catalog of it is built (needs training.enabled = false); \"\" = not a replica"),
+        .float("replica.poll_seconds", \.replica.pollSeconds, shipped.replica.pollSeconds, .positive,
+               "How often a replica asks its trainer for its latest version"),
 
         .choice("logging.level", \.logging.level, .info,
                 "Least severe level logged"),

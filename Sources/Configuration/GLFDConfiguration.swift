@@ -111,6 +111,23 @@ public struct GLFDConfiguration: Sendable, Equatable {
         public internal(set) var driftAlertScore = 0.0
     }
 
+    public struct Ingest: Sendable, Equatable {
+        /// Comma-separated nats:// URLs; "" when JetStream ingest is off.
+        public internal(set) var jetStreamServers = ""
+        public internal(set) var jetStreamStream = ""
+        public internal(set) var jetStreamSubjectPrefix = ""
+        public internal(set) var jetStreamConsumer = ""
+        public internal(set) var jetStreamReplicas = 0
+        public internal(set) var jetStreamBatch = 0
+        public internal(set) var jetStreamAckWaitSeconds = 0.0
+    }
+
+    public struct Replica: Sendable, Equatable {
+        /// The trainer's request endpoint; "" when this daemon is not a replica.
+        public internal(set) var follow = ""
+        public internal(set) var pollSeconds = 0.0
+    }
+
     public struct Logging: Sendable, Equatable {
         /// The levels of swift-log's `Logger.Level`, by the same names.
         public enum Level: String, Sendable, CaseIterable {
@@ -141,6 +158,8 @@ public struct GLFDConfiguration: Sendable, Equatable {
     public internal(set) var training = Training()
     public internal(set) var models = Models()
     public internal(set) var index = Index()
+    public internal(set) var ingest = Ingest()
+    public internal(set) var replica = Replica()
     public internal(set) var logging = Logging()
     public internal(set) var metrics = Metrics()
     public internal(set) var security = Security()
@@ -157,7 +176,7 @@ public struct GLFDConfiguration: Sendable, Equatable {
     /// wherever their values came from.
     public static func == (lhs: GLFDConfiguration, rhs: GLFDConfiguration) -> Bool {
         lhs.paths == rhs.paths && lhs.server == rhs.server && lhs.store == rhs.store
-            && lhs.training == rhs.training && lhs.models == rhs.models && lhs.index == rhs.index
+            && lhs.training == rhs.training && lhs.models == rhs.models && lhs.index == rhs.index && lhs.ingest == rhs.ingest && lhs.replica == rhs.replica
             && lhs.logging == rhs.logging && lhs.metrics == rhs.metrics && lhs.security == rhs.security
     }
 }

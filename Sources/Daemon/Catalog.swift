@@ -43,6 +43,11 @@ public struct CatalogSettings: Sendable, Equatable {
     public var rebuildShare = 0.5
     /// How far new items lie from the replay set (status's `drift`, DriftMonitor.swift).
     public var drift = DriftSettings()
+    /// A replica's rule (issue 16): a new version is served, by embed and knn alike and in
+    /// `model`, `status` and the announcement, only once its catalog is built, so every answer
+    /// of the replica comes from a complete catalog of the version it names. Off, a version is
+    /// served by embed as soon as its encoder loads, and by knn once its catalog is built.
+    public var serveWithCatalog = false
     public init() {}
 }
 

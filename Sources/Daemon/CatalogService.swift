@@ -51,6 +51,9 @@ final class CatalogService: @unchecked Sendable {
     private var tailEmbedding = false
     /// The newest item MinRed's view was built with.
     private var replayViewThrough: UInt64 = 0
+    /// Under `serveWithCatalog`: what to do once a version is served, by version, until its
+    /// catalog is swapped in (versions a newer catalog skips are dropped then, unannounced).
+    private var servedOnceBuilt: [Int: @Sendable (PublishedVersion) -> Void] = [:]
 
     // Catalog queue only.
     /// The newest version a rebuild for a new version has built (folds aside).
@@ -119,14 +122,25 @@ final class CatalogService: @unchecked Sendable {
             let loaded = try VersionEncoder(version: version, shape: store.configuration.canonical, batch: VersionEncoder.queryBatch)
             rebuild(for: version, encoder: loaded)
             queryQueue.async { [self] in
-                if (encoder?.version.version ?? 0) < version.version { encoder = loaded }
-                lock.withLock { if (served?.version ?? 0) < version.version { served = version } }
-                metrics?.setModelVersion(version.version, step: version.step, publishedAt: version.publishedAt)
-                then?(version)
+                if settings.serveWithCatalog {
+                    servedOnceBuilt[version.version] = then ?? { _ in }
+                } else {
+                    adopt(loaded, then: then)
+                }
             }
         } catch {
             logger.error("could not load the model version; it is not served", metadata: ["version": "\(version.version)", "error": "\(error)"])
         }
+    }
+
+    /// Query queue only: embed answers under `loaded` from now on, unless a newer version does.
+    private func adopt(_ loaded: VersionEncoder, then: (@Sendable (PublishedVersion) -> Void)?) {
+        dispatchPrecondition(condition: .onQueue(queryQueue))
+        let version = loaded.version
+        if (encoder?.version.version ?? 0) < version.version { encoder = loaded }
+        lock.withLock { if (served?.version ?? 0) < version.version { served = version } }
+        metrics?.setModelVersion(version.version, step: version.step, publishedAt: version.publishedAt)
+        then?(version)
     }
 
     /// The version embed answers under, if any.
@@ -520,6 +534,13 @@ final class CatalogService: @unchecked Sendable {
             }
             removeSavedCatalogsOfVersionsGone()
             noteCatalogSize()
+            // After the catalog's status: whoever reads the served version and then the catalog's
+            // never sees the first ahead of the second.
+            if settings.serveWithCatalog, (encoder?.version.version ?? 0) < built.version.version {
+                let then = servedOnceBuilt[built.version.version]
+                servedOnceBuilt = servedOnceBuilt.filter { $0.key > built.version.version }
+                adopt(built.encoder, then: then)
+            }
         }
         if built.version.version >= current { tailRebuildPending = false }
     }

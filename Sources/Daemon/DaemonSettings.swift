@@ -13,6 +13,10 @@ public struct DaemonSettings: Sendable {
     public var trainer = ContinuousTrainer.Settings()
     public var keepVersions = 5
     public var catalog = CatalogSettings()
+    /// Ingest from a NATS JetStream stream besides the ZeroMQ socket; off by default.
+    public var jetStream = JetStreamIngest.Settings()
+    /// A serve-only replica follows a trainer's versions (`replica.follow`); off by default.
+    public var replica = ReplicaFollower.Settings()
 
     /// glfd's defaults (its configuration's key table reads them) on `stateDirectory`.
     public init(stateDirectory: URL) {

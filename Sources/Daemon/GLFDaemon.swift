@@ -25,6 +25,10 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     public let versions: ModelVersions
     public let trainer: ContinuousTrainer
     public let server: RequestServer
+    /// Images from a NATS JetStream stream (`ingest.jetstream_servers`), nil when off.
+    public let jetStream: JetStreamIngest?
+    /// A replica's link to its trainer's versions (`replica.follow`), nil on a trainer.
+    public let replica: ReplicaFollower?
     /// systemd's notification socket, when run by systemd: readiness, status, watchdog.
     public var notifier: SystemdNotifier?
     /// Counters, gauges and latency histograms for Prometheus (nil: not collected).
@@ -46,13 +50,17 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
 
     /// Opens the store and the model versions and binds the sockets; `start()` begins serving.
     public init(settings: DaemonSettings) throws {
+        precondition(!(settings.replica.isEnabled && settings.trainingEnabled), "a replica serves its trainer's versions and does not train")
         self.settings = settings
         try FileManager.default.createDirectory(at: settings.stateDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         store = try ImageStore(settings.store)
         versions = try ModelVersions(directory: settings.modelsDirectory, keep: settings.keepVersions)
         let logger = logger
-        let catalogs = try CatalogService(store: store, versions: versions, settings: settings.catalog,
+        var catalogSettings = settings.catalog
+        // A replica serves a version only once its catalog is built (CatalogSettings.serveWithCatalog).
+        if settings.replica.isEnabled { catalogSettings.serveWithCatalog = true }
+        let catalogs = try CatalogService(store: store, versions: versions, settings: catalogSettings,
                                           directory: settings.catalogDirectory,
                                           maxReplyPayloadBytes: settings.server.limits.maxReplyPayloadBytes, logger: logger)
         self.catalogs = catalogs
@@ -61,11 +69,27 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         self.announcements = announcements
         // A published version is served (embed at once, knn once its catalog is built) and
         // announced once embed answers under it.
-        trainer = try ContinuousTrainer(store: store, versions: versions, config: settings.training, settings: settings.trainer,
-                                        snapshotDirectory: settings.snapshotDirectory) { version in
+        let trainer = try ContinuousTrainer(store: store, versions: versions, config: settings.training, settings: settings.trainer,
+                                            snapshotDirectory: settings.snapshotDirectory) { version in
             logger.info("published model version", metadata: ["version": "\(version.version)", "step": "\(version.step)",
                                                               "path": "\(version.path)"])
             catalogs.serve(version) { announcements.announce(Announcement($0)) }
+        }
+        self.trainer = trainer
+        if settings.jetStream.isEnabled {
+            jetStream = JetStreamIngest(settings: settings.jetStream, store: store, logger: logger) { _ in
+                trainer.notifyIngest()
+                catalogs.itemsStored()
+            }
+        } else {
+            jetStream = nil
+        }
+        if settings.replica.isEnabled {
+            replica = ReplicaFollower(settings: settings.replica, versions: versions, logger: logger) { version in
+                catalogs.serve(version) { announcements.announce(Announcement($0)) }
+            }
+        } else {
+            replica = nil
         }
         catalogs.drift.onAlert = { alert in
             logger.log(level: alert.state == .rising ? .warning : .info,
@@ -100,8 +124,9 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         // A version is served before the first request is read: `model` and `embed` agree from the start.
         if let latest = versions.latest {
             catalogs.resume(latest)
-        } else {
-            // With or without training, queries have a model from the start.
+        } else if replica == nil {
+            // With or without training, queries have a model from the start (a replica's first
+            // comes from its trainer, and it answers `not_ready` until that version's catalog is built).
             do {
                 try trainer.publishInitialVersion()
             } catch {
@@ -110,6 +135,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             catalogs.waitUntilServing()
         }
         server.start(handler: self)
+        jetStream?.start()
+        replica?.start()
         if settings.trainingEnabled { trainer.start() }
     }
 
@@ -117,6 +144,9 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     /// ingests commit and their replies go out, then close the store.
     public func stop() {
         lock.withLock { shuttingDown = true }
+        // Its last batch is committed and acknowledged before the store closes.
+        jetStream?.stop()
+        replica?.stop()
         trainer.stop()
         notifier?.retire("trainer")
         catalogs.stop()
@@ -140,6 +170,9 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                             gradientShares: s.training.gradientShare)
         metrics.setModelVersion(s.model.version, step: s.model.step, publishedAt: s.model.publishedAt)
         metrics.setDrift(score: s.drift?.score, arrivals: s.drift?.arrivals ?? 0)
+        if let j = s.jetstream {
+            metrics.setJetStream(connected: j.connected, pending: j.pending, stored: j.stored, duplicates: j.duplicates, rejected: j.rejected)
+        }
         if let memory = s.memory {
             metrics.setMemory(["resident": memory.residentBytes, "resident_file": memory.residentFileBytes,
                                "heap_in_use": memory.heapInUseBytes, "heap_held": memory.heapHeldBytes,
@@ -202,6 +235,10 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             respond(.success(id: id, servedModelResult))
         case .lastAnnouncement:
             respond(.success(id: id, LastAnnouncementResult(announcement: announcements.last)))
+        case .modelFiles(let version):
+            lookupQueue.async { [self] in respond(modelFiles(version, id: id)) }
+        case .modelFile(let version, let name, let offset):
+            lookupQueue.async { [self] in respond(modelFile(version, name: name, offset: offset, id: id)) }
         case .export(let after, let limit):
             catalogs.query { [catalogs] in
                 if let error = catalogs.keepUp() { return respond(.failure(id: id, error)) }
@@ -268,7 +305,18 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             model: servedModelResult,
             catalog: catalogs.status(newestItem: s.nextID - 1),
             memory: memory(),
-            drift: catalogs.drift.status)
+            drift: catalogs.drift.status,
+            jetstream: jetStream.map { ingest in
+                let j = ingest.status
+                return StatusResult.JetStream(stream: settings.jetStream.stream, consumer: settings.jetStream.consumer,
+                                              connected: j.connected, pending: j.pending, stored: j.stored,
+                                              duplicates: j.duplicates, rejected: j.rejected, lastError: j.lastError)
+            },
+            replica: replica.map { follower in
+                let r = follower.status
+                return StatusResult.Replica(follow: settings.replica.follow, trainerVersion: r.trainerVersion,
+                                            installedVersion: r.installedVersion, lastError: r.lastError)
+            })
     }
 
     /// Where the memory goes: the process as the kernel and allocator count it, and the large

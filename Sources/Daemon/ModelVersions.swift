@@ -87,12 +87,32 @@ public final class ModelVersions: @unchecked Sendable {
     @discardableResult
     public func publish(step: Int, metrics: [String: Double],
                         write: (URL) throws -> Void) throws(ModelVersionError) -> PublishedVersion {
-        let version = nextVersion
+        try place(version: nextVersion, step: step, publishedAt: Date().timeIntervalSince1970, metrics: metrics, write: write)
+    }
+
+    /// Installs a version another daemon published (a replica following its trainer), under that
+    /// daemon's number, step and time, the same way a publication is placed: complete or absent.
+    /// Its number must be above every version here.
+    @discardableResult
+    public func install(version: Int, step: Int, publishedAt: Double, metrics: [String: Double] = [:],
+                        files: [(name: String, bytes: [UInt8])]) throws(ModelVersionError) -> PublishedVersion {
+        guard version > (latest?.version ?? 0) else {
+            throw .io("version \(version) is not newer than the latest here, \(latest?.version ?? 0)")
+        }
+        return try place(version: version, step: step, publishedAt: publishedAt, metrics: metrics) { staging in
+            for file in files {
+                guard !file.name.contains("/"), !file.name.hasPrefix(".") else { throw ModelVersionError.io("file name \(file.name)") }
+                try Data(file.bytes).write(to: staging.appendingPathComponent(file.name))
+            }
+        }
+    }
+
+    private func place(version: Int, step: Int, publishedAt: Double, metrics: [String: Double],
+                       write: (URL) throws -> Void) throws(ModelVersionError) -> PublishedVersion {
         let name = String(format: "%06d", version)
         let staging = directory.appendingPathComponent(".staging-\(name)-\(getpid())")
         let final = directory.appendingPathComponent(name)
-        var entry = PublishedVersion(version: version, path: final.path, step: step,
-                                     publishedAt: Date().timeIntervalSince1970, metrics: metrics)
+        var entry = PublishedVersion(version: version, path: final.path, step: step, publishedAt: publishedAt, metrics: metrics)
         do {
             try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
             try write(staging)

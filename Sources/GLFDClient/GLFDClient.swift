@@ -14,8 +14,10 @@ public final class GLFDClient {
     private let timeoutMilliseconds: Int32
     private var nextID: Int64 = 1
 
-    /// Connects a DEALER socket to `endpoint`. `context` defaults to a new one (the socket keeps
-    /// its context alive); `timeoutMilliseconds` bounds every wait for a reply.
+    /// Connects a DEALER socket to `endpoint`: one endpoint, or several separated by commas
+    /// (replicas of one catalog, issue 16), to which the DEALER sends requests in turn. `context`
+    /// defaults to a new one (the socket keeps its context alive); `timeoutMilliseconds` bounds
+    /// every wait for a reply.
     public init(endpoint: String, context: ZMQContext? = nil, timeoutMilliseconds: Int32 = 300_000,
                 curve: ClientCurve? = nil) throws {
         self.endpoint = endpoint
@@ -23,7 +25,7 @@ public final class GLFDClient {
         socket = try ZMQSocket(context: try context ?? ZMQContext(), type: .dealer)
         try socket.set(.receiveTimeout, to: timeoutMilliseconds)
         try curve?.apply(to: socket)
-        try socket.connect(endpoint)
+        for one in endpoint.split(separator: ",") { try socket.connect(String(one)) }
     }
 
     /// Sends a request without waiting; returns its id, which its reply will carry.

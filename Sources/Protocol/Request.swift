@@ -115,6 +115,12 @@ public enum Command: Equatable, Sendable {
     case lastAnnouncement
     /// The catalog's embeddings under the current version, a page at a time: items with id > after.
     case export(after: UInt64, limit: Int)
+    /// A published version's serving files (its weights and their configuration): their names,
+    /// sizes and checksums, for replicas that follow this daemon (issue 16).
+    case modelFiles(version: Int)
+    /// One of them, a chunk at a time: bytes from `offset` (a reply carries at most the reply
+    /// payload limit).
+    case modelFile(version: Int, name: String, offset: Int)
 
     public var name: String {
         switch self {
@@ -127,6 +133,8 @@ public enum Command: Equatable, Sendable {
         case .model: "model"
         case .lastAnnouncement: "last_announcement"
         case .export: "export"
+        case .modelFiles: "model_files"
+        case .modelFile: "model_file"
         }
     }
 }
@@ -159,6 +167,9 @@ struct RequestHeader: Codable {
     var pixels: Bool?
     var after: UInt64?
     var limit: Int?
+    var version: Int?
+    var name: String?
+    var offset: Int?
 }
 
 extension Request {
@@ -194,6 +205,12 @@ extension Request {
         case .export(let after, let limit):
             header.after = after
             header.limit = limit
+        case .modelFiles(let version):
+            header.version = version
+        case .modelFile(let version, let name, let offset):
+            header.version = version
+            header.name = name
+            header.offset = offset
         case .status, .model, .lastAnnouncement:
             break
         }
@@ -335,6 +352,18 @@ extension Request {
                 throw ProtocolError(.tooLarge, "limit \(limit); at most \(limits.maxIDsPerRequest) per page")
             }
             return .export(after: header.after ?? 0, limit: limit)
+        case "model_files", "model_file":
+            try expectPayloads(0)
+            guard let version = header.version, version >= 1 else {
+                throw ProtocolError(.badHeader, "\(header.cmd) needs \"version\": a published version number, at least 1")
+            }
+            guard header.cmd == "model_file" else { return .modelFiles(version: version) }
+            guard let name = header.name, !name.isEmpty, name.utf8.count <= 256 else {
+                throw ProtocolError(.badHeader, "model_file needs \"name\": one of the names model_files lists")
+            }
+            let offset = header.offset ?? 0
+            guard offset >= 0 else { throw ProtocolError(.badHeader, "offset must be at least 0, not \(offset)") }
+            return .modelFile(version: version, name: name, offset: offset)
         default:
             throw ProtocolError(.unknownCommand, "unknown command \"\(header.cmd.prefix(64))\"")
         }

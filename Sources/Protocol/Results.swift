@@ -387,6 +387,74 @@ public struct StatusResult: Codable, Equatable, Sendable {
         }
     }
 
+    /// Ingest from a NATS JetStream stream (issue 16), when configured: the durable consumer's
+    /// connection and lag, and what it did with the messages since glfd started.
+    public struct JetStream: Codable, Equatable, Sendable {
+        public var stream: String
+        public var consumer: String
+        public var connected: Bool
+        /// Messages in the stream not yet delivered to this consumer; null before the first check.
+        public var pending: UInt64?
+        /// Stored (each under its stream sequence), already stored before (acknowledged again),
+        /// and terminated as not images.
+        public var stored: Int
+        public var duplicates: Int
+        public var rejected: Int
+        /// Why the consumer is paused (it retries), or null.
+        public var lastError: String?
+        public init(stream: String, consumer: String, connected: Bool, pending: UInt64?, stored: Int, duplicates: Int,
+                    rejected: Int, lastError: String?) {
+            self.stream = stream
+            self.consumer = consumer
+            self.connected = connected
+            self.pending = pending
+            self.stored = stored
+            self.duplicates = duplicates
+            self.rejected = rejected
+            self.lastError = lastError
+        }
+
+        enum CodingKeys: String, CodingKey { case stream, consumer, connected, pending, stored, duplicates, rejected, lastError }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(stream, forKey: .stream)
+            try c.encode(consumer, forKey: .consumer)
+            try c.encode(connected, forKey: .connected)
+            try c.encode(pending, forKey: .pending)
+            try c.encode(stored, forKey: .stored)
+            try c.encode(duplicates, forKey: .duplicates)
+            try c.encode(rejected, forKey: .rejected)
+            try c.encode(lastError, forKey: .lastError)
+        }
+    }
+
+    /// A serve-only replica's view of its trainer (issue 16): the trainer's latest version as
+    /// last seen and the newest installed here; `model.version` is the one served, which follows
+    /// once its catalog is built.
+    public struct Replica: Codable, Equatable, Sendable {
+        public var follow: String
+        public var trainerVersion: Int?
+        public var installedVersion: Int?
+        public var lastError: String?
+        public init(follow: String, trainerVersion: Int?, installedVersion: Int?, lastError: String?) {
+            self.follow = follow
+            self.trainerVersion = trainerVersion
+            self.installedVersion = installedVersion
+            self.lastError = lastError
+        }
+
+        enum CodingKeys: String, CodingKey { case follow, trainerVersion, installedVersion, lastError }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(follow, forKey: .follow)
+            try c.encode(trainerVersion, forKey: .trainerVersion)
+            try c.encode(installedVersion, forKey: .installedVersion)
+            try c.encode(lastError, forKey: .lastError)
+        }
+    }
+
     public var protocolVersion: String
     public var uptimeSeconds: Double
     public var store: Store
@@ -398,9 +466,13 @@ public struct StatusResult: Codable, Equatable, Sendable {
     /// Came with issue 15: nil from a daemon before it, and until the first catalog with two
     /// replay members is built.
     public var drift: Drift?
+    /// Came with issue 16: absent unless the daemon ingests from JetStream.
+    public var jetstream: JetStream?
+    /// Came with issue 16: absent unless the daemon is a replica.
+    public var replica: Replica?
 
     public init(uptimeSeconds: Double, store: Store, training: Training, model: ModelResult, catalog: Catalog, memory: Memory? = nil,
-                drift: Drift? = nil) {
+                drift: Drift? = nil, jetstream: JetStream? = nil, replica: Replica? = nil) {
         protocolVersion = GLFDProtocol.version
         self.uptimeSeconds = uptimeSeconds
         self.store = store
@@ -409,6 +481,8 @@ public struct StatusResult: Codable, Equatable, Sendable {
         self.catalog = catalog
         self.memory = memory
         self.drift = drift
+        self.jetstream = jetstream
+        self.replica = replica
     }
 }
 
@@ -432,5 +506,60 @@ public struct ExportResult: Codable, Equatable, Sendable {
         try c.encode(dim, forKey: .dim)
         try c.encode(ids, forKey: .ids)
         try c.encode(nextAfter, forKey: .nextAfter)
+    }
+}
+
+/// `model_files`: a published version's serving files, one payload frame each, in this order.
+public struct ModelFilesResult: Codable, Equatable, Sendable {
+    public struct File: Codable, Equatable, Sendable {
+        public var name: String
+        public var bytes: Int
+        /// CRC-32 (zlib's polynomial) of the file's bytes, so a replica can tell a damaged copy.
+        public var crc32: UInt32
+        public init(name: String, bytes: Int, crc32: UInt32) {
+            self.name = name
+            self.bytes = bytes
+            self.crc32 = crc32
+        }
+    }
+
+    public var version: Int
+    public var step: Int
+    public var publishedAt: Double
+    public var files: [File]
+    public init(version: Int, step: Int, publishedAt: Double, files: [File]) {
+        self.version = version
+        self.step = step
+        self.publishedAt = publishedAt
+        self.files = files
+    }
+}
+
+/// `model_file`: one chunk of a serving file, as the payload frame that follows.
+public struct ModelFileChunkResult: Codable, Equatable, Sendable {
+    public var version: Int
+    public var name: String
+    public var offset: Int
+    /// Bytes in this chunk's frame.
+    public var bytes: Int
+    /// Pass as "offset" for the next chunk; null when this chunk ends the file.
+    public var nextOffset: Int?
+    public init(version: Int, name: String, offset: Int, bytes: Int, nextOffset: Int?) {
+        self.version = version
+        self.name = name
+        self.offset = offset
+        self.bytes = bytes
+        self.nextOffset = nextOffset
+    }
+
+    enum CodingKeys: String, CodingKey { case version, name, offset, bytes, nextOffset }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(version, forKey: .version)
+        try c.encode(name, forKey: .name)
+        try c.encode(offset, forKey: .offset)
+        try c.encode(bytes, forKey: .bytes)
+        try c.encode(nextOffset, forKey: .nextOffset)
     }
 }

@@ -11,12 +11,14 @@ import LMDB
 
 final class GroupCommitWriter: @unchecked Sendable {
     enum Request {
-        case ingest([NewItem])
+        /// Items to store; with `keys` (one per item), an item whose key is already stored is not
+        /// stored again, and its first id is returned.
+        case ingest([NewItem], keys: [UInt64]?)
         case delete([UInt64])
 
         var itemCount: Int {
             switch self {
-            case .ingest(let items): items.count
+            case .ingest(let items, _): items.count
             case .delete(let ids): ids.count
             }
         }

@@ -23,6 +23,8 @@ public final class ImageStore: @unchecked Sendable {
     let itemsDB: LMDBDatabase
     let replayDB: LMDBDatabase
     let metaDB: LMDBDatabase
+    /// Idempotent ingest: a producer's key for an item (JetStream's stream sequence) → its id.
+    let keysDB: LMDBDatabase
 
     /// Guards `policy` and `counters`: the writer changes them inside its transaction, samplers and
     /// `statistics` read them from other threads.
@@ -70,11 +72,12 @@ public final class ImageStore: @unchecked Sendable {
         do {
             environment = try LMDBEnvironment(
                 directory: configuration.directory,
-                options: .init(mapSize: configuration.initialMapSize, maxDatabases: 4,
+                options: .init(mapSize: configuration.initialMapSize, maxDatabases: 5,
                                durability: configuration.durability))
             itemsDB = try environment.database("items")
             replayDB = try environment.database("replay")
             metaDB = try environment.database("meta")
+            keysDB = try environment.database("keys")
         } catch {
             throw .lmdb(error)
         }
@@ -96,25 +99,29 @@ public final class ImageStore: @unchecked Sendable {
 
     /// Stores `items` and returns their ids once the commit holding them is durable (or, in fast
     /// mode, committed). Nothing is stored if this throws.
-    public func ingest(_ items: [NewItem]) async throws(StoreError) -> [UInt64] {
-        for item in items { try item.validate(canonical: configuration.canonical) }
+    ///
+    /// With `keys` (one per item, a producer's unique number for it, such as JetStream's stream
+    /// sequence), ingest is idempotent: an item whose key was stored before, in this call or any
+    /// earlier one, is not stored again and its id is the first one's. The key is written in the
+    /// item's own transaction, so a crash cannot store an item without its key or the reverse.
+    public func ingest(_ items: [NewItem], keys: [UInt64]? = nil) async throws(StoreError) -> [UInt64] {
+        try validate(items, keys: keys)
         let result = await withCheckedContinuation { continuation in
-            writer.submit(.ingest(items)) { continuation.resume(returning: $0) }
+            writer.submit(.ingest(items, keys: keys)) { continuation.resume(returning: $0) }
         }
         return try result.get()
     }
 
     /// `ingest` with a completion handler, called on the writer thread once the commit is durable
     /// (keep it short). For servers that answer from their own threads rather than from tasks.
-    public func ingest(_ items: [NewItem], completion: @escaping @Sendable (Result<[UInt64], StoreError>) -> Void) {
-        for item in items {
-            do {
-                try item.validate(canonical: configuration.canonical)
-            } catch {
-                return completion(.failure(error))
-            }
+    public func ingest(_ items: [NewItem], keys: [UInt64]? = nil,
+                       completion: @escaping @Sendable (Result<[UInt64], StoreError>) -> Void) {
+        do {
+            try validate(items, keys: keys)
+        } catch {
+            return completion(.failure(error))
         }
-        writer.submit(.ingest(items), completion: completion)
+        writer.submit(.ingest(items, keys: keys), completion: completion)
     }
 
     /// `delete` with a completion handler (see `ingest(_:completion:)`).
@@ -123,9 +130,23 @@ public final class ImageStore: @unchecked Sendable {
     }
 
     /// `ingest` for callers outside async code (tools, benchmarks): blocks until acknowledged.
-    public func ingestAndWait(_ items: [NewItem]) throws(StoreError) -> [UInt64] {
+    public func ingestAndWait(_ items: [NewItem], keys: [UInt64]? = nil) throws(StoreError) -> [UInt64] {
+        try validate(items, keys: keys)
+        return try writer.submitAndWait(.ingest(items, keys: keys)).get()
+    }
+
+    private func validate(_ items: [NewItem], keys: [UInt64]?) throws(StoreError) {
+        if let keys, keys.count != items.count {
+            throw .invalidItem("\(keys.count) keys for \(items.count) items: one key per item")
+        }
         for item in items { try item.validate(canonical: configuration.canonical) }
-        return try writer.submitAndWait(.ingest(items)).get()
+    }
+
+    /// The ids stored under `keys` (nil where a key is unknown).
+    public func ids(forKeys keys: [UInt64]) throws(StoreError) -> [UInt64?] {
+        try reading { txn in
+            try keys.map { key in try txn.get(keysDB, key).map { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) } }
+        }
     }
 
     /// Deletes items; returns the ids that were present.
@@ -363,10 +384,16 @@ public final class ImageStore: @unchecked Sendable {
             var results: [[UInt64]] = []
             for request in requests {
                 switch request {
-                case .ingest(let items):
+                case .ingest(let items, let keys):
                     var ids: [UInt64] = []
                     ids.reserveCapacity(items.count)
-                    for item in items {
+                    for (index, item) in items.enumerated() {
+                        // A key seen before (a redelivery; or twice in this transaction, whose
+                        // own writes it reads) names the item already stored.
+                        if let key = keys?[index], let stored = try txn.get(keysDB, key) {
+                            ids.append(UInt64(littleEndian: stored.loadUnaligned(as: UInt64.self)))
+                            continue
+                        }
                         let id = counters.nextID
                         counters.nextID += 1
                         let size = ItemRecord.size(of: item)
@@ -376,6 +403,7 @@ public final class ImageStore: @unchecked Sendable {
                         counters.recordBytes += UInt64(size)
                         counters.ingested += 1
                         for evicted in policy.admit(id).evicted { try txn.delete(replayDB, evicted) }
+                        if let key = keys?[index] { try txn.put(keysDB, key, withUnsafeBytes(of: id.littleEndian) { Array($0) }) }
                         ids.append(id)
                     }
                     results.append(ids)

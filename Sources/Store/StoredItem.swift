@@ -148,9 +148,7 @@ enum ItemRecord {
         put(UInt32(checksum(UnsafeRawBufferPointer(rebasing: buffer[0..<offset]))))
     }
 
-    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        UInt32(crc32(0, bytes.baseAddress?.assumingMemoryBound(to: Bytef.self), uInt(bytes.count)))
-    }
+    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 { CRC32.checksum(bytes) }
 
     /// Parses and verifies a record.
     static func read(id: UInt64, _ record: UnsafeRawBufferPointer) throws(StoreError) -> StoredItem {
@@ -190,4 +188,13 @@ enum ItemRecord {
             metadata: Array(record[sourceEnd..<sourceEnd + metadataCount]),
             recordBytes: record.count)
     }
+}
+
+/// CRC-32 with zlib's polynomial: the records' checksum, and the one model files travel with.
+public enum CRC32 {
+    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        UInt32(crc32(0, bytes.baseAddress?.assumingMemoryBound(to: Bytef.self), uInt(bytes.count)))
+    }
+
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { checksum($0) } }
 }

@@ -14,7 +14,7 @@ struct GLFCtl: ParsableCommand {
 }
 
 struct Connection: ParsableArguments {
-    @Option(help: "glfd's request endpoint.") var endpoint = "tcp://127.0.0.1:5555"
+    @Option(help: "glfd's request endpoint; several, comma-separated, spread requests over replicas.") var endpoint = "tcp://127.0.0.1:5555"
     @Option(help: "Seconds to wait for a reply.") var timeout = 120.0
     @Option(name: .customLong("server-key"), help: "CURVE: the server's public key (Z85), or a file holding it.")
     var serverKey: String?
@@ -216,7 +216,7 @@ struct KNN: ParsableCommand {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "What glfd is doing: store, training, model, catalog, memory, drift.")
+    static let configuration = CommandConfiguration(abstract: "What glfd is doing: store, training, model, catalog, memory, drift, replica, JetStream ingest.")
     @OptionGroup var connection: Connection
     @Flag(help: "Print JSON.") var json = false
 
@@ -243,6 +243,17 @@ struct Status: ParsableCommand {
         if let d = s.drift {
             let score = d.score.map { String(format: "score %.2f over %d new items", $0, d.arrivals) } ?? "no new items measured yet"
             print("drift      \(score) (1 = as close to the replay set as its members are to each other; version \(d.version))")
+        }
+        if let r = s.replica {
+            let trainer = r.trainerVersion.map { "trainer at version \($0)" } ?? "trainer not reached yet"
+            let installed = r.installedVersion.map { "version \($0) installed" } ?? "nothing installed yet"
+            print("replica    of \(r.follow): \(trainer), \(installed), serving \(s.model.version)"
+                  + (r.lastError.map { "; failing: \($0)" } ?? ""))
+        }
+        if let j = s.jetstream {
+            let state = j.connected ? "consuming" : "paused (\(j.lastError ?? "connecting"))"
+            let lag = j.pending.map { "\($0) pending" } ?? "lag unknown yet"
+            print("jetstream  \(j.stream)/\(j.consumer) \(state), \(lag); \(j.stored) stored, \(j.duplicates) redelivered, \(j.rejected) rejected")
         }
     }
 }

@@ -45,6 +45,10 @@ import Testing
 
     /// Runs tools/python/`script` with `arguments`: its exit status and everything it printed.
     static func python(_ script: String, _ arguments: String...) throws -> (Int32, String) {
+        try python(script, arguments: arguments)
+    }
+
+    static func python(_ script: String, arguments: [String]) throws -> (Int32, String) {
         let python = Process()
         python.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         python.arguments = [repository.appendingPathComponent("tools/python/\(script)").path] + arguments

@@ -72,6 +72,23 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(exposition.value("glfd_drift_arrivals"), 0)
     }
 
+    func testJetStreamCountsBecomeCounterIncrementsAndTheLagIsNaNUntilKnown() throws {
+        let metrics = GLFDMetrics()
+        metrics.setJetStream(connected: false, pending: nil, stored: 0, duplicates: 0, rejected: 0)
+        var exposition = try parsed(metrics)
+        XCTAssertEqual(exposition.value("glfd_jetstream_connected"), 0)
+        XCTAssertTrue(exposition.value("glfd_jetstream_pending")?.isNaN ?? false)
+        metrics.setJetStream(connected: true, pending: 40, stored: 100, duplicates: 3, rejected: 1)
+        metrics.setJetStream(connected: true, pending: 0, stored: 160, duplicates: 3, rejected: 2)
+        exposition = try parsed(metrics)
+        XCTAssertEqual(exposition.types["glfd_jetstream_messages_total"], "counter")
+        XCTAssertEqual(exposition.value("glfd_jetstream_connected"), 1)
+        XCTAssertEqual(exposition.value("glfd_jetstream_pending"), 0)
+        XCTAssertEqual(exposition.value("glfd_jetstream_messages_total", ["outcome": "stored"]), 160)
+        XCTAssertEqual(exposition.value("glfd_jetstream_messages_total", ["outcome": "duplicate"]), 3)
+        XCTAssertEqual(exposition.value("glfd_jetstream_messages_total", ["outcome": "rejected"]), 2)
+    }
+
     func testIngestCountersAndRefusalsByCode() throws {
         let metrics = GLFDMetrics()
         metrics.ingested(items: 3, bytes: 1000)

@@ -21,6 +21,8 @@ let everyRequest: [Request] = [
     Request(id: .number(9), .model),
     Request(id: .number(10), .lastAnnouncement),
     Request(id: .number(11), .export(after: 1024, limit: 512)),
+    Request(id: .number(12), .modelFiles(version: 7)),
+    Request(id: .number(13), .modelFile(version: 7, name: "model.safetensors", offset: 4 << 20)),
 ]
 
 func decodeError(_ frames: [[UInt8]]) -> RequestDecodingFailure? {
@@ -53,6 +55,12 @@ func header(_ json: String, _ payloads: [[UInt8]] = []) -> [[UInt8]] {
              { try $0.result(as: GetResult.self).items[1]?.width == 640 }),
             (.success(id: .number(2), LastAnnouncementResult(announcement: announcement)),
              { try $0.result(as: LastAnnouncementResult.self).announcement == announcement }),
+            (.success(id: .number(3), ModelFilesResult(version: 7, step: 3500, publishedAt: 1.8e9,
+                                                       files: [.init(name: "config.json", bytes: 391, crc32: 0xDEAD_BEEF)])),
+             { try $0.result(as: ModelFilesResult.self).files == [.init(name: "config.json", bytes: 391, crc32: 0xDEAD_BEEF)] }),
+            (.success(id: .number(4), ModelFileChunkResult(version: 7, name: "config.json", offset: 0, bytes: 3, nextOffset: nil),
+                      payloads: [[1, 2, 3]]),
+             { try $0.result(as: ModelFileChunkResult.self).nextOffset == nil && $0.payloads == [[1, 2, 3]] }),
             (.failure(id: .number(9), ProtocolError(.badImage, "truncated JPEG", index: 2)),
              { reply in
                  do { _ = try reply.result(as: IngestResult.self); return false }
@@ -111,6 +119,11 @@ func header(_ json: String, _ payloads: [[UInt8]] = []) -> [[UInt8]] {
             (header("{\"cmd\": \"ingest\", \"images\": [{}]}", [[UInt8](repeating: 1, count: (16 << 20) + 1)]), .tooLarge),
             (header("{\"cmd\": \"status\", \"pad\": \"\(String(repeating: "x", count: (1 << 20) + 1))\"}"), .tooLarge),
             (header("{\"cmd\": \"status\"}", [[1]]), .badFrames),
+            (header("{\"cmd\": \"model_files\"}"), .badHeader),
+            (header("{\"cmd\": \"model_files\", \"version\": 0}"), .badHeader),
+            (header("{\"cmd\": \"model_file\", \"version\": 2}"), .badHeader),
+            (header("{\"cmd\": \"model_file\", \"version\": 2, \"name\": \"config.json\", \"offset\": -1}"), .badHeader),
+            (header("{\"cmd\": \"model_files\", \"version\": 2}", [[1]]), .badFrames),
             (header("{\"cmd\": \"knn\", \"k\": 0}", [jpegLike]), .badHeader),
             (header("{\"cmd\": \"knn\", \"k\": 100000}", [jpegLike]), .tooLarge),
             (header("{\"cmd\": \"knn\", \"by\": \"colour\"}", [jpegLike]), .badHeader),

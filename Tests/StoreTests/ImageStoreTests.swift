@@ -38,6 +38,28 @@ import Testing
         #expect(try store.contains([1, 4, 7, 8, 0]) == [true, false, true, false, false])
     }
 
+    @Test func keyedIngestStoresEachKeyOnceAcrossCallsAndReopens() async throws {
+        let directory = temporaryStoreDirectory()
+        do {
+            let store = try ImageStore(smallConfiguration(directory))
+            #expect(try await store.ingest((0..<3).map { patternItem($0) }, keys: [10, 11, 12]) == [1, 2, 3])
+            // A redelivery of 11 and 12 with a new 13: only 13 is stored; 11 and 12 name their first ids.
+            #expect(try await store.ingest((1..<4).map { patternItem($0) }, keys: [11, 12, 13]) == [2, 3, 4])
+            // The same key twice in one call is stored once.
+            #expect(try await store.ingest([patternItem(5), patternItem(5)], keys: [20, 20]) == [5, 5])
+            // Unkeyed items are stored as always, beside keyed ones.
+            #expect(try await store.ingest([patternItem(6)]) == [6])
+            #expect(store.statistics.ingested == 6)
+            await #expect(throws: StoreError.self) { _ = try await store.ingest([patternItem(7)], keys: [1, 2]) }
+            store.close()
+        }
+        let store = try ImageStore(smallConfiguration(directory))
+        #expect(try store.ids(forKeys: [10, 13, 20, 99]) == [1, 4, 5, nil])
+        #expect(try await store.ingest([patternItem(0), patternItem(8)], keys: [10, 30]) == [1, 7])
+        #expect(try store.verify() == 7)
+        #expect(try store.items([1, 7]).compactMap { $0.flatMap(wholePatternTag) } == [0, 8])
+    }
+
     @Test func itemsThatBreakALimitAreRefusedBeforeAnythingIsWritten() async throws {
         let store = try ImageStore(smallConfiguration(temporaryStoreDirectory()))
         var wrongSize = patternItem(0, side: 16)

@@ -53,7 +53,8 @@ class Client:
             self.socket.curve_serverkey = server_public.encode()
             self.socket.curve_publickey = public.encode()
             self.socket.curve_secretkey = secret.encode()
-        self.socket.connect(endpoint)
+        for one in endpoint.split(","):  # several: replicas, served in turn by the DEALER
+            self.socket.connect(one)
         self._ids = itertools.count(1)
 
     def close(self):

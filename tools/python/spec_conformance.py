@@ -764,6 +764,54 @@ def basic_status_shape(ctx):
             bad.append("drift.score is %r with %r arrivals: null exactly when none is measured" % (d["score"], d["arrivals"]))
         if bad:
             raise Fail("; ".join(bad))
+    # §3 status: "`jetstream` is present when the daemon ingests from a NATS JetStream stream":
+    # {"stream", "consumer", "connected", "pending" (null before the first check), "stored",
+    # "duplicates", "rejected", "last_error" (null unless paused)}.
+    j = s.get("jetstream")
+    if j is not None:
+        count = lambda x: _is_num(x) and x >= 0
+        shape = {"stream": lambda x: isinstance(x, str) and x, "consumer": lambda x: isinstance(x, str) and x,
+                 "connected": lambda x: isinstance(x, bool), "pending": lambda x: x is None or count(x),
+                 "stored": count, "duplicates": count, "rejected": count,
+                 "last_error": lambda x: x is None or isinstance(x, str)}
+        bad = ["jetstream.%s %s" % (k, "missing" if k not in j else "is %r" % j[k]) for k, ok in shape.items()
+               if k not in j or not ok(j[k])]
+        if bad:
+            raise Fail("; ".join(bad))
+
+
+@check("basic_model_files")
+def basic_model_files(ctx):
+    # §3 model_files: the served version's "files": [{"name", "bytes", "crc32"}] (config.json and
+    # model.safetensors); model_file returns one frame of at most 4 MiB from "offset", with
+    # "next_offset" null at the end; "the concatenation must have the listed size and CRC-32";
+    # not_found for a version not kept, or a name model_files does not list.
+    version = ctx.ok(ctx.req({"cmd": "model"}), "model")["version"]
+    if not version:
+        raise Note("no model version yet")
+    listed = ctx.ok(ctx.req({"cmd": "model_files", "version": version}), "model_files")
+    names = [f.get("name") for f in listed.get("files", [])]
+    if listed.get("version") != version or sorted(names) != ["config.json", "model.safetensors"]:
+        raise Fail("model_files of version %r: %r" % (version, listed))
+    for f in listed["files"]:
+        data, offset, chunks = b"", 0, 0
+        while offset is not None:
+            reply = ctx.req({"cmd": "model_file", "version": version, "name": f["name"], "offset": offset})
+            r = ctx.ok(reply, "model_file %s at %d" % (f["name"], offset))
+            if len(reply.payload) != 1 or len(reply.payload[0]) != r.get("bytes") or r.get("offset") != offset:
+                raise Fail("model_file %s at %d: %r with %d frames" % (f["name"], offset, r, len(reply.payload)))
+            if len(reply.payload[0]) > 4 << 20:
+                raise Fail("model_file chunk of %d bytes; §3: at most 4 MiB" % len(reply.payload[0]))
+            data += reply.payload[0]
+            offset = r.get("next_offset")
+            chunks += 1
+            if chunks > 1000:
+                raise Fail("model_file %s: over 1,000 chunks" % f["name"])
+        if len(data) != f["bytes"] or zlib.crc32(data) != f["crc32"]:
+            raise Fail("%s: %d bytes, CRC-32 %08x; listed %d bytes, %08x" % (f["name"], len(data), zlib.crc32(data), f["bytes"], f["crc32"]))
+    ctx.err(ctx.req({"cmd": "model_files", "version": version + 1000}), "not_found", "model_files of a version never published")
+    ctx.err(ctx.req({"cmd": "model_file", "version": version, "name": "training.json"}), "not_found", "model_file of a file not listed")
+    ctx.err(ctx.req({"cmd": "model_files"}), "bad_header", "model_files without version")
 
 
 @check("basic_unknown_command")

@@ -19,6 +19,8 @@
 //   store       glfd_store_items, glfd_store_bytes, glfd_store_replay_members,
 //               glfd_store_map_size_bytes, glfd_store_map_used_bytes
 //   drift       glfd_drift_score, glfd_drift_arrivals                 (status's `drift`)
+//   jetstream   glfd_jetstream_connected, glfd_jetstream_pending, glfd_jetstream_messages_total{outcome}
+//               (stored, duplicate, rejected: status's `jetstream`, when JetStream ingest is on)
 //   process     glfd_start_time_seconds, glfd_memory_bytes{part}   (resident, resident_file, heap_in_use,
 //               heap_held, networks, catalog, catalog_building, replay: status's `memory`)
 import CoreMetrics
@@ -59,6 +61,9 @@ public final class GLFDMetrics: @unchecked Sendable {
         public static let memory = "glfd_memory_bytes"
         public static let driftScore = "glfd_drift_score"
         public static let driftArrivals = "glfd_drift_arrivals"
+        public static let jetStreamConnected = "glfd_jetstream_connected"
+        public static let jetStreamPending = "glfd_jetstream_pending"
+        public static let jetStreamMessages = "glfd_jetstream_messages_total"
     }
 
     /// Query latency: 0.5 ms … 5 s.
@@ -94,6 +99,7 @@ public final class GLFDMetrics: @unchecked Sendable {
     private let lock = NSLock()
     private var lastTrainingStep: Int?
     private var lastRollbacks = 0
+    private var lastJetStreamCounts: [String: Int] = [:]
 
     public init(registry: PrometheusRegistry = PrometheusRegistry()) {
         self.registry = registry
@@ -156,6 +162,9 @@ public final class GLFDMetrics: @unchecked Sendable {
             (Name.startTime, "When the daemon started, seconds since the Unix epoch"),
             (Name.driftScore, "How far the newest items lie from the replay set under the served model: their mean distance to the nearest member over the members' own spacing (near 1: alike; well above: new)"),
             (Name.driftArrivals, "Sampled arrivals the drift score is measured over (0 after a new version, until items arrive)"),
+            (Name.jetStreamConnected, "1 while the JetStream consumer is connected and consuming, 0 while it is paused after a failure"),
+            (Name.jetStreamPending, "Messages in the JetStream stream not yet delivered to this daemon's consumer: its lag (NaN before the first check)"),
+            (Name.jetStreamMessages, "JetStream messages by outcome: stored, duplicate (stored before, acknowledged again), rejected (not an image, terminated)"),
             (Name.memory, "Memory by part: the process's resident set (of it file-backed), the heap in use and held, and what networks, the catalogs and the replay view hold"),
         ]
         for (name, text) in help {
@@ -262,6 +271,23 @@ public final class GLFDMetrics: @unchecked Sendable {
     public func setDrift(score: Double?, arrivals: Int) {
         driftScore.set(score ?? .nan)
         driftArrivals.set(arrivals)
+    }
+
+    /// JetStream ingest: the consumer's connection and lag, and its absolute counts since the
+    /// daemon started (turned into counter increments here).
+    public func setJetStream(connected: Bool, pending: UInt64?, stored: Int, duplicates: Int, rejected: Int) {
+        Meter(label: Name.jetStreamConnected, factory: registry).set(connected ? 1 : 0)
+        Meter(label: Name.jetStreamPending, factory: registry).set(pending.map(Double.init) ?? .nan)
+        let increments: [(String, Int)] = lock.withLock {
+            [("stored", stored), ("duplicate", duplicates), ("rejected", rejected)].map { outcome, count in
+                let increment = max(0, count - lastJetStreamCounts[outcome, default: 0])
+                lastJetStreamCounts[outcome] = count
+                return (outcome, increment)
+            }
+        }
+        for (outcome, increment) in increments where increment > 0 {
+            Counter(label: Name.jetStreamMessages, dimensions: [("outcome", outcome)], factory: registry).increment(by: increment)
+        }
     }
 
     // MARK: Store
