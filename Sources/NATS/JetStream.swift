@@ -171,6 +171,13 @@ public final class JetStream: @unchecked Sendable {
                              ackFloorStreamSequence: i.AckFloor.Stream)
     }
 
+    /// Removes the durable consumer and its progress: a consumer of that name created afterwards
+    /// starts from the stream's first message again.
+    public func deleteConsumer(stream: String, consumer: String) throws(NATSError) {
+        var code = jsErrCode(rawValue: 0)
+        try check(js_DeleteConsumer(handle, stream, consumer, nil, &code), code, "js_DeleteConsumer(\(stream), \(consumer))")
+    }
+
     /// A durable pull consumer on `stream` (created if missing, bound if it exists) for the
     /// messages on `subject` (a filter: "glfd.ingest.>" takes every source). A message not
     /// acknowledged within `ackWaitSeconds` is delivered again; at most `maxAckPending` are out

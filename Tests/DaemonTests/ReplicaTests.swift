@@ -1,7 +1,9 @@
-// A trainer and a serve-only replica fed by the same JetStream stream (issue 16): both hold every
-// acknowledged image once; the replica installs the trainer's versions (fetched in chunks,
-// checked, under the trainer's numbers) and serves each only once its own catalog of it is built;
-// then, under one version, both give the same embeddings and the same exact neighbours.
+// A trainer and a serve-only replica fed by the same JetStream stream on a three-node cluster
+// (issue 16): both hold every acknowledged image exactly once, the replica even after every
+// message it had was delivered to it again (its consumer deleted mid-stream and made anew); the
+// replica installs the trainer's versions (fetched in chunks, checked, under the trainer's
+// numbers) and serves each only once its own catalog of it is built; then, under one version,
+// both give the same embeddings and the same exact neighbours.
 import Daemon
 import Foundation
 import GLFDClient
@@ -14,7 +16,8 @@ import ZeroMQ
 
 @Suite(.serialized) struct ReplicaTests {
     @Test func aReplicaServesTheTrainersVersionsFromItsOwnCompleteCatalogs() throws {
-        let nats = try NATSCluster(nodes: 1)
+        let nats = try NATSCluster(nodes: 3)
+        let images = 2_000
         let trainerState = temporaryDaemonDirectory("trainer"), replicaState = temporaryDaemonDirectory("replica")
         defer {
             try? FileManager.default.removeItem(at: trainerState)
@@ -24,6 +27,7 @@ import ZeroMQ
         trainerSettings.training = smallLearningConfig()
         trainerSettings.jetStream.servers = nats.urls
         trainerSettings.jetStream.consumer = "trainer"
+        trainerSettings.jetStream.replicas = 3  // the trainer creates the stream, once the cluster has a leader
         trainerSettings.trainer.publishEverySteps = 8
         let trainer = try GLFDaemon(settings: trainerSettings)
         trainer.start()
@@ -36,31 +40,47 @@ import ZeroMQ
         replicaSettings.jetStream.consumer = "replica"
         replicaSettings.replica.follow = trainer.server.boundEndpoints.requests
         replicaSettings.replica.pollSeconds = 0.2
-        let replica = try GLFDaemon(settings: replicaSettings)
+        // Optional, so that the first replica is gone before the second opens its LMDB environment.
+        var replica: GLFDaemon! = try GLFDaemon(settings: replicaSettings)
         replica.start()
-        defer { replica.stop() }
+        defer { replica?.stop() }
 
         let js = try NATSConnection(servers: nats.urls).jetStream()
-        #expect(waitUntil(seconds: 20) { trainer.jetStream!.status.connected && replica.jetStream!.status.connected })
-        let jpegs = try cifarFiles(400)
+        #expect(waitUntil(seconds: 60) { trainer.jetStream!.status.connected && replica.jetStream!.status.connected })
+        let jpegs = try cifarFiles(images)
         var sequences: [UInt64] = []
         // While the stream arrives, the replica never serves a version ahead of its catalog (status
         // reads the served version before the catalog's, and a replica updates them the other way).
         var mixed: [String] = []
+        var storedBeforeRedelivery = 0
         for (index, jpeg) in jpegs.enumerated() {
             sequences.append(try js.publish(subject: "glfd.ingest.cam\(index % 2)", payload: jpeg, messageID: "\(index)").sequence)
             if index % 20 == 0 {
                 let s = replica.status()
                 if s.model.version > s.catalog.version { mixed.append("model \(s.model.version), catalog \(s.catalog.version)") }
             }
+            if index == images / 2 {
+                // Forced redeliveries: the replica stops, its consumer and all its progress are
+                // deleted, and a new consumer of the same name reads the stream from the start.
+                #expect(waitUntil(seconds: 60) { replica.jetStream!.status.pending == 0 })
+                replica.stop()
+                storedBeforeRedelivery = replica.store.statistics.items
+                replica = nil
+                try js.deleteConsumer(stream: "GLFD", consumer: "replica")
+                replica = try GLFDaemon(settings: replicaSettings)
+                replica.start()
+            }
         }
-        for daemon in [trainer, replica] {
-            #expect(waitUntil(seconds: 60) { daemon.jetStream!.status.stored == 400 && daemon.jetStream!.status.pending == 0 })
-            #expect(daemon.store.statistics.items == 400)
-            #expect(Set(try daemon.store.ids(forKeys: sequences).compactMap { $0 }).count == 400)
+        for daemon: GLFDaemon in [trainer, replica!] {
+            #expect(waitUntil(seconds: 120) { daemon.jetStream!.status.pending == 0 && daemon.store.statistics.items == images },
+                    "\(String(describing: daemon.jetStream?.status))")
+            #expect(daemon.store.statistics.items == images)
+            #expect(Set(try daemon.store.ids(forKeys: sequences).compactMap { $0 }).count == images)
         }
+        #expect(storedBeforeRedelivery > 0 && replica.jetStream!.status.duplicates == storedBeforeRedelivery,
+                "\(storedBeforeRedelivery) stored before the consumer was deleted; \(replica.jetStream!.status)")
         // Training spends its update budget and publishes its last steps; the replica catches up.
-        let budget = Int(400 * trainerSettings.trainer.updatesPerImage) / trainerSettings.training.batch
+        let budget = Int(Double(images) * trainerSettings.trainer.updatesPerImage) / trainerSettings.training.batch
         #expect(waitUntil(seconds: 300) {
             let s = replica.status()
             if s.model.version > s.catalog.version { mixed.append("model \(s.model.version), catalog \(s.catalog.version)") }
@@ -73,7 +93,7 @@ import ZeroMQ
         #expect(waitUntil(seconds: 120) { trainer.status().catalog.version == served && trainer.status().catalog.complete })
 
         // Under one version, the same answers.
-        let queries = try cifarFiles(420).suffix(20).map { ImagePayload($0) }
+        let queries = try cifarFiles(images + 20).suffix(20).map { ImagePayload($0) }
         let context = try ZMQContext()
         let fromTrainer = try GLFDClient(endpoint: trainer.server.boundEndpoints.requests, context: context)
         let fromReplica = try GLFDClient(endpoint: replica.server.boundEndpoints.requests, context: context)
