@@ -60,6 +60,9 @@ public struct StreamCheckpoint: Codable, Sendable, Equatable {
     public var knn: Double
     public var knnByTask: [Double]
     public var replayMembers: Int
+    /// Of them, the members MinRed's view has an embedding of (0 under fifo and reservoir): when
+    /// far below `replayMembers`, MinRed chooses among few and keeps the unseen arrivals.
+    public var replayEmbedded: Int
 }
 
 /// Status's drift after a request: how far the newest arrivals lie from the replay set.
@@ -243,7 +246,7 @@ public final class StreamRunner {
                                     version: status.model.version, step: status.model.step,
                                     seconds: started.duration(to: .now) / .seconds(1),
                                     knn: accuracy(Array(test.labels.indices)), knnByTask: byTask,
-                                    replayMembers: status.store.replayMembers)
+                                    replayMembers: status.store.replayMembers, replayEmbedded: status.store.replayEmbedded)
         }
         throw StreamBenchError("three times in a row the vectors of a checkpoint came from more than one version, or one never announced")
     }

@@ -112,9 +112,9 @@ struct BenchStream: ParsableCommand {
         let endpoints = daemon.server.boundEndpoints
         let runner = try StreamRunner(requestEndpoint: endpoints.requests, announceEndpoint: endpoints.announcements,
                                       stream: stream, collection: collection, test: testSet, plan: plan)
-        print("    frames  seconds     step  version  members     kNN  by task")
+        print("    frames  seconds     step  version  members  embedded     kNN  by task")
         let result = try runner.run { c in
-            print(String(format: "  %8d %8.0f %8d %8d %8d %6.2f%%  %@", c.frames, c.seconds, c.step, c.version, c.replayMembers,
+            print(String(format: "  %8d %8.0f %8d %8d %8d %9d %6.2f%%  %@", c.frames, c.seconds, c.step, c.version, c.replayMembers, c.replayEmbedded,
                          c.knn * 100, c.knnByTask.map { String(format: "%.2f", $0 * 100) }.joined(separator: " ")))
         }
         let replayClasses = Self.classesOf(daemon.store.replayMemberIDs, ids: result.ids, frames: stream.frames, labels: collection.labels)

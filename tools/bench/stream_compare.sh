@@ -19,9 +19,10 @@ run() {   # name, options...
     /usr/bin/time -f "%e s wall" $B stream $common "$@" --out "$R/$name.json" > "$R/$name.log" 2>&1
 }
 run iid-fifo-pixels --order iid --replay fifo
-for order in classes camera; do
-    for replay in fifo reservoir minred; do
-        for prior in pixels previous; do
+# The replay policies first (on both orders, pixel prior), then the previous-version prior.
+for prior in pixels previous; do
+    for order in camera classes; do
+        for replay in fifo reservoir minred; do
             run $order-$replay-$prior --order $order --replay $replay --prior $prior
         done
     done
