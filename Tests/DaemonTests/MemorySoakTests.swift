@@ -56,9 +56,11 @@ import Testing
         // spike while a catalog is built (the builder's activation buffers): their floors (the
         // smallest values, in samples taken between rebuilds) are compared, which a leak of one
         // catalog or encoder per version (measured: +110 MB over 10 versions with every catalog
-        // kept) raises far beyond the slack. The slack is two query encoders (about 15 MiB each
+        // kept) raises far beyond the slack. The slack is three query encoders (about 15 MiB each
         // here, with their activation buffers): one for embed, one for the catalog and one for
         // the tail are alive or not depending on the moment (a version served before its catalog).
+        // Two were too few: under a loaded machine (a clean-clone test run beside two others) the
+        // networks' floor rose by 37 MB, 2.4 encoders, and the run alone passed.
         let halves = (Array(soaked.prefix(soaked.count / 2)), Array(soaked.suffix(soaked.count - soaked.count / 2)))
         func values(_ half: [Soak.Sample], _ bytes: (StatusResult.Memory) -> Int) -> [Int] { half.compactMap { $0.status.memory.map(bytes) } }
         let largest: [(String, (StatusResult.Memory) -> Int, Double)] = [("catalog", { $0.catalogBytes }, 3), ("replay", { $0.replayBytes }, 1.5)]
@@ -68,7 +70,7 @@ import Testing
                     "\(name) grew from at most \(first) bytes to \(second) over versions \(warmed.version)…\(last.catalog.version)")
         }
         let floors: [(String, (StatusResult.Memory) -> Int, Int)] = [
-            ("networks", { $0.networksBytes }, 32 << 20), ("heap in use", { $0.heapInUseBytes }, 40 << 20),
+            ("networks", { $0.networksBytes }, 48 << 20), ("heap in use", { $0.heapInUseBytes }, 56 << 20),
         ]
         // Between rebuilds for new versions: folds of new items into the served version's catalog
         // (under MinRed, every sixteenth of the replay capacity) embed a few items at a time.
