@@ -220,6 +220,14 @@ public final class JetStreamIngest: @unchecked Sendable {
         }
         item.source = source
         item.metadata = Array((message.header("Glfd-Meta") ?? "").utf8)
+        // Checked here, message by message: the store refuses a whole commit for one item over a
+        // limit, and a batch refused for good would come back for ever.
+        guard source.utf8.count <= NewItem.maxSourceBytes else {
+            throw ProtocolError(.tooLarge, "source tag (the subject after the prefix) of \(source.utf8.count) bytes; at most \(NewItem.maxSourceBytes)")
+        }
+        guard item.metadata.count <= NewItem.maxMetadataBytes else {
+            throw ProtocolError(.tooLarge, "Glfd-Meta of \(item.metadata.count) bytes; at most \(NewItem.maxMetadataBytes)")
+        }
         return item
     }
 

@@ -1,6 +1,7 @@
 // glfd ingesting from a real NATS JetStream stream (issue 16): CIFAR-10 JPEGs published with their
 // descriptors in headers are stored once each, under their stream sequences, and acknowledged;
-// messages that are not images are terminated and counted, not stored and not redelivered; a
+// messages that are not images, or break a limit, are terminated and counted, not stored and not
+// redelivered, and the images around them are stored; a
 // consumer that reads the whole stream again (every message delivered a second time) stores
 // nothing twice; a restart goes on where the acknowledgements left off. And the faults, with glfd
 // as a process: on a three-node cluster, one NATS node and then glfd itself killed (SIGKILL)
@@ -42,6 +43,9 @@ import Testing
             if index == 50 { _ = try js.publish(subject: "glfd.ingest.cam0", payload: Array("not an image".utf8)) }
             if index == 120 { _ = try js.publish(subject: "glfd.ingest.cam1", payload: [UInt8](repeating: 9, count: 48),
                                                  headers: [("Glfd-Format", "raw")]) }  // raw without its size
+            if index == 150 {  // a source tag over the store's limit: refused alone, not with the batch around it
+                _ = try js.publish(subject: "glfd.ingest." + String(repeating: "s", count: 300), payload: jpeg)
+            }
         }
 
         do {
@@ -49,7 +53,7 @@ import Testing
             daemon.start()
             defer { daemon.stop() }
             let ingest = try #require(daemon.jetStream)
-            #expect(waitUntil(seconds: 60) { ingest.status.stored == 200 && ingest.status.rejected == 2 && ingest.status.pending == 0 },
+            #expect(waitUntil(seconds: 60) { ingest.status.stored == 200 && ingest.status.rejected == 3 && ingest.status.pending == 0 },
                     "status: \(ingest.status)")
             #expect(daemon.store.statistics.items == 200)
             let ids = try daemon.store.ids(forKeys: sequences)
@@ -58,7 +62,7 @@ import Testing
             #expect(item.source == "cam1" && item.metadata == Array("frame 7".utf8) && item.originalFormat == .jpeg)
             // Terminated: past the ack wait they are not delivered again.
             usleep(2_500_000)
-            #expect(ingest.status.rejected == 2 && ingest.status.duplicates == 0)
+            #expect(ingest.status.rejected == 3 && ingest.status.duplicates == 0)
             #expect(try js.consumerState(stream: "GLFD", consumer: "glfd").ackPending == 0)
         }
 
@@ -82,7 +86,7 @@ import Testing
         defer { daemon.stop() }
         let ingest = try #require(daemon.jetStream)
         #expect(waitUntil(seconds: 30) { ingest.status.duplicates == 220 && ingest.status.pending == 0 }, "status: \(ingest.status)")
-        #expect(ingest.status.stored == 0 && ingest.status.rejected == 2)
+        #expect(ingest.status.stored == 0 && ingest.status.rejected == 3)
         #expect(daemon.store.statistics.items == 220)
         #expect(Set(try daemon.store.ids(forKeys: sequences).compactMap { $0 }).count == 220)
     }
