@@ -97,7 +97,14 @@ public final class ReplicaFollower: @unchecked Sendable {
     private func followOnce(_ trainer: GLFDClient) throws {
         guard let announced = try trainer.result(.lastAnnouncement, as: LastAnnouncementResult.self).announcement else { return }
         lock.withLock { currentStatus.trainerVersion = announced.version }
-        guard announced.version > (versions.latest?.version ?? 0) else { return }
+        let installed = versions.latest?.version ?? 0
+        if announced.version < installed {
+            // A trainer started afresh numbers its versions from 1 again: nothing it publishes
+            // is newer than what this replica has until it passes it.
+            throw FollowError.incomplete("the trainer's latest version, \(announced.version), is older than this replica's, \(installed): "
+                                         + "was the trainer's state reset? Reset the replica's models/ too")
+        }
+        guard announced.version > installed else { return }
         let started = Date()
         let list = try trainer.result(.modelFiles(version: announced.version), as: ModelFilesResult.self)
         var files: [(name: String, bytes: [UInt8])] = []
@@ -121,13 +128,13 @@ public final class ReplicaFollower: @unchecked Sendable {
             }
             files.append((file.name, bytes))
         }
-        let installed = try versions.install(version: list.version, step: list.step, publishedAt: list.publishedAt,
+        let placed = try versions.install(version: list.version, step: list.step, publishedAt: list.publishedAt,
                                              metrics: announced.metrics, files: files)
-        lock.withLock { currentStatus.installedVersion = installed.version }
+        lock.withLock { currentStatus.installedVersion = placed.version }
         logger.info("replica: installed the trainer's version", metadata: [
-            "version": "\(installed.version)", "step": "\(installed.step)", "bytes": "\(files.reduce(0) { $0 + $1.bytes.count })",
+            "version": "\(placed.version)", "step": "\(placed.step)", "bytes": "\(files.reduce(0) { $0 + $1.bytes.count })",
             "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))"])
-        onInstalled(installed)
+        onInstalled(placed)
     }
 
 }
