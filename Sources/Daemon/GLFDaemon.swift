@@ -170,6 +170,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                             gradientShares: s.training.gradientShare)
         metrics.setModelVersion(s.model.version, step: s.model.step, publishedAt: s.model.publishedAt)
         metrics.setDrift(score: s.drift?.score, arrivals: s.drift?.arrivals ?? 0)
+        metrics.setRole(role, versionsBehind: s.replica.flatMap { r in r.trainerVersion.map { $0 - s.model.version } })
         if let j = s.jetstream {
             metrics.setJetStream(connected: j.connected, pending: j.pending, stored: j.stored, duplicates: j.duplicates, rejected: j.rejected)
         }
@@ -297,6 +298,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         let t = trainer.currentStatus
         let method = settings.training.method.rawValue + (settings.training.adc == nil ? "" : "+adc")
         return StatusResult(
+            role: role,
             uptimeSeconds: Date().timeIntervalSince(started),
             store: .init(items: s.items, bytes: s.recordBytes, ingested: s.ingested, replayPolicy: s.replayPolicy.rawValue,
                          replayMembers: s.replayMembers, replayEmbedded: s.replayEmbedded, mapUsedBytes: s.mapUsedBytes, mapSize: s.mapSize),
@@ -318,6 +320,9 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                                             installedVersion: r.installedVersion, lastError: r.lastError)
             })
     }
+
+    /// status's `role`: what this daemon does.
+    private var role: String { replica != nil ? "replica" : settings.trainingEnabled ? "trainer" : "serving" }
 
     /// Where the memory goes: the process as the kernel and allocator count it, and the large
     /// structures as their owners do.

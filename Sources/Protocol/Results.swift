@@ -456,6 +456,10 @@ public struct StatusResult: Codable, Equatable, Sendable {
     }
 
     public var protocolVersion: String
+    /// What this daemon is (issue 16): "trainer" (it trains and publishes), "replica" (it serves
+    /// a trainer's versions, `replica`), or "serving" (training off, not following anyone). Nil
+    /// from a daemon before it.
+    public var role: String?
     public var uptimeSeconds: Double
     public var store: Store
     public var training: Training
@@ -471,9 +475,10 @@ public struct StatusResult: Codable, Equatable, Sendable {
     /// Came with issue 16: absent unless the daemon is a replica.
     public var replica: Replica?
 
-    public init(uptimeSeconds: Double, store: Store, training: Training, model: ModelResult, catalog: Catalog, memory: Memory? = nil,
-                drift: Drift? = nil, jetstream: JetStream? = nil, replica: Replica? = nil) {
+    public init(role: String? = nil, uptimeSeconds: Double, store: Store, training: Training, model: ModelResult, catalog: Catalog,
+                memory: Memory? = nil, drift: Drift? = nil, jetstream: JetStream? = nil, replica: Replica? = nil) {
         protocolVersion = GLFDProtocol.version
+        self.role = role
         self.uptimeSeconds = uptimeSeconds
         self.store = store
         self.training = training

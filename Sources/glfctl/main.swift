@@ -227,7 +227,7 @@ struct Status: ParsableCommand {
             String(format: "%@ %.4f", term, value) + (s.training.gradientShare[term].map { String(format: " (∇ %.0f%%)", $0 * 100) } ?? "")
         }.joined(separator: ", ")
         print("""
-            uptime     \(Int(s.uptimeSeconds)) s
+            uptime     \(Int(s.uptimeSeconds)) s\(s.role.map { ", \($0)" } ?? "")
             store      \(s.store.items) items (\(s.store.bytes >> 20) MiB), \(s.store.ingested) ingested; replay \(s.store.replayPolicy), \(s.store.replayMembers) members\(s.store.replayPolicy == "minred" ? " (\(s.store.replayEmbedded) seen by the model)" : ""); map \(s.store.mapUsedBytes >> 20)/\(s.store.mapSize >> 20) MiB
             training   \(s.training.method) step \(s.training.step), \(String(format: "%.1f", s.training.imagesPerSecond)) images/s, collapse \(String(format: "%.4f", s.training.collapse)), rolled back \(s.training.rolledBack)
             loss       \(loss.isEmpty ? "-" : loss)

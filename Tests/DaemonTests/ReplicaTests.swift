@@ -89,6 +89,7 @@ import ZeroMQ
         }, "trainer at version \(trainer.versions.latest?.version ?? 0), step \(trainer.versions.latest?.step ?? 0) of \(budget); replica serving \(replica.status().model.version)")
         #expect(mixed.isEmpty, "the replica served a version before its catalog: \(mixed.prefix(5))")
         let served = replica.status().model.version
+        #expect(replica.status().role == "replica" && trainer.status().role == "trainer")
         #expect(served >= 2 && replica.status().replica?.installedVersion == served)
         #expect(waitUntil(seconds: 120) { trainer.status().catalog.version == served && trainer.status().catalog.complete })
 

@@ -72,6 +72,18 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(exposition.value("glfd_drift_arrivals"), 0)
     }
 
+    func testTheRoleAndHowFarAReplicaIsBehind() throws {
+        let metrics = GLFDMetrics()
+        metrics.setRole("trainer", versionsBehind: nil)
+        var exposition = try parsed(metrics)
+        XCTAssertEqual(exposition.value("glfd_role", ["role": "trainer"]), 1)
+        XCTAssertTrue(exposition.value("glfd_replica_versions_behind")?.isNaN ?? false)
+        metrics.setRole("replica", versionsBehind: 2)
+        exposition = try parsed(metrics)
+        XCTAssertEqual(exposition.value("glfd_role", ["role": "replica"]), 1)
+        XCTAssertEqual(exposition.value("glfd_replica_versions_behind"), 2)
+    }
+
     func testJetStreamCountsBecomeCounterIncrementsAndTheLagIsNaNUntilKnown() throws {
         let metrics = GLFDMetrics()
         metrics.setJetStream(connected: false, pending: nil, stored: 0, duplicates: 0, rejected: 0)

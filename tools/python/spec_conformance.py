@@ -767,6 +767,9 @@ def basic_status_shape(ctx):
     # §3 status: "`jetstream` is present when the daemon ingests from a NATS JetStream stream":
     # {"stream", "consumer", "connected", "pending" (null before the first check), "stored",
     # "duplicates", "rejected", "last_error" (null unless paused)}.
+    # §3 status: "`role` says what the daemon is: "trainer" ..., "replica" ..., or "serving"".
+    if "role" in s and s["role"] not in ("trainer", "replica", "serving"):
+        raise Fail("status.role is %r; §3: trainer, replica or serving" % s["role"])
     j = s.get("jetstream")
     if j is not None:
         count = lambda x: _is_num(x) and x >= 0

@@ -19,6 +19,7 @@
 //   store       glfd_store_items, glfd_store_bytes, glfd_store_replay_members,
 //               glfd_store_map_size_bytes, glfd_store_map_used_bytes
 //   drift       glfd_drift_score, glfd_drift_arrivals                 (status's `drift`)
+//   role        glfd_role{role} (1 for the daemon's: trainer, replica or serving), glfd_replica_versions_behind
 //   jetstream   glfd_jetstream_connected, glfd_jetstream_pending, glfd_jetstream_messages_total{outcome}
 //               (stored, duplicate, rejected: status's `jetstream`, when JetStream ingest is on)
 //   process     glfd_start_time_seconds, glfd_memory_bytes{part}   (resident, resident_file, heap_in_use,
@@ -61,6 +62,8 @@ public final class GLFDMetrics: @unchecked Sendable {
         public static let memory = "glfd_memory_bytes"
         public static let driftScore = "glfd_drift_score"
         public static let driftArrivals = "glfd_drift_arrivals"
+        public static let role = "glfd_role"
+        public static let replicaVersionsBehind = "glfd_replica_versions_behind"
         public static let jetStreamConnected = "glfd_jetstream_connected"
         public static let jetStreamPending = "glfd_jetstream_pending"
         public static let jetStreamMessages = "glfd_jetstream_messages_total"
@@ -162,6 +165,8 @@ public final class GLFDMetrics: @unchecked Sendable {
             (Name.startTime, "When the daemon started, seconds since the Unix epoch"),
             (Name.driftScore, "How far the newest items lie from the replay set under the served model: their mean distance to the nearest member over the members' own spacing (near 1: alike; well above: new)"),
             (Name.driftArrivals, "Sampled arrivals the drift score is measured over (0 after a new version, until items arrive)"),
+            (Name.role, "1 for what this daemon is: trainer (trains and publishes), replica (serves a trainer's versions) or serving (training off)"),
+            (Name.replicaVersionsBehind, "A replica: its trainer's latest version minus the version it serves (NaN on a trainer, or before the trainer answered)"),
             (Name.jetStreamConnected, "1 while the JetStream consumer is connected and consuming, 0 while it is paused after a failure"),
             (Name.jetStreamPending, "Messages in the JetStream stream not yet delivered to this daemon's consumer: its lag (NaN before the first check)"),
             (Name.jetStreamMessages, "JetStream messages by outcome: stored, duplicate (stored before, acknowledged again), rejected (not an image, terminated)"),
@@ -271,6 +276,12 @@ public final class GLFDMetrics: @unchecked Sendable {
     public func setDrift(score: Double?, arrivals: Int) {
         driftScore.set(score ?? .nan)
         driftArrivals.set(arrivals)
+    }
+
+    /// What the daemon is, and (a replica) how many versions it serves behind its trainer.
+    public func setRole(_ role: String, versionsBehind: Int?) {
+        Meter(label: Name.role, dimensions: [("role", role)], factory: registry).set(1)
+        Meter(label: Name.replicaVersionsBehind, factory: registry).set(versionsBehind.map(Double.init) ?? .nan)
     }
 
     /// JetStream ingest: the consumer's connection and lag, and its absolute counts since the
