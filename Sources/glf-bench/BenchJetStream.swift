@@ -106,7 +106,7 @@ struct BenchJetStream: ParsableCommand {
         }
         report("ingest through JetStream, backlog", String(format: "%9.0f images/s   (fetch %d, one commit, acknowledge; %.2f of ZeroMQ)",
                                                            drained.0, batch, drained.0 / zeroMQ))
-        report("ingest through JetStream, live", String(format: "%9.0f images/s   (publish and consume at once; %.2f of ZeroMQ; largest lag %d messages)",
+        report("ingest through JetStream, live", String(format: "%9.0f images/s   (publish and consume at once; %.2f of ZeroMQ; largest lag the consumer reported, once a second: %d messages)",
                                                         drained.1, drained.1 / zeroMQ, drained.2))
 
         // 3. A trainer and a replica under a steady stream.
@@ -114,19 +114,32 @@ struct BenchJetStream: ParsableCommand {
     }
 
     private func trainerAndReplica(root: URL, nats: NATSCluster, js: JetStream, images: [[UInt8]]) throws {
+        // A stream of their own, so that the consumers start level with the producer.
+        func onSteadyStream(_ settings: inout DaemonSettings) {
+            settings.jetStream.stream = "STEADY"
+            settings.jetStream.subjectPrefix = "glfd.steady."
+            settings.jetStream.replicas = natsNodes
+        }
         var trainerSettings = settings(root.appendingPathComponent("trainer"), nats: nats.urls, consumer: "trainer")
         trainerSettings.trainer.publishEverySteps = 50
-        let trainer = try GLFDaemon(settings: trainerSettings)
+        onSteadyStream(&trainerSettings)
+        var trainer: GLFDaemon! = try GLFDaemon(settings: trainerSettings)
         trainer.start()
-        defer { trainer.stop() }
-        var replicaSettings = settings(root.appendingPathComponent("replica"), nats: nats.urls, consumer: "replica")
-        replicaSettings.trainingEnabled = false
-        replicaSettings.replica.follow = trainer.server.boundEndpoints.requests
-        let replica = try GLFDaemon(settings: replicaSettings)
-        replica.start()
-        defer { replica.stop() }
+        defer { trainer?.stop() }
+        try waitFor(seconds: 60, "the trainer to create its stream") { trainer.jetStream!.status.connected }
+        let replicas = try (1...2).map { index in
+            var replicaSettings = settings(root.appendingPathComponent("replica-\(index)"), nats: nats.urls, consumer: "replica-\(index)")
+            onSteadyStream(&replicaSettings)
+            replicaSettings.trainingEnabled = false
+            replicaSettings.replica.follow = trainer.server.boundEndpoints.requests
+            let replica = try GLFDaemon(settings: replicaSettings)
+            replica.start()
+            return replica
+        }
+        defer { replicas.forEach { $0.stop() } }
+        let replica = replicas[0]
 
-        // Version → when the trainer published it, and when the replica served it.
+        // Version → when the trainer published it, and when the first replica served it.
         var published: [Int: Double] = [:], served: [Int: Double] = [:]
         var trainerLag: [Double] = [], replicaLag: [Double] = []
         let started = Date()
@@ -134,7 +147,7 @@ struct BenchJetStream: ParsableCommand {
         while Date().timeIntervalSince(started) < seconds {
             let due = Int(Date().timeIntervalSince(started) * rate)
             while sent < due {
-                _ = try js.publish(subject: "glfd.ingest.steady", payload: images[sent % images.count], messageID: "steady-\(sent)")
+                _ = try js.publish(subject: "glfd.steady.cam", payload: images[sent % images.count], messageID: "steady-\(sent)")
                 sent += 1
             }
             for version in trainer.versions.all where published[version.version] == nil { published[version.version] = version.publishedAt }
@@ -148,26 +161,32 @@ struct BenchJetStream: ParsableCommand {
         report("steady stream", String(format: "%9.0f images/s for %.0f s (%d sent); trainer at step %d, %d versions published",
                                        rate, seconds, sent, trainer.trainer.currentStatus.step, published.count))
         report("consumer lag, trainer / replica", String(format: "median %.0f / %.0f messages, max %.0f / %.0f",
-                                                         trainerLag.median, replicaLag.median,
-                                                         trainerLag.max() ?? 0, replicaLag.max() ?? 0))
+                                                         trainerLag.median, replicaLag.median, trainerLag.max() ?? 0, replicaLag.max() ?? 0))
         report("published → served by the replica", delays.isEmpty ? "no version served in the window"
                : String(format: "median %.1f s, max %.1f s over %d versions (fetch, install, its own catalog)",
                         delays.median, delays.max()!, delays.count))
 
-        // 4. knn over one replica, then over two (the trainer answers as a second replica would).
-        try waitFor(seconds: 600, "the replica to serve the trainer's latest version") {
-            replica.status().model.version == trainer.versions.latest?.version && replica.status().catalog.complete
+        // 4. knn over one replica, then over both, once both serve the trainer's last version; the
+        // trainer stops first, so the replicas have the cores (each answers on one query thread).
+        let latest = trainer.versions.latest?.version ?? 0
+        var last = 0
+        try waitFor(seconds: 600, "the replicas to serve the trainer's latest version, or a newer one, both the same") {
+            let statuses = replicas.map { $0.status() }
+            last = statuses[0].model.version
+            return last >= latest && statuses.allSatisfy { $0.model.version == last && $0.catalog.complete }
         }
+        trainer.stop()
+        trainer = nil
         let query = Command.knn(KNNQuery(.image(ImagePayload(images[0])), k: 10))
-        let one = try GLFDClient(endpoint: replica.server.boundEndpoints.requests, timeoutMilliseconds: 600_000)
+        let endpoints = replicas.map(\.server.boundEndpoints.requests)
+        let one = try GLFDClient(endpoint: endpoints[0], timeoutMilliseconds: 600_000)
             .pipeline(Array(repeating: query, count: queries), inflight: inflight)
-        let two = try GLFDClient(endpoint: "\(replica.server.boundEndpoints.requests),\(trainer.server.boundEndpoints.requests)",
-                                 timeoutMilliseconds: 600_000)
+        let two = try GLFDClient(endpoint: endpoints.joined(separator: ","), timeoutMilliseconds: 600_000)
             .pipeline(Array(repeating: query, count: queries), inflight: inflight)
         let (rateOne, rateTwo) = (Double(queries) / one.seconds, Double(queries) / two.seconds)
-        report("knn, one replica", String(format: "%9.0f queries/s (%d in flight)", rateOne, inflight))
-        report("knn, two (one DEALER to both)", String(format: "%9.0f queries/s (%.2f of one; both on this machine's cores)",
-                                                       rateTwo, rateTwo / rateOne))
+        report("knn, one replica", String(format: "%9.0f queries/s (%d in flight, version %d)", rateOne, inflight, last))
+        report("knn, two replicas (one DEALER to both)", String(format: "%9.0f queries/s (%.2f of one; both on this machine's cores)",
+                                                                rateTwo, rateTwo / rateOne))
     }
 
     /// glfd's defaults on `state`, loopback ports, JetStream ingest from `nats` (off when nil).
