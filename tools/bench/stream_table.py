@@ -28,7 +28,7 @@ def load(path):
 def row(report):
     s = report["settings"]
     last = report["checkpoints"][-1]
-    return (f"| {s['order']} | {s['replay']} | {s['prior']} | {'on' if s['adc'] != 'off' else 'off'} | {s['seed']} "
+    return (f"| {s['order'].split(' (')[0]} | {s['replay']} | {s['prior']} | {'on' if s['adc'] != 'off' else 'off'} | {s['seed']} "
             f"| {s['updates_per_image']} | {int(s['images']):,} / {int(s['frames']):,} | {last['step']:,} "
             f"| {last['seconds'] / 60:.1f} | {100 * report['final']:.2f} | {100 * report['area']:.2f} "
             f"| {100 * report['forgetting']:.2f} | {report['replay_classes_at_end']} |")
@@ -62,6 +62,9 @@ def main():
     parser.add_argument("runs", nargs="+", help="JSON files from glf-bench stream --out")
     args = parser.parse_args()
     reports = sorted((load(p) for p in args.runs), key=lambda r: (r["settings"]["order"] != "iid", r["settings"]["order"], r["path"]))
+    for order in sorted({r["settings"]["order"] for r in reports}):
+        print(f"order {order}")
+    print()
     print("| order | replay | prior | ADC | seed | updates / image | images / frames | steps | minutes | final kNN % | area % | forgetting | replay classes |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for report in reports:
@@ -74,7 +77,7 @@ def main():
             continue
         boundary, within = found
         s = report["settings"]
-        print(f"drift {s['order']}-{s['replay']}-{s['prior']}: boundaries " + " ".join(f"{b:.2f}" for b in boundary)
+        print(f"drift {s['order'].split(' (')[0]}-{s['replay']}-{s['prior']}: boundaries " + " ".join(f"{b:.2f}" for b in boundary)
               + f"; within tasks max {max(within, default=math.nan):.2f}, p95 {percentile(within, 0.95):.2f}")
         lowest_boundary = min(lowest_boundary, min((b for b in boundary if not math.isnan(b)), default=math.inf))
         highest_within = max(highest_within, max(within, default=-math.inf))
