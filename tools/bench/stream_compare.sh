@@ -4,7 +4,8 @@
 # update budget (training images per distinct image), judged by steps: every run sees the same
 # images and takes the same steps whatever runs beside it; wall times are reported, not compared.
 #   tools/bench/stream_compare.sh RUNS_DIR [PER_CLASS] [UPDATES_PER_IMAGE] [SEED]
-# One JSON per run in RUNS_DIR (finished runs are skipped), then one PNG per order.
+# One JSON per run in RUNS_DIR (finished runs are skipped, and those named in SKIP), then one PNG
+# per order.
 set -u
 cd "$(dirname "$0")/../.."
 B=${GLF_BENCH:-.build/release/glf-bench}
@@ -15,6 +16,7 @@ common="--train $TRAIN --test $TEST --per-class $PER_CLASS --test-per-class 200 
 run() {   # name, options...
     local name=$1; shift
     [ -f "$R/$name.json" ] && return
+    case " ${SKIP:-} " in *" $name "*) return ;; esac   # SKIP="name ...": measured in an earlier checkout
     echo "$(date -u +%H:%M:%S) $name" >> "$R/driver.log"
     /usr/bin/time -f "%e s wall" $B stream $common "$@" --out "$R/$name.json" > "$R/$name.log" 2>&1
 }
