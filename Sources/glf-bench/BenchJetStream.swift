@@ -33,8 +33,10 @@ struct BenchJetStream: ParsableCommand {
     var count = 20_000
     @Option(help: "NATS servers (JetStream, a cluster when above 1); the stream gets as many replicas.")
     var natsNodes = 3
-    @Option(help: "Images per ZeroMQ ingest request, and messages per JetStream fetch.")
+    @Option(help: "Images per ZeroMQ ingest request.")
     var batch = 64
+    @Option(help: "Messages per JetStream fetch (and so per commit): glfd's ingest.jetstream_batch.")
+    var fetch = JetStreamIngest.Settings().batch
     @Option(help: "ZeroMQ ingest requests in flight.")
     var inflight = 8
     @Option(help: "Images/s streamed while the trainer trains and the replica follows.")
@@ -47,8 +49,8 @@ struct BenchJetStream: ParsableCommand {
     var dir = "."
 
     func validate() throws {
-        guard count >= 1, natsNodes >= 1, batch >= 1, inflight >= 1, rate > 0, seconds > 0, queries >= 1 else {
-            throw ValidationError("--count, --nats-nodes, --batch, --inflight and --queries must be at least 1; --rate and --seconds above 0")
+        guard count >= 1, natsNodes >= 1, batch >= 1, fetch >= 1, inflight >= 1, rate > 0, seconds > 0, queries >= 1 else {
+            throw ValidationError("--count, --nats-nodes, --batch, --fetch, --inflight and --queries must be at least 1; --rate and --seconds above 0")
         }
     }
 
@@ -105,7 +107,7 @@ struct BenchJetStream: ParsableCommand {
             return (drain, live, largestLag, daemon.jetStream!.status.duplicates)
         }
         report("ingest through JetStream, backlog", String(format: "%9.0f images/s   (fetch %d, one commit, acknowledge; %.2f of ZeroMQ)",
-                                                           drained.0, batch, drained.0 / zeroMQ))
+                                                           drained.0, fetch, drained.0 / zeroMQ))
         report("ingest through JetStream, live", String(format: "%9.0f images/s   (publish and consume at once; %.2f of ZeroMQ; largest lag the consumer reported, once a second: %d messages)",
                                                         drained.1, drained.1 / zeroMQ, drained.2))
 
@@ -199,7 +201,7 @@ struct BenchJetStream: ParsableCommand {
         if let nats {
             settings.jetStream.servers = nats
             settings.jetStream.consumer = consumer
-            settings.jetStream.batch = batch
+            settings.jetStream.batch = fetch
         }
         return settings
     }
