@@ -127,9 +127,10 @@ public final class JetStreamIngest: @unchecked Sendable {
         }
         logger.info("JetStream ingest consuming", metadata: ["stream": "\(settings.stream)", "consumer": "\(settings.consumer)"])
         var lastLagCheck = Date.distantPast
+        let decoder = IngestDecoder(canonical: store.configuration.canonical)
         while !shouldStop {
             let messages = try consumer.fetch(batch: settings.batch, timeoutMilliseconds: 500)
-            if !messages.isEmpty { try storeAndAcknowledge(messages, connection: connection) }
+            if !messages.isEmpty { try storeAndAcknowledge(messages, decoder: decoder, connection: connection) }
             if messages.isEmpty || Date().timeIntervalSince(lastLagCheck) > 1 {
                 let pending = try consumer.state().pending
                 update { $0.pending = pending }
@@ -150,13 +151,12 @@ public final class JetStreamIngest: @unchecked Sendable {
 
     /// Decodes each message, stores the images under their stream sequences in one commit, and
     /// only then acknowledges them; terminates the ones that are not images.
-    private func storeAndAcknowledge(_ messages: [JetStreamMessage], connection: NATSConnection) throws {
+    private func storeAndAcknowledge(_ messages: [JetStreamMessage], decoder: IngestDecoder, connection: NATSConnection) throws {
         let sequences = try messages.map { try $0.metadata().streamSequence }
         // Messages stored before (a redelivery after a lost acknowledgement or a kill after the
         // commit; or a second consumer reading the stream again) are acknowledged, not decoded
         // again. The store's keys would not store them twice anyway; this counts them.
         let storedBefore = try store.ids(forKeys: sequences)
-        let decoder = IngestDecoder(canonical: store.configuration.canonical)
         var items: [NewItem] = [], keys: [UInt64] = [], accepted: [JetStreamMessage] = []
         var duplicates = 0, rejected = 0
         for (index, message) in messages.enumerated() {

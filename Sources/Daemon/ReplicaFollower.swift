@@ -37,29 +37,32 @@ public final class ReplicaFollower: @unchecked Sendable {
     public enum FollowError: Error, CustomStringConvertible {
         case damaged(name: String, expectedBytes: Int, bytes: Int, expectedCRC: UInt32, crc: UInt32)
         case incomplete(String)
+        /// A trainer started afresh numbers its versions from 1 again: nothing it publishes is
+        /// newer than what this replica has until it passes it.
+        case trainerBehind(trainer: Int, replica: Int)
         public var description: String {
             switch self {
             case .damaged(let name, let expectedBytes, let bytes, let expectedCRC, let crc):
                 "\(name): \(bytes) bytes with CRC-32 \(String(crc, radix: 16)), the trainer listed \(expectedBytes) bytes with \(String(expectedCRC, radix: 16))"
             case .incomplete(let message): message
+            case .trainerBehind(let trainer, let replica):
+                "the trainer's latest version, \(trainer), is older than this replica's, \(replica): was the trainer's state reset? Reset the replica's models/ too"
             }
         }
     }
 
     private let settings: Settings
     private let versions: ModelVersions
-    private let curve: ClientCurve?
     private let logger: Logger
     private let onInstalled: @Sendable (PublishedVersion) -> Void
     private let lock = NSLock()
     private var currentStatus = Status()
     private let loop = PollingThread(name: "glfd-replica")
 
-    public init(settings: Settings, versions: ModelVersions, curve: ClientCurve? = nil, logger: Logger,
+    public init(settings: Settings, versions: ModelVersions, logger: Logger,
                 onInstalled: @escaping @Sendable (PublishedVersion) -> Void) {
         self.settings = settings
         self.versions = versions
-        self.curve = curve
         self.logger = logger
         self.onInstalled = onInstalled
         currentStatus.installedVersion = versions.latest?.version
@@ -79,7 +82,7 @@ public final class ReplicaFollower: @unchecked Sendable {
         var client: GLFDClient?
         while !shouldStop {
             do {
-                let trainer = try client ?? GLFDClient(endpoint: settings.follow, timeoutMilliseconds: 10_000, curve: curve)
+                let trainer = try client ?? GLFDClient(endpoint: settings.follow, timeoutMilliseconds: 10_000)
                 client = trainer
                 try followOnce(trainer)
                 lock.withLock { currentStatus.lastError = nil }
@@ -98,12 +101,7 @@ public final class ReplicaFollower: @unchecked Sendable {
         guard let announced = try trainer.result(.lastAnnouncement, as: LastAnnouncementResult.self).announcement else { return }
         lock.withLock { currentStatus.trainerVersion = announced.version }
         let installed = versions.latest?.version ?? 0
-        if announced.version < installed {
-            // A trainer started afresh numbers its versions from 1 again: nothing it publishes
-            // is newer than what this replica has until it passes it.
-            throw FollowError.incomplete("the trainer's latest version, \(announced.version), is older than this replica's, \(installed): "
-                                         + "was the trainer's state reset? Reset the replica's models/ too")
-        }
+        if announced.version < installed { throw FollowError.trainerBehind(trainer: announced.version, replica: installed) }
         guard announced.version > installed else { return }
         let started = Date()
         let list = try trainer.result(.modelFiles(version: announced.version), as: ModelFilesResult.self)

@@ -37,8 +37,6 @@ public final class JetStream: @unchecked Sendable {
         public var subjects: [String]
         /// Copies of each message across the cluster's servers (1, 3 or 5 in practice).
         public var replicas = 1
-        /// On disk (the default) or in memory.
-        public var inMemory = false
         /// Largest message the stream accepts, bytes (-1: the server's limit).
         public var maxMessageBytes: Int32 = -1
         /// Window in which a publish with the same message id (`Nats-Msg-Id`) is stored once, seconds.
@@ -77,7 +75,7 @@ public final class JetStream: @unchecked Sendable {
             config.Subjects = subjectList.baseAddress
             config.SubjectsLen = Int32(subjectList.count)
             config.Replicas = Int64(configuration.replicas)
-            config.Storage = configuration.inMemory ? js_MemoryStorage : js_FileStorage
+            config.Storage = js_FileStorage
             config.MaxMsgSize = configuration.maxMessageBytes
             config.Duplicates = Int64(configuration.duplicateWindowSeconds * 1e9)
             var status = js_AddStream(&info, handle, &config, nil, &code)
@@ -101,10 +99,6 @@ public final class JetStream: @unchecked Sendable {
         return Self.state(of: info!.pointee.State)
     }
 
-    public func deleteStream(_ name: String) throws(NATSError) {
-        var code = jsErrCode(rawValue: 0)
-        try check(js_DeleteStream(handle, name, nil, &code), code, "js_DeleteStream(\(name))")
-    }
 
     private static func state(of state: jsStreamState) -> StreamState {
         StreamState(messages: state.Msgs, bytes: state.Bytes, firstSequence: state.FirstSeq, lastSequence: state.LastSeq,

@@ -17,8 +17,6 @@ public final class NATSConnection: @unchecked Sendable {
         /// Reconnection attempts per server after a loss (-1: for ever) and the pause between them.
         public var maxReconnects: Int32 = -1
         public var reconnectWaitMilliseconds: Int64 = 250
-        /// Connect even when no server answers yet, and keep trying in the background.
-        public var retryOnFailedConnect = false
         public init() {}
     }
 
@@ -37,9 +35,6 @@ public final class NATSConnection: @unchecked Sendable {
         try check(natsOptions_SetTimeout(opts, options.connectTimeoutMilliseconds), "natsOptions_SetTimeout")
         try check(natsOptions_SetMaxReconnect(opts, options.maxReconnects), "natsOptions_SetMaxReconnect")
         try check(natsOptions_SetReconnectWait(opts, options.reconnectWaitMilliseconds), "natsOptions_SetReconnectWait")
-        if options.retryOnFailedConnect {
-            try check(natsOptions_SetRetryOnFailedConnect(opts, true, nil, nil), "natsOptions_SetRetryOnFailedConnect")
-        }
         var connection: OpaquePointer?
         try check(natsConnection_Connect(&connection, opts), "natsConnection_Connect(\(servers.joined(separator: ",")))")
         handle = connection!
@@ -49,7 +44,7 @@ public final class NATSConnection: @unchecked Sendable {
         natsConnection_Destroy(handle)
     }
 
-    /// Closes the connection: pending fetches and publishes fail with `isClosed`. Idempotent.
+    /// Closes the connection: pending fetches and publishes fail. Idempotent.
     public func close() {
         natsConnection_Close(handle)
     }
@@ -59,14 +54,7 @@ public final class NATSConnection: @unchecked Sendable {
         try check(natsConnection_FlushTimeout(handle, timeoutMilliseconds), "natsConnection_FlushTimeout")
     }
 
-    public var isClosed: Bool { natsConnection_IsClosed(handle) }
 
-    /// The URL of the server the connection uses now, or nil while it reconnects.
-    public var connectedURL: String? {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard natsConnection_GetConnectedUrl(handle, &buffer, buffer.count) == NATS_OK, buffer[0] != 0 else { return nil }
-        return String(cString: buffer)
-    }
 
     /// JetStream through this connection; its API calls wait up to `waitMilliseconds` for the server.
     public func jetStream(waitMilliseconds: Int64 = 5_000) throws(NATSError) -> JetStream {

@@ -26,16 +26,11 @@ public struct NATSError: Error, Equatable, Sendable, CustomStringConvertible {
         "\(operation): \(message) (status \(status)\(jetStreamCode != 0 ? ", JetStream error \(jetStreamCode)" : ""))"
     }
 
-    /// Nothing arrived, or the server did not answer, within the time given.
-    public var isTimeout: Bool { status == NATS_TIMEOUT.rawValue }
     /// The stream or consumer named does not exist.
     public var isNotFound: Bool {
         status == NATS_NOT_FOUND.rawValue || jetStreamCode == JSStreamNotFoundErr.rawValue
             || jetStreamCode == JSConsumerNotFoundErr.rawValue
-    }
-    /// The connection is closed for good (closed by us, or out of reconnect attempts).
-    public var isClosed: Bool { status == NATS_CONNECTION_CLOSED.rawValue }
-}
+    }}
 
 /// Turns a client status (and JetStream's error code, for the calls that give one) into a thrown `NATSError`.
 @inline(__always)

@@ -42,15 +42,15 @@ struct BenchJetStream: ParsableCommand {
     @Option(help: "Images/s streamed while the trainer trains and the replica follows.")
     var rate = 100.0
     @Option(help: "Seconds of that steady stream.")
-    var seconds = 180.0
+    var steadySeconds = 180.0
     @Option(help: "knn queries per measurement.")
     var queries = 400
     @Option(help: "Where the temporary daemon states go (removed at the end).")
     var dir = "."
 
     func validate() throws {
-        guard count >= 1, natsNodes >= 1, batch >= 1, fetch >= 1, inflight >= 1, rate > 0, seconds > 0, queries >= 1 else {
-            throw ValidationError("--count, --nats-nodes, --batch, --fetch, --inflight and --queries must be at least 1; --rate and --seconds above 0")
+        guard count >= 1, natsNodes >= 1, batch >= 1, fetch >= 1, inflight >= 1, rate > 0, steadySeconds > 0, queries >= 1 else {
+            throw ValidationError("--count, --nats-nodes, --batch, --fetch, --inflight and --queries must be at least 1; --rate and --steady-seconds above 0")
         }
     }
 
@@ -87,13 +87,13 @@ struct BenchJetStream: ParsableCommand {
         for (index, image) in work.enumerated() {
             _ = try js.publish(subject: "glfd.ingest.bench", payload: image, messageID: "backlog-\(index)")
         }
-        let publishRate = Double(work.count) / glfBenchSeconds(since: publishStarted)
+        let publishRate = Double(work.count) / seconds(since: publishStarted)
         report("publish to JetStream", String(format: "%9.0f images/s   (one producer, each publish acknowledged by the stream, R %d)",
                                               publishRate, natsNodes))
         let drained = try withDaemon(root.appendingPathComponent("js"), nats: nats.urls) { daemon in
             let started = ContinuousClock.now
             try waitFor(seconds: 600, "glfd to store the backlog") { daemon.jetStream!.status.stored >= work.count }
-            let drain = Double(work.count) / glfBenchSeconds(since: started)
+            let drain = Double(work.count) / seconds(since: started)
 
             // Publishing while glfd consumes: end to end, and the consumer's largest lag.
             var largestLag: UInt64 = 0
@@ -103,8 +103,8 @@ struct BenchJetStream: ParsableCommand {
                 if index % 500 == 0 { largestLag = max(largestLag, daemon.jetStream!.status.pending ?? 0) }
             }
             try waitFor(seconds: 600, "glfd to store the live stream") { daemon.jetStream!.status.stored >= 2 * work.count }
-            let live = Double(work.count) / glfBenchSeconds(since: streamStarted)
-            return (drain, live, largestLag, daemon.jetStream!.status.duplicates)
+            let live = Double(work.count) / seconds(since: streamStarted)
+            return (drain, live, largestLag)
         }
         report("ingest through JetStream, backlog", String(format: "%9.0f images/s   (fetch %d, one commit, acknowledge; %.2f of ZeroMQ)",
                                                            drained.0, fetch, drained.0 / zeroMQ))
@@ -146,7 +146,7 @@ struct BenchJetStream: ParsableCommand {
         var trainerLag: [Double] = [], replicaLag: [Double] = []
         let started = Date()
         var sent = 0
-        while Date().timeIntervalSince(started) < seconds {
+        while Date().timeIntervalSince(started) < steadySeconds {
             let due = Int(Date().timeIntervalSince(started) * rate)
             while sent < due {
                 _ = try js.publish(subject: "glfd.steady.cam", payload: images[sent % images.count], messageID: "steady-\(sent)")
@@ -161,7 +161,7 @@ struct BenchJetStream: ParsableCommand {
         }
         let delays = served.compactMap { version, at in published[version].map { at - $0 } }.filter { $0 >= 0 }
         report("steady stream", String(format: "%9.0f images/s for %.0f s (%d sent); trainer at step %d, %d versions published",
-                                       rate, seconds, sent, trainer.trainer.currentStatus.step, published.count))
+                                       rate, steadySeconds, sent, trainer.trainer.currentStatus.step, published.count))
         report("consumer lag, trainer / replica", String(format: "median %.0f / %.0f messages, max %.0f / %.0f",
                                                          trainerLag.median, replicaLag.median, trainerLag.max() ?? 0, replicaLag.max() ?? 0))
         report("published → served by the replica", delays.isEmpty ? "no version served in the window"
@@ -236,5 +236,3 @@ private func retrying(seconds: Double, _ body: () throws -> Void) throws {
         }
     }
 }
-
-private func glfBenchSeconds(since start: ContinuousClock.Instant) -> Double { seconds(since: start) }

@@ -27,6 +27,21 @@ import Testing
         #expect(configured.trainer == shipped.trainer)
         #expect(configured.keepVersions == shipped.keepVersions)
         #expect(configured.catalog == shipped.catalog)
+        #expect(configured.jetStream == shipped.jetStream && !configured.jetStream.isEnabled)
+        #expect(configured.replica == shipped.replica && !configured.replica.isEnabled)
+    }
+
+    @Test func jetStreamAndReplicaSettingsReachTheDaemonAndAReplicaMayNotTrain() throws {
+        let replica = try settings("ingest.jetstream_servers=nats://10.0.0.1:4222,nats://10.0.0.2:4222", "ingest.jetstream_consumer=replica-1",
+                                   "ingest.jetstream_replicas=3", "ingest.jetstream_batch=64", "ingest.jetstream_ack_wait=5",
+                                   "replica.follow=tcp://10.0.0.9:5555", "replica.poll_seconds=0.5", "training.enabled=false")
+        #expect(replica.jetStream.servers == ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"])
+        #expect(replica.jetStream.consumer == "replica-1" && replica.jetStream.replicas == 3 && replica.jetStream.batch == 64)
+        #expect(replica.jetStream.ackWaitSeconds == 5 && replica.replica.follow == "tcp://10.0.0.9:5555" && replica.replica.pollSeconds == 0.5)
+        let training = #expect(throws: ConfigurationError.self) { try settings("replica.follow=tcp://10.0.0.9:5555") }
+        #expect(training?.code == .invalidValue && training?.message.contains("training.enabled = false") == true)
+        #expect(throws: ConfigurationError.self) { try settings("ingest.jetstream_servers=10.0.0.1:4222") }
+        #expect(throws: ConfigurationError.self) { try settings("ingest.jetstream_servers=nats://10.0.0.1") }
     }
 
     @Test func everyChoiceOfEverySettingReachesTheDaemonAsWritten() throws {
