@@ -55,7 +55,7 @@ extension GLFDConfiguration {
         .integer("store.max_map_mib", \.store.maxMapMiB, shipped.store.maxMapSize >> 20, .atLeast(1),
                  "Largest size of the LMDB map in MiB; beyond it ingest is refused with store_full"),
         .choice("store.replay_policy", \.store.replayPolicy, shipped.store.replay.policy,
-                "What the trainer replays: the newest items, a uniform sample of the stream, or the least redundant"),
+                "What the trainer replays: the newest items, a uniform sample of the stream, the least redundant, or a uniform sample thinned of the most redundant"),
         .integer("store.replay_capacity", \.store.replayCapacity, shipped.store.replay.capacity, .atLeast(1),
                  "Items in the replay set the trainer samples its batches from"),
         .integer("store.canonical_side", \.store.canonicalSide, shipped.store.canonical.side, .atLeast(1),

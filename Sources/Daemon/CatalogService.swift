@@ -329,7 +329,7 @@ final class CatalogService: @unchecked Sendable {
     /// steady ingest they follow one another, and when ingest stops the last arrivals are seen too.
     func itemsStored() {
         checkDriftIfDue()
-        guard store.configuration.replay.policy == .minred else { return }
+        guard store.configuration.replay.policy.seesEmbeddings else { return }
         queryQueue.async { [self] in
             guard let catalog, !tailRebuildPending, !builds.isCancelled else { return }
             let s = store.statistics
@@ -461,7 +461,7 @@ final class CatalogService: @unchecked Sendable {
                 // The catalog it replaced is freed now; trimming takes a moment, off the query queue.
                 catalogQueue.async { [self] in returnFreeHeapAfterBuild() }
             }
-            if store.configuration.replay.policy == .minred { showReplay(built) }
+            if store.configuration.replay.policy.seesEmbeddings { showReplay(built) }
             // knn answers (exactly) from here; approximate search joins once its graph is built.
             guard built.wantsApproximate, !builds.isCancelled else { return }
             let graphStarted = Date()

@@ -60,9 +60,14 @@ public struct StreamCheckpoint: Codable, Sendable, Equatable {
     public var knn: Double
     public var knnByTask: [Double]
     public var replayMembers: Int
-    /// Of them, the members MinRed's view has an embedding of (0 under fifo and reservoir): when
+    /// Of them, the members MinRed's view has an embedding of (0 under fifo and reservoir, which need none): when
     /// far below `replayMembers`, MinRed chooses among few and keeps the unseen arrivals.
     public var replayEmbedded: Int
+    /// The replay members by the task of the frame they came from, and the distinct images among
+    /// them (a camera sends each image several times); nil unless the runner was shown the
+    /// daemon's replay set (`run(replaySet:)`, a glfd in process: the protocol does not list it).
+    public var replayByTask: [Int]?
+    public var replayDistinctImages: Int?
 }
 
 /// Status's drift after a request: how far the newest arrivals lie from the replay set.
@@ -132,8 +137,10 @@ public final class StreamRunner {
         try announcements.connect(announceEndpoint)
     }
 
-    /// Sends the whole stream; `progress` hears each checkpoint as it is scored.
-    public func run(progress: (StreamCheckpoint) -> Void = { _ in }) throws -> StreamRunResult {
+    /// Sends the whole stream; `progress` hears each checkpoint as it is scored. `replaySet`, if
+    /// given, reads the daemon's replay members at each checkpoint.
+    public func run(replaySet: (() -> [UInt64])? = nil,
+                    progress: (StreamCheckpoint) -> Void = { _ in }) throws -> StreamRunResult {
         let started = ContinuousClock.now
         let frames = stream.frames
         let marks = (1...plan.checkpoints).map { frames.count * $0 / plan.checkpoints }
@@ -155,7 +162,13 @@ public final class StreamRunner {
                                             checkedThrough: d.checkedThrough))
                 }
             }
-            let checkpoint = try score(frames: sent, since: started)
+            var checkpoint = try score(frames: sent, since: started)
+            if let members = replaySet?() {
+                let frameOf = Dictionary(uniqueKeysWithValues: zip(ids, frames))
+                let memberFrames = members.compactMap { frameOf[$0] }
+                checkpoint.replayByTask = stream.taskClasses.indices.map { task in memberFrames.filter { $0.task == task }.count }
+                checkpoint.replayDistinctImages = Set(memberFrames.map(\.image)).count
+            }
             checkpoints.append(checkpoint)
             progress(checkpoint)
         }

@@ -143,6 +143,11 @@ struct BenchJetStream: ParsableCommand {
 
         // Version → when the trainer published it, and when the first replica served it.
         var published: [Int: Double] = [:], served: [Int: Double] = [:]
+        func noteVersions() {
+            for version in trainer.versions.all where published[version.version] == nil { published[version.version] = version.publishedAt }
+            let model = replica.status().model
+            if model.version > 0 && served[model.version] == nil { served[model.version] = Date().timeIntervalSince1970 }
+        }
         var trainerLag: [Double] = [], replicaLag: [Double] = []
         let started = Date()
         var sent = 0
@@ -152,31 +157,36 @@ struct BenchJetStream: ParsableCommand {
                 _ = try js.publish(subject: "glfd.steady.cam", payload: images[sent % images.count], messageID: "steady-\(sent)")
                 sent += 1
             }
-            for version in trainer.versions.all where published[version.version] == nil { published[version.version] = version.publishedAt }
-            let model = replica.status().model
-            if model.version > 0 && served[model.version] == nil { served[model.version] = Date().timeIntervalSince1970 }
+            noteVersions()
             trainerLag.append(Double(trainer.jetStream!.status.pending ?? 0))
             replicaLag.append(Double(replica.jetStream!.status.pending ?? 0))
             usleep(50_000)
         }
-        let delays = served.compactMap { version, at in published[version].map { at - $0 } }.filter { $0 >= 0 }
         report("steady stream", String(format: "%9.0f images/s for %.0f s (%d sent); trainer at step %d, %d versions published",
                                        rate, steadySeconds, sent, trainer.trainer.currentStatus.step, published.count))
         report("consumer lag, trainer / replica", String(format: "median %.0f / %.0f messages, max %.0f / %.0f",
                                                          trainerLag.median, replicaLag.median, trainerLag.max() ?? 0, replicaLag.max() ?? 0))
-        report("published → served by the replica", delays.isEmpty ? "no version served in the window"
-               : String(format: "median %.1f s, max %.1f s over %d versions (fetch, install, its own catalog)",
-                        delays.median, delays.max()!, delays.count))
 
-        // 4. knn over one replica, then over both, once both serve the trainer's last version; the
-        // trainer stops first, so the replicas have the cores (each answers on one query thread).
+        // 4. Every version published in the window, followed until the replicas serve the last of
+        // them (or a newer one; they skip a version published while they rebuild): a version still
+        // rebuilding when the stream stops counts too, or the slowest would be left out.
         let latest = trainer.versions.latest?.version ?? 0
         var last = 0
         try waitFor(seconds: 600, "the replicas to serve the trainer's latest version, or a newer one, both the same") {
+            noteVersions()
             let statuses = replicas.map { $0.status() }
             last = statuses[0].model.version
             return last >= latest && statuses.allSatisfy { $0.model.version == last && $0.catalog.complete }
         }
+        let delays = published.keys.sorted().compactMap { version in served[version].map { (version, $0 - published[version]!) } }
+        let skipped = published.keys.sorted().filter { served[$0] == nil && $0 <= last }
+        report("published → served by the replica", delays.isEmpty ? "no version served"
+               : String(format: "median %.1f s, max %.1f s over %d versions (fetch, install, its own catalog)",
+                        delays.map(\.1).median, delays.map(\.1).max()!, delays.count))
+        report("  by version", delays.map { String(format: "v%d %.1f s", $0.0, $0.1) }.joined(separator: ", ")
+               + (skipped.isEmpty ? "" : "; skipped (published during a rebuild): " + skipped.map { "v\($0)" }.joined(separator: ", ")))
+        // knn over one replica, then over both; the trainer stops first, so the replicas have the
+        // cores (each answers on one query thread).
         trainer.stop()
         trainer = nil
         let query = Command.knn(KNNQuery(.image(ImagePayload(images[0])), k: 10))

@@ -55,7 +55,7 @@ struct BenchStream: ParsableCommand {
     var updatesPerImage = 8.0
     @Option(help: "Images per second sent; if not given, each request waits until its update budget is spent.")
     var rate: Double?
-    @Option(help: "fifo, reservoir or minred.")
+    @Option(help: "fifo, reservoir, minred or reservoir-minred.")
     var replay = ReplayPolicyKind.fifo
     @Option(help: "Replay set capacity (items).")
     var replayCapacity = 5_000
@@ -112,10 +112,12 @@ struct BenchStream: ParsableCommand {
         let endpoints = daemon.server.boundEndpoints
         let runner = try StreamRunner(requestEndpoint: endpoints.requests, announceEndpoint: endpoints.announcements,
                                       stream: stream, collection: collection, test: testSet, plan: plan)
-        print("    frames  seconds     step  version  members  embedded     kNN  by task")
-        let result = try runner.run { c in
-            print(String(format: "  %8d %8.0f %8d %8d %8d %9d %6.2f%%  %@", c.frames, c.seconds, c.step, c.version, c.replayMembers, c.replayEmbedded,
-                         c.knn * 100, c.knnByTask.map { String(format: "%.2f", $0 * 100) }.joined(separator: " ")))
+        print("    frames  seconds     step  version  members  embedded  distinct     kNN  by task                          replay members by task")
+        let result = try runner.run(replaySet: { daemon.store.replayMemberIDs }) { c in
+            print(String(format: "  %8d %8.0f %8d %8d %8d %9d %9d %6.2f%%  %@   %@", c.frames, c.seconds, c.step, c.version, c.replayMembers,
+                         c.replayEmbedded, c.replayDistinctImages ?? 0, c.knn * 100,
+                         c.knnByTask.map { String(format: "%.2f", $0 * 100) }.joined(separator: " "),
+                         (c.replayByTask ?? []).map(String.init).joined(separator: " ")))
         }
         let replayClasses = Self.classesOf(daemon.store.replayMemberIDs, ids: result.ids, frames: stream.frames, labels: collection.labels)
         print(String(format: "  final %.2f%%, area %.2f%%, forgetting (task 1: best − last) %.2f points; replay set at the end: %d members of %d classes",

@@ -36,7 +36,7 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("max-map-mib"), help: "Largest the LMDB map may grow to, in MiB.")
     var maxMapMiB = 65_536
 
-    @Option(help: "Replay policy: fifo, reservoir or minred.")
+    @Option(help: "Replay policy: fifo, reservoir, minred or reservoir-minred.")
     var replay = ReplayPolicyKind.fifo
 
     @Option(name: .customLong("replay-capacity"), help: "Members of the replay set.")

@@ -228,7 +228,7 @@ struct Status: ParsableCommand {
         }.joined(separator: ", ")
         print("""
             uptime     \(Int(s.uptimeSeconds)) s\(s.role.map { ", \($0)" } ?? "")
-            store      \(s.store.items) items (\(s.store.bytes >> 20) MiB), \(s.store.ingested) ingested; replay \(s.store.replayPolicy), \(s.store.replayMembers) members\(s.store.replayPolicy == "minred" ? " (\(s.store.replayEmbedded) seen by the model)" : ""); map \(s.store.mapUsedBytes >> 20)/\(s.store.mapSize >> 20) MiB
+            store      \(s.store.items) items (\(s.store.bytes >> 20) MiB), \(s.store.ingested) ingested; replay \(s.store.replayPolicy), \(s.store.replayMembers) members\(s.store.replayPolicy.hasSuffix("minred") ? " (\(s.store.replayEmbedded) seen by the model)" : ""); map \(s.store.mapUsedBytes >> 20)/\(s.store.mapSize >> 20) MiB
             training   \(s.training.method) step \(s.training.step), \(String(format: "%.1f", s.training.imagesPerSecond)) images/s, collapse \(String(format: "%.4f", s.training.collapse)), rolled back \(s.training.rolledBack)
             loss       \(loss.isEmpty ? "-" : loss)
             model      version \(s.model.version) (step \(s.model.step)) \(s.model.path ?? "")

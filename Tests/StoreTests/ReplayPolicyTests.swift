@@ -38,9 +38,10 @@ import Testing
         #expect(perDecile.min()! > expected * 0.9)
     }
 
-    @Test func reservoirDecisionsDoNotDependOnBatchingOrRestarts() async throws {
+    @Test(arguments: [ReplayPolicyKind.reservoir, .reservoirMinred])
+    func reservoirDecisionsDoNotDependOnBatchingOrRestarts(policy: ReplayPolicyKind) async throws {
         var configuration = smallConfiguration(temporaryStoreDirectory())
-        configuration.replay = ReplayConfiguration(policy: .reservoir, capacity: 50, seed: 7)
+        configuration.replay = ReplayConfiguration(policy: policy, capacity: 50, seed: 7)
         var secondConfiguration = configuration
         secondConfiguration.directory = temporaryStoreDirectory("second")
 
@@ -103,6 +104,39 @@ import Testing
         // embedding, so the evicted one is an embedded member, never a new arrival.
         let third = minred.admit(13).evicted
         #expect(third.count == 1 && ![11, 12, 13].contains(third[0]))
+    }
+
+    /// reservoir-minred lets in exactly the arrivals reservoir would (the same coin, position by
+    /// position), so each task of a stream keeps its share; whom an arrival replaces is MinRed's
+    /// choice: a near-duplicate, never a spread-out member.
+    @Test func reservoirMinredAdmitsAsReservoirAndEvictsTheMostRedundant() throws {
+        let reservoir = ReservoirReplay(capacity: 100, seed: 5, members: [], state: [])
+        let hybrid = MinRedReplay(capacity: 100, members: [], admission: ReservoirCoin(seed: 5, state: [], members: 0))
+        var joined = 0
+        for id in UInt64(1)...2_000 {
+            let expected = reservoir.admit(id).joined
+            #expect(hybrid.admit(id).joined == expected, "item \(id)")
+            if expected { joined += 1 }
+        }
+        // capacity · (1 + ln(n / capacity)) ≈ 400 join in all; fifo or MinRed would take all 2,000.
+        #expect((330...470).contains(joined), "\(joined) joined")
+        #expect(hybrid.members.count == 100)
+        #expect(hybrid.persistentState == reservoir.persistentState)
+
+        // 97 members evenly on a circle, and the other 3 copies of the first.
+        let members = hybrid.members.ids.sorted()
+        let copies = Set(members.suffix(3))
+        func circle(_ k: Int) -> [Float] { [cos(Float(k) * 2 * .pi / 97), sin(Float(k) * 2 * .pi / 97), 0] }
+        let vectors = members.indices.flatMap { i in copies.contains(members[i]) ? circle(0) : circle(i) }
+        hybrid.install(try #require(RedundancyView(ids: members, vectors: vectors, dimension: 3)), builtFrom: members)
+        var evicted: [UInt64] = []
+        var next: UInt64 = 2_001
+        while evicted.count < 3 {
+            evicted += hybrid.admit(next).evicted
+            next += 1
+        }
+        // Four members sit at circle(0) (member 0 and the three copies): three of them go.
+        #expect(Set(evicted).isSubset(of: copies.union([members[0]])), "evicted \(evicted)")
     }
 
     /// As the daemon runs it: a new view after every sixteenth of the capacity arrived, so the view

@@ -24,7 +24,7 @@ run iid-fifo-pixels --order iid --replay fifo
 # The replay policies first (on both orders, pixel prior), then the previous-version prior.
 for prior in pixels previous; do
     for order in camera classes; do
-        for replay in fifo reservoir minred; do
+        for replay in fifo reservoir minred reservoir-minred; do
             run $order-$replay-$prior --order $order --replay $replay --prior $prior
         done
     done

@@ -34,6 +34,11 @@ def row(report):
             f"| {100 * report['forgetting']:.2f} | {report['replay_classes_at_end']} |")
 
 
+def name(report):
+    s = report["settings"]
+    return f"{s['order'].split(' (')[0]}-{s['replay']}-{s['prior']}" + ("" if s["adc"] != "off" else "-noadc")
+
+
 def drift_at_boundaries(report):
     """(highest score after each boundary, settled scores inside tasks), or None for one task."""
     starts = report.get("task_starts", [])
@@ -70,14 +75,20 @@ def main():
     for report in reports:
         print(row(report))
     print()
+    # What each policy kept: members by task at every checkpoint (runs from builds that record it).
+    for report in reports:
+        kept = [(c["fraction"], c["replay_by_task"], c.get("replay_distinct_images")) for c in report["checkpoints"] if c.get("replay_by_task")]
+        if kept:
+            print(f"replay {name(report)} by task at each tenth (distinct images): "
+                  + "; ".join(f"{'/'.join(map(str, by_task))} ({distinct})" for _, by_task, distinct in kept))
+    print()
     lowest_boundary, highest_within = math.inf, -math.inf
     for report in reports:
         found = drift_at_boundaries(report)
         if found is None:
             continue
         boundary, within = found
-        s = report["settings"]
-        print(f"drift {s['order'].split(' (')[0]}-{s['replay']}-{s['prior']}: boundaries " + " ".join(f"{b:.2f}" for b in boundary)
+        print(f"drift {name(report)}: boundaries " + " ".join(f"{b:.2f}" for b in boundary)
               + f"; within tasks max {max(within, default=math.nan):.2f}, p95 {percentile(within, 0.95):.2f}")
         lowest_boundary = min(lowest_boundary, min((b for b in boundary if not math.isnan(b)), default=math.inf))
         highest_within = max(highest_within, max(within, default=-math.inf))

@@ -711,7 +711,8 @@ def basic_status_shape(ctx):
         raise Fail("uptime_seconds is %r" % s.get("uptime_seconds"))
     want = {
         "store": {"items": _is_num, "bytes": _is_num, "ingested": _is_num,
-                  "replay_policy": lambda x: isinstance(x, str), "replay_members": _is_num,
+                  "replay_policy": lambda x: x in ("fifo", "reservoir", "minred", "reservoir-minred"),
+                  "replay_members": _is_num,
                   "replay_embedded": _is_num, "map_used_bytes": _is_num, "map_size": _is_num},
         "training": {"method": lambda x: isinstance(x, str), "step": _is_num,
                      "images_per_second": _is_num, "collapse": _is_num, "rolled_back": _is_num,

@@ -10,20 +10,29 @@
 // embedding (arrivals since the view, or every member before the first view and after a restart)
 // are never chosen as most redundant; when fewer than two embedded members are left, the oldest
 // member leaves, so the policy behaves as fifo until it can see.
+//
+// With a reservoir coin (`reservoir-minred`) an arrival to a full set joins only with reservoir's
+// probability capacity / n; MinRed chooses whom it replaces, and a random member goes while the
+// view cannot choose. MinRed alone admits every arrival, so on a stream of one task at a time each
+// new task's arrivals push out the earlier tasks' members whatever their redundancy.
+import Neural
+
 final class MinRedReplay: ReplayPolicy {
     let capacity: Int
     private(set) var members = ReplaySet()
     private var order = AdmissionOrder()
     private var view: RedundancyView?
+    private var coin: ReservoirCoin?
 
-    init(capacity: Int, members: [UInt64]) {
+    init(capacity: Int, members: [UInt64], admission coin: ReservoirCoin? = nil) {
         self.capacity = capacity
+        self.coin = coin
         for id in members { self.members.insert(id) }
         for id in members.sorted() { order.append(id, members: self.members) }
         _ = self.members.takeSlotChanges()
     }
 
-    var persistentState: [UInt8] { [] }
+    var persistentState: [UInt8] { coin?.persistentState ?? [] }
     func takeSlotChanges() -> [(id: UInt64, slot: Int)] { members.takeSlotChanges() }
     /// Members the current view has an embedding of.
     var embeddedCount: Int { view?.count ?? 0 }
@@ -32,15 +41,29 @@ final class MinRedReplay: ReplayPolicy {
     var admissionOrderCount: Int { order.count }
 
     func admit(_ id: UInt64) -> Admission {
+        var rng = coin?.offer()  // reservoir-minred: the draws of this stream position
+        if members.count >= capacity, rng != nil, !coin!.joins(capacity: capacity, using: &rng!) {
+            return Admission(joined: false, evicted: [])
+        }
         members.insert(id)
         order.append(id, members: members)
         var evicted: [UInt64] = []
         while members.count > capacity {
-            guard let victim = view?.mostRedundant() ?? order.popOldest(in: members) else { break }
+            guard let victim = view?.mostRedundant() ?? fallbackVictim(sparing: id, using: &rng) else { break }
             remove(victim)
             evicted.append(victim)
         }
         return Admission(joined: members.contains(id), evicted: evicted)
+    }
+
+    /// Who leaves while the view cannot choose: the oldest member, or with a reservoir coin a
+    /// random one other than the newcomer (reservoir's own rule).
+    private func fallbackVictim(sparing newcomer: UInt64, using rng: inout SeededGenerator?) -> UInt64? {
+        guard rng != nil else { return order.popOldest(in: members) }
+        while true {
+            let victim = members.randomMember(using: &rng!)
+            if victim != newcomer { return victim }
+        }
     }
 
     func remove(_ id: UInt64) {

@@ -13,6 +13,16 @@ public enum ReplayPolicyKind: String, Codable, Sendable, CaseIterable {
     /// Minimum redundancy (MinRed, Purushwalkam et al. 2022): when full, evict the member whose
     /// embedding is most similar to another member's. Without embeddings it evicts the oldest.
     case minred
+    /// Reservoir's admission, MinRed's eviction: the n-th item joins a full set with probability
+    /// capacity / n, as in reservoir, and the member it replaces is the most redundant one rather
+    /// than a random one. On a correlated stream MinRed alone lets every arrival in and so flushes
+    /// the earlier tasks (issue 15); the reservoir's coin keeps their share, MinRed's choice keeps
+    /// near-duplicates out. Without embeddings it replaces a random member, as reservoir does.
+    case reservoirMinred = "reservoir-minred"
+
+    /// Whether the policy chooses through the model's embeddings of its members (the daemon then
+    /// hands it the catalog's vectors after each build).
+    public var seesEmbeddings: Bool { self == .minred || self == .reservoirMinred }
 }
 
 public struct ReplayConfiguration: Codable, Sendable, Equatable {
@@ -60,6 +70,8 @@ extension ReplayConfiguration {
         case .fifo: FIFOReplay(capacity: capacity, members: members)
         case .reservoir: ReservoirReplay(capacity: capacity, seed: seed, members: members, state: state)
         case .minred: MinRedReplay(capacity: capacity, members: members)
+        case .reservoirMinred:
+            MinRedReplay(capacity: capacity, members: members, admission: ReservoirCoin(seed: seed, state: state, members: members.count))
         }
     }
 }
@@ -92,36 +104,31 @@ final class FIFOReplay: ReplayPolicy {
     func takeSlotChanges() -> [(id: UInt64, slot: Int)] { members.takeSlotChanges() }
 }
 
-/// Algorithm R: the n-th item of the stream joins with probability capacity / n, replacing a
-/// uniformly chosen member; so at any time every item seen is a member with equal probability.
-/// The draw for stream position n comes from a generator seeded by (seed, n), so decisions do not
-/// depend on how commits were batched or on restarts.
+/// Algorithm R: the n-th item of the stream joins with probability capacity / n (`ReservoirCoin`),
+/// replacing a uniformly chosen member; so at any time every item seen is a member with equal
+/// probability.
 final class ReservoirReplay: ReplayPolicy {
     let capacity: Int
-    let seed: UInt64
     private(set) var members = ReplaySet()
-    /// Items offered so far (n).
-    private(set) var seen: UInt64 = 0
+    private var coin: ReservoirCoin
 
     init(capacity: Int, seed: UInt64, members: [UInt64], state: [UInt8]) {
         self.capacity = capacity
-        self.seed = seed
         for id in members { self.members.insert(id) }
         _ = self.members.takeSlotChanges()
-        if state.count == 8 {
-            seen = state.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        }
-        seen = max(seen, UInt64(members.count))
+        coin = ReservoirCoin(seed: seed, state: state, members: members.count)
     }
 
+    /// Items offered so far (n).
+    var seen: UInt64 { coin.seen }
+
     func admit(_ id: UInt64) -> Admission {
-        seen += 1
+        var rng = coin.offer()
         if members.count < capacity {
             members.insert(id)
             return Admission(joined: true, evicted: [])
         }
-        var rng = SeededGenerator(seed: seed ^ (seen &* 0x9E37_79B9_7F4A_7C15))
-        guard rng.next() % seen < UInt64(capacity) else { return Admission(joined: false, evicted: []) }
+        guard coin.joins(capacity: capacity, using: &rng) else { return Admission(joined: false, evicted: []) }
         // Algorithm R's "replace slot j": the victim's slot goes to the newcomer.
         let victim = members.randomMember(using: &rng)
         members.replace(victim, with: id)
@@ -130,6 +137,36 @@ final class ReservoirReplay: ReplayPolicy {
 
     func remove(_ id: UInt64) { members.remove(id) }
     func takeSlotChanges() -> [(id: UInt64, slot: Int)] { members.takeSlotChanges() }
+    var persistentState: [UInt8] { coin.persistentState }
+}
+
+/// Algorithm R's coin: the n-th item offered to a full set of `capacity` joins with probability
+/// capacity / n. The draw for stream position n comes from a generator seeded by (seed, n), so
+/// decisions do not depend on how commits were batched or on restarts; n is the state to persist.
+struct ReservoirCoin {
+    let seed: UInt64
+    /// Items offered so far (n).
+    private(set) var seen: UInt64 = 0
+
+    /// `state` as `persistentState` wrote it (empty for a new set); n is at least the members held.
+    init(seed: UInt64, state: [UInt8], members: Int) {
+        self.seed = seed
+        if state.count == 8 {
+            seen = state.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        }
+        seen = max(seen, UInt64(members))
+    }
+
+    /// Counts one more item offered; the generator of its stream position.
+    mutating func offer() -> SeededGenerator {
+        seen += 1
+        return SeededGenerator(seed: seed ^ (seen &* 0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// The draw for the item just offered, from the generator `offer` returned.
+    func joins(capacity: Int, using rng: inout SeededGenerator) -> Bool {
+        rng.next() % seen < UInt64(capacity)
+    }
 
     var persistentState: [UInt8] { withUnsafeBytes(of: seen.littleEndian) { Array($0) } }
 }
