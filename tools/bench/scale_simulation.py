@@ -29,6 +29,9 @@ HNSW_P50_MS = 0.49                                    # over ZeroMQ, one after a
 HNSW_QPS_PER_NODE = 4254                              # 8 in flight, one node
 EXACT_P50_MS = 29.0
 ZEROMQ_INGEST = 66078                                 # durable images/s, training off
+# README "Ingest from NATS JetStream" (glf-bench jetstream, 2026-12-06, idle machine): one consumer
+# draining a backlog (fetch 256, one commit, acks), 3-node cluster, R 3.
+JETSTREAM_INGEST = 12345
 NETWORKS_GIB_TRAINER = 2.55                           # trainer + query encoders (README memory table)
 # README "One hour on two cores": glfd publishes a version every 500 steps at 316 images/s.
 VERSION_MINUTES = 500 * 256 / 316 / 60
@@ -99,8 +102,8 @@ def main():
     parser.add_argument("--node-gib", type=float, default=24, help="memory of a serving node")
     parser.add_argument("--catalog-share", type=float, default=0.7,
                         help="of a node's memory beyond the networks, the share catalogs may take (the rest: store pages, heap)")
-    parser.add_argument("--jetstream-ingest", type=float, default=ZEROMQ_INGEST,
-                        help="durable images/s one partition's JetStream consumer stores (default: ZeroMQ's, until measured)")
+    parser.add_argument("--jetstream-ingest", type=float, default=JETSTREAM_INGEST,
+                        help="durable images/s one partition's JetStream consumer stores (default: measured, one consumer)")
     parser.add_argument("--version-minutes", type=float, default=VERSION_MINUTES)
     parser.add_argument("--lag-hours", type=float, default=1.0, help="longest acceptable publication → serving lag")
     parser.add_argument("--latency-ms", type=float, default=5.0, help="longest acceptable knn p50 inside the cluster")
