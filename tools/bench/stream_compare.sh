@@ -5,7 +5,10 @@
 # images and takes the same steps whatever runs beside it; wall times are reported, not compared.
 #   tools/bench/stream_compare.sh RUNS_DIR [PER_CLASS] [UPDATES_PER_IMAGE] [SEED]
 # One JSON per run in RUNS_DIR (finished runs are skipped, and those named in SKIP), then one PNG
-# per order.
+# per order. A run is named ORDER-REPLAY-PRIOR, with -noadc for ADC off (camera-minred-pixels,
+# classes-reservoir-minred-previous-noadc); RUNS="name ..." runs those, in that order, instead of
+# the whole grid. TRAIN and TEST choose the data (default CIFAR-10 unpacked in /tmp/cifar; for
+# Fashion-MNIST, IDX files as "images.gz,labels.gz").
 set -u
 cd "$(dirname "$0")/../.."
 B=${GLF_BENCH:-.build/release/glf-bench}
@@ -13,23 +16,31 @@ R=$1; PER_CLASS=${2:-1000}; UPDATES=${3:-8}; SEED=${4:-0}
 TRAIN=${TRAIN:-/tmp/cifar/train}; TEST=${TEST:-/tmp/cifar/test}
 mkdir -p "$R"
 common="--train $TRAIN --test $TEST --per-class $PER_CLASS --test-per-class 200 --updates-per-image $UPDATES --seed $SEED --replay-capacity $((PER_CLASS))"
-run() {   # name, options...
-    local name=$1; shift
+run() {   # name: order-replay-prior[-noadc]
+    local name=$1 rest options
     [ -f "$R/$name.json" ] && return
     case " ${SKIP:-} " in *" $name "*) return ;; esac   # SKIP="name ...": measured in an earlier checkout
+    rest=$name; options=""
+    case $rest in *-noadc) options="--no-adc"; rest=${rest%-noadc} ;; esac
+    local order=${rest%%-*}; rest=${rest#*-}
+    local prior=${rest##*-}; local replay=${rest%-*}
     echo "$(date -u +%H:%M:%S) $name" >> "$R/driver.log"
-    /usr/bin/time -f "%e s wall" $B stream $common "$@" --out "$R/$name.json" > "$R/$name.log" 2>&1
+    /usr/bin/time -f "%e s wall" $B stream $common --order $order --replay $replay --prior $prior $options \
+        --out "$R/$name.json" > "$R/$name.log" 2>&1
 }
-run iid-fifo-pixels --order iid --replay fifo
-# The replay policies first (on both orders, pixel prior), then the previous-version prior.
-for prior in pixels previous; do
-    for order in camera classes; do
-        for replay in fifo reservoir minred reservoir-minred; do
-            run $order-$replay-$prior --order $order --replay $replay --prior $prior
+if [ -n "${RUNS:-}" ]; then
+    for name in $RUNS; do run $name; done
+else
+    run iid-fifo-pixels
+    # The replay policies first (on both orders, pixel prior), then the previous-version prior.
+    for prior in pixels previous; do
+        for order in camera classes; do
+            for replay in fifo reservoir minred reservoir-minred; do run $order-$replay-$prior; done
         done
     done
-done
+fi
 for order in iid classes camera; do
+    ls "$R"/$order-*.json > /dev/null 2>&1 || continue
     python3 tools/bench/stream_curves.py --out "$R/$order.png" $(ls "$R"/$order-*.json | sed "s|.*/\(.*\)\.json|\1=&|")
 done
 echo "$(date -u +%H:%M:%S) done" >> "$R/driver.log"
