@@ -23,7 +23,9 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     public let settings: DaemonSettings
     public let store: ImageStore
     public let versions: ModelVersions
-    public let trainer: ContinuousTrainer
+    /// Nil on a replica: it serves its trainer's versions, and a trainer of its own would hold its
+    /// networks (training replicas, optimiser state) for nothing.
+    public let trainer: ContinuousTrainer?
     public let server: RequestServer
     /// Images from a NATS JetStream stream (`ingest.jetstream_servers`), nil when off.
     public let jetStream: JetStreamIngest?
@@ -69,16 +71,17 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         self.announcements = announcements
         // A published version is served (embed at once, knn once its catalog is built) and
         // announced once embed answers under it.
-        let trainer = try ContinuousTrainer(store: store, versions: versions, config: settings.training, settings: settings.trainer,
-                                            snapshotDirectory: settings.snapshotDirectory) { version in
-            logger.info("published model version", metadata: ["version": "\(version.version)", "step": "\(version.step)",
-                                                              "path": "\(version.path)"])
-            catalogs.serve(version) { announcements.announce(Announcement($0)) }
-        }
+        let trainer = settings.replica.isEnabled ? nil
+            : try ContinuousTrainer(store: store, versions: versions, config: settings.training, settings: settings.trainer,
+                                    snapshotDirectory: settings.snapshotDirectory) { version in
+                logger.info("published model version", metadata: ["version": "\(version.version)", "step": "\(version.step)",
+                                                                  "path": "\(version.path)"])
+                catalogs.serve(version) { announcements.announce(Announcement($0)) }
+            }
         self.trainer = trainer
         if settings.jetStream.isEnabled {
             jetStream = JetStreamIngest(settings: settings.jetStream, store: store, logger: logger) { _ in
-                trainer.notifyIngest()
+                trainer?.notifyIngest()
                 catalogs.itemsStored()
             }
         } else {
@@ -98,19 +101,19 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                                   "version": "\(alert.version)", "arrivals": "\(alert.arrivals)"])
             announcements.announce(alert)
         }
-        trainer.onRollbackStreak = { step, inARow, pause in
+        trainer?.onRollbackStreak = { step, inARow, pause in
             logger.warning("training keeps collapsing from its snapshot; pausing before it tries again", metadata: [
                 "step": "\(step)", "rollbacks_in_a_row": "\(inARow)", "pause_seconds": "\(pause)",
                 "hint": "a lower training.learning_rate, or another training.method, usually helps"])
         }
-        if let step = trainer.resumedStep {
-            logger.info("training resumes", metadata: ["step": "\(step)", "changed": "\(trainer.resumedChanges.count)"])
+        if let step = trainer?.resumedStep {
+            logger.info("training resumes", metadata: ["step": "\(step)", "changed": "\(trainer?.resumedChanges.count ?? 0)"])
         }
-        for change in trainer.resumedChanges {
+        for change in trainer?.resumedChanges ?? [] {
             logger.notice("a changed setting applies to the resumed run", metadata: [
                 "setting": "\(change.field.settingKey)", "saved": "\(change.saved)", "now": "\(change.wanted)"])
         }
-        for change in trainer.settingsChanged {
+        for change in trainer?.settingsChanged ?? [] {
             logger.notice("a changed setting applies from now", metadata: [
                 "setting": "\(change.key)", "before": "\(change.before)", "now": "\(change.now)"])
         }
@@ -119,12 +122,12 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     public func start() {
         if let notifier {
             server.heartbeat = { notifier.beat("server") }
-            trainer.heartbeat = { notifier.beat("trainer") }
+            trainer?.heartbeat = { notifier.beat("trainer") }
         }
         // A version is served before the first request is read: `model` and `embed` agree from the start.
         if let latest = versions.latest {
             catalogs.resume(latest)
-        } else if replica == nil {
+        } else if let trainer {
             // With or without training, queries have a model from the start (a replica's first
             // comes from its trainer, and it answers `not_ready` until that version's catalog is built).
             do {
@@ -137,7 +140,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         server.start(handler: self)
         jetStream?.start()
         replica?.start()
-        if settings.trainingEnabled { trainer.start() }
+        if settings.trainingEnabled { trainer?.start() }
     }
 
     /// Graceful stop: refuse new work, finish the trainer's step (snapshot saved), let queued
@@ -147,7 +150,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         // Its last batch is committed and acknowledged before the store closes.
         jetStream?.stop()
         replica?.stop()
-        trainer.stop()
+        trainer?.stop()
         notifier?.retire("trainer")
         catalogs.stop()
         ingestQueue.sync(flags: .barrier) {}
@@ -166,7 +169,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         metrics.setStore(items: s.store.items, bytes: s.store.bytes, mapSize: s.store.mapSize, mapUsed: s.store.mapUsedBytes,
                          replayMembers: storeStatistics.replayMembers)
         metrics.setTraining(step: s.training.step, imagesPerSecond: s.training.imagesPerSecond, loss: s.training.loss,
-                            collapse: s.training.collapse, rolledBack: s.training.rolledBack, idle: trainer.currentStatus.idle,
+                            collapse: s.training.collapse, rolledBack: s.training.rolledBack, idle: trainer?.currentStatus.idle ?? true,
                             gradientShares: s.training.gradientShare)
         metrics.setModelVersion(s.model.version, step: s.model.step, publishedAt: s.model.publishedAt)
         metrics.setDrift(score: s.drift?.score, arrivals: s.drift?.arrivals ?? 0)
@@ -259,7 +262,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                 switch result {
                 case .success(let ids):
                     respond(.success(id: id, IngestResult(ids: ids)))
-                    trainer.notifyIngest()
+                    trainer?.notifyIngest()
                     catalogs.itemsStored()
                 case .failure(let error):
                     respond(.failure(id: id, Self.protocolError(error)))
@@ -295,7 +298,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
 
     public func status() -> StatusResult {
         let s = store.statistics
-        let t = trainer.currentStatus
+        let t = trainer?.currentStatus ?? ContinuousTrainer.Status()
         let method = settings.training.method.rawValue + (settings.training.adc == nil ? "" : "+adc")
         return StatusResult(
             role: role,

@@ -163,7 +163,7 @@ struct BenchJetStream: ParsableCommand {
             usleep(50_000)
         }
         report("steady stream", String(format: "%9.0f images/s for %.0f s (%d sent); trainer at step %d, %d versions published",
-                                       rate, steadySeconds, sent, trainer.trainer.currentStatus.step, published.count))
+                                       rate, steadySeconds, sent, trainer.trainer!.currentStatus.step, published.count))
         report("consumer lag, trainer / replica", String(format: "median %.0f / %.0f messages, max %.0f / %.0f",
                                                          trainerLag.median, replicaLag.median, trainerLag.max() ?? 0, replicaLag.max() ?? 0))
 

@@ -3,7 +3,8 @@
 // message it had was delivered to it again (its consumer deleted mid-stream and made anew); the
 // replica installs the trainer's versions (fetched in chunks, checked, under the trainer's
 // numbers) and serves each only once its own catalog of it is built; then, under one version,
-// both give the same embeddings and the same exact neighbours.
+// both give the same embeddings and the same exact neighbours. The replica trains nothing: it
+// builds no trainer, and its own training settings do not matter.
 import Daemon
 import Foundation
 import GLFDClient
@@ -35,6 +36,8 @@ import ZeroMQ
 
         var replicaSettings = testDaemonSettings(replicaState)
         replicaSettings.training = smallLearningConfig()
+        // A replica's own training settings play no part: another method here.
+        replicaSettings.training.method = .byol
         replicaSettings.trainingEnabled = false
         replicaSettings.jetStream.servers = nats.urls
         replicaSettings.jetStream.consumer = "replica"
@@ -90,6 +93,7 @@ import ZeroMQ
         #expect(mixed.isEmpty, "the replica served a version before its catalog: \(mixed.prefix(5))")
         let served = replica.status().model.version
         #expect(replica.status().role == "replica" && trainer.status().role == "trainer")
+        #expect(replica.trainer == nil && replica.status().training.step == 0)
         #expect(served >= 2 && replica.status().replica?.installedVersion == served)
         #expect(waitUntil(seconds: 120) { trainer.status().catalog.version == served && trainer.status().catalog.complete })
 
