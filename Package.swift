@@ -64,7 +64,7 @@ let package = Package(
 
         // The daemon's configuration: a TOML subset, GLFD_ environment variables, --set overrides,
         // a key table whose defaults are the daemon's parts' own, and the way from it to them.
-        .target(name: "Configuration", dependencies: ["Daemon", "GLF", "Neural", "Store", "Index", "Protocol"]),
+        .target(name: "Configuration", dependencies: ["Daemon", "GLF", "GLFDClient", "Neural", "Store", "Index", "Protocol"]),
 
         // Logs for journald (swift-log) and metrics for Prometheus (swift-metrics): the exposition
         // text, a loopback HTTP endpoint and node_exporter's textfile, over POSIX sockets; what the

@@ -3,6 +3,7 @@
 import Daemon
 import Foundation
 import GLF
+import GLFDClient
 import Index
 import Neural
 import Protocol
@@ -66,6 +67,10 @@ extension DaemonSettings {
         jetStream.ackWaitSeconds = c.ingest.jetStreamAckWaitSeconds
         replica.follow = c.replica.follow
         replica.pollSeconds = c.replica.pollSeconds
+        if !c.replica.trainerPublicKeyFile.isEmpty {
+            replica.curve = ClientCurve(serverPublicKey: try CurveSettings.key(in: c.replica.trainerPublicKeyFile),
+                                        secretKey: try CurveSettings.key(in: c.replica.secretKeyFile))
+        }
         if replica.isEnabled && trainingEnabled {
             throw ConfigurationError(.invalidValue, "replica.follow is set, so this daemon is a replica: it serves its trainer's "
                                      + "versions and does not train; set training.enabled = false")

@@ -166,6 +166,10 @@ extension GLFDConfiguration {
                 "A serve-only replica: the request endpoint of the trainer whose versions it serves, each once its own catalog of it is built (needs training.enabled = false); \"\" = not a replica"),
         .float("replica.poll_seconds", \.replica.pollSeconds, shipped.replica.pollSeconds, .positive,
                "How often a replica asks its trainer for its latest version"),
+        .path("replica.trainer_public_key_file", \.replica.trainerPublicKeyFile, "", relativeTo: .workingDirectory, optional: true,
+              "CURVE to a trainer with security.curve = true: the trainer's public key (Z85, glfctl keygen's NAME.pub); needs replica.secret_key_file"),
+        .path("replica.secret_key_file", \.replica.secretKeyFile, "", relativeTo: .workingDirectory, optional: true,
+              "CURVE: this replica's secret key (Z85, glfctl keygen's NAME.key); its public key goes on the trainer's security.allowed_clients_file"),
 
         .choice("logging.level", \.logging.level, .info,
                 "Least severe level logged"),
@@ -198,6 +202,10 @@ extension GLFDConfiguration {
         ConfigurationConstraint(["security.curve", "security.server_secret_key_file"]) { configuration in
             !configuration.security.curve || !configuration.security.serverSecretKeyFile.isEmpty
                 ? nil : "security.curve = true needs security.server_secret_key_file"
+        },
+        ConfigurationConstraint(["replica.trainer_public_key_file", "replica.secret_key_file"]) { configuration in
+            configuration.replica.trainerPublicKeyFile.isEmpty == configuration.replica.secretKeyFile.isEmpty
+                ? nil : "replica.trainer_public_key_file and replica.secret_key_file go together (CURVE to the trainer)"
         },
     ]
 

@@ -126,6 +126,10 @@ public struct GLFDConfiguration: Sendable, Equatable {
         /// The trainer's request endpoint; "" when this daemon is not a replica.
         public internal(set) var follow = ""
         public internal(set) var pollSeconds = 0.0
+        /// "" when not set.
+        public internal(set) var trainerPublicKeyFile = ""
+        /// "" when not set.
+        public internal(set) var secretKeyFile = ""
     }
 
     public struct Logging: Sendable, Equatable {

@@ -21,6 +21,9 @@ public final class ReplicaFollower: @unchecked Sendable {
         /// The trainer's request endpoint (tcp://host:port); "" = this daemon is not a replica.
         public var follow = ""
         public var pollSeconds: Double = 1
+        /// CURVE to a trainer with `security.curve` on: its public key and this replica's secret
+        /// key (the replica's public key must be on the trainer's allowlist); nil = in the clear.
+        public var curve: ClientCurve?
         public init() {}
 
         public var isEnabled: Bool { !follow.isEmpty }
@@ -82,7 +85,7 @@ public final class ReplicaFollower: @unchecked Sendable {
         var client: GLFDClient?
         while !shouldStop {
             do {
-                let trainer = try client ?? GLFDClient(endpoint: settings.follow, timeoutMilliseconds: 10_000)
+                let trainer = try client ?? GLFDClient(endpoint: settings.follow, timeoutMilliseconds: 10_000, curve: settings.curve)
                 client = trainer
                 try followOnce(trainer)
                 lock.withLock { currentStatus.lastError = nil }

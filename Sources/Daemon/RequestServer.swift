@@ -35,18 +35,24 @@ public struct CurveSettings: Sendable, Equatable {
 
     /// Reads a Z85 secret key file and an allowlist file (one Z85 public key per line, `#` comments).
     public static func load(secretKeyFile: String, allowedClientsFile: String) throws -> CurveSettings {
-        // Keys are the first word of a line; lines starting with '#' are comments. ('#' is a Z85
-        // character, so a comment after a key needs a space before it.)
-        func lines(_ path: String) throws -> [String] {
-            try String(contentsOfFile: path, encoding: .utf8).split(whereSeparator: \.isNewline)
-                .map { $0.trimmingCharacters(in: .whitespaces) }
-                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-                .compactMap { $0.split(whereSeparator: \.isWhitespace).first.map(String.init) }
-        }
-        guard let secret = try lines(secretKeyFile).first else { throw ZMQError(code: EINVAL, operation: "no key in \(secretKeyFile)") }
-        let allowed = allowedClientsFile.isEmpty ? [] : try lines(allowedClientsFile)
-        return CurveSettings(serverSecretKey: try ZMQCurve.z85Decode(secret),
+        let allowed = allowedClientsFile.isEmpty ? [] : try keys(in: allowedClientsFile)
+        return CurveSettings(serverSecretKey: try ZMQCurve.z85Decode(try key(in: secretKeyFile)),
                              allowedClients: Set(try allowed.map { try ZMQCurve.z85Decode($0) }))
+    }
+
+    /// The Z85 keys of a key file: the first word of each line; lines starting with '#' are
+    /// comments. ('#' is a Z85 character, so a comment after a key needs a space before it.)
+    public static func keys(in path: String) throws -> [String] {
+        try String(contentsOfFile: path, encoding: .utf8).split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            .compactMap { $0.split(whereSeparator: \.isWhitespace).first.map(String.init) }
+    }
+
+    /// The first key of a key file (glfctl keygen's NAME.key or NAME.pub).
+    public static func key(in path: String) throws -> String {
+        guard let key = try keys(in: path).first else { throw ZMQError(code: EINVAL, operation: "no key in \(path)") }
+        return key
     }
 }
 

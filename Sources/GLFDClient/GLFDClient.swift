@@ -123,7 +123,7 @@ public enum GLFDClientError: Error, CustomStringConvertible {
 
 /// CURVE on a client socket: the server's public key and this client's secret key (Z85 text);
 /// the public key is derived from the secret one.
-public struct ClientCurve: Sendable {
+public struct ClientCurve: Sendable, Codable, Equatable {
     public var serverPublicKey: String
     public var secretKey: String
 

@@ -44,6 +44,25 @@ import Testing
         #expect(throws: ConfigurationError.self) { try settings("ingest.jetstream_servers=nats://10.0.0.1") }
     }
 
+    @Test func aReplicasCurveKeysReachItsFollower() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("glfd-replica-keys-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let trainerKey = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", replicaKey = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"
+        try "# the trainer's public key\n\(trainerKey)\n".write(to: directory.appendingPathComponent("trainer.pub"), atomically: true, encoding: .utf8)
+        try "\(replicaKey)\n".write(to: directory.appendingPathComponent("replica.key"), atomically: true, encoding: .utf8)
+        func replica(_ keys: String...) throws -> DaemonSettings {
+            try DaemonSettings(try GLFDConfiguration.load(file: nil, environment: [:],
+                                                          overrides: ["replica.follow=tcp://10.0.0.9:5555", "training.enabled=false"] + keys,
+                                                          workingDirectory: directory.path))
+        }
+        #expect(try replica().replica.curve == nil)
+        let keyed = try replica("replica.trainer_public_key_file=trainer.pub", "replica.secret_key_file=replica.key")
+        #expect(keyed.replica.curve?.serverPublicKey == trainerKey && keyed.replica.curve?.secretKey == replicaKey)
+        let alone = #expect(throws: ConfigurationError.self) { try replica("replica.trainer_public_key_file=trainer.pub") }
+        #expect(alone?.message.contains("go together") == true, "\(String(describing: alone))")
+    }
+
     @Test func everyChoiceOfEverySettingReachesTheDaemonAsWritten() throws {
         for method in MethodName.allCases {
             #expect(try settings("training.method=\(method.rawValue)").training.method == method)

@@ -2,6 +2,7 @@
 // and a plain client, get nothing (the handshake is refused by our ZAP handler).
 import Daemon
 import Foundation
+import GLFDClient
 import GLFDTesting
 import Protocol
 import Testing
@@ -46,6 +47,39 @@ import ZeroMQ
                 #expect(error.isTimeout, "\(name): \(error)")
             }
         }
+    }
+
+    /// A replica follows a trainer that has CURVE on with the trainer's public key and its own
+    /// secret key (on the trainer's allowlist); a replica without keys installs nothing.
+    @Test(.enabled(if: ZMQCurve.isAvailable, "libzmq without CURVE"))
+    func aReplicaFollowsATrainerOverCurve() throws {
+        let server = try ZMQCurve.generateKeyPair(), replicaKeys = try ZMQCurve.generateKeyPair()
+        var trainerSettings = testDaemonSettings(temporaryDaemonDirectory("trainer"))
+        trainerSettings.trainingEnabled = false  // it publishes its initial version all the same
+        trainerSettings.server.curve = CurveSettings(serverSecretKey: try ZMQCurve.z85Decode(server.secret),
+                                                     allowedClients: [try ZMQCurve.z85Decode(replicaKeys.public)])
+        let trainer = try GLFDaemon(settings: trainerSettings)
+        trainer.start()
+        defer { trainer.stop() }
+
+        func replica(_ name: String, curve: ClientCurve?) throws -> GLFDaemon {
+            var settings = testDaemonSettings(temporaryDaemonDirectory(name))
+            settings.trainingEnabled = false
+            settings.replica.follow = trainer.server.boundEndpoints.requests
+            settings.replica.pollSeconds = 0.2
+            settings.replica.curve = curve
+            let daemon = try GLFDaemon(settings: settings)
+            daemon.start()
+            return daemon
+        }
+        let keyed = try replica("keyed", curve: ClientCurve(serverPublicKey: server.public, secretKey: replicaKeys.secret))
+        defer { keyed.stop() }
+        let plain = try replica("plain", curve: nil)
+        defer { plain.stop() }
+        // Its catalog holds no item: it serves the version as soon as it is installed.
+        #expect(waitUntil(seconds: 60) { keyed.status().model.version == 1 }, "\(String(describing: keyed.status().replica))")
+        Thread.sleep(forTimeInterval: 1)  // five more polls
+        #expect(plain.status().replica?.installedVersion == nil && plain.status().model.version == 0)
     }
 
     @Test func keyFilesLoadWithCommentsAndRefuseGarbage() throws {
