@@ -81,6 +81,7 @@ extension DaemonSettings {
         catalog.buildThreads = c.index.buildThreads
         catalog.rebuildShare = c.index.rebuildShare
         catalog.drift.window = c.index.driftWindow
+        catalog.drift.neighbour = c.index.driftNeighbour
         catalog.drift.alertScore = c.index.driftAlertScore
         catalog.hnsw = HNSWParameters(m: c.index.hnswM, efConstruction: c.index.hnswEFConstruction, efSearch: c.index.hnswEFSearch)
     }

@@ -144,6 +144,8 @@ extension GLFDConfiguration {
                "Share of the time catalog rebuilds for new versions may take: after a rebuild of t seconds the next waits t × (1/share − 1), and versions published meanwhile are skipped for the newest; 1 = back to back"),
         .integer("index.drift_window", \.index.driftWindow, shipped.catalog.drift.window, .atLeast(1),
                  "Drift (status's drift): sampled new items whose mean distance to the replay set the score averages"),
+        .integer("index.drift_neighbour", \.index.driftNeighbour, shipped.catalog.drift.neighbour, .atLeast(1),
+                 "Drift: distances are to the k-th nearest replay member, so up to k - 1 copies of a scene (a camera) do not count as near"),
         .float("index.drift_alert_score", \.index.driftAlertScore, shipped.catalog.drift.alertScore, .nonNegative,
                "Drift score at which an alert goes out on the PUB socket (topic drift), and settled when it falls back; 0 = never"),
 

@@ -108,6 +108,7 @@ public struct GLFDConfiguration: Sendable, Equatable {
         public internal(set) var buildThreads = 0
         public internal(set) var rebuildShare = 0.0
         public internal(set) var driftWindow = 0
+        public internal(set) var driftNeighbour = 0
         public internal(set) var driftAlertScore = 0.0
     }
 

@@ -65,7 +65,7 @@ import ZeroMQ
         // Restarted with training off: the last version is served, and the catalog built for it
         // makes its replay members the reference; no new version resets it from here on. The
         // window is one batch of arrivals, and the alert level lies between what the batches
-        // below scored when this was written (0.33, 0.83, 1.44).
+        // below scored when this was written (0.84, 0.84, 1.37, 0.84).
         settings.trainingEnabled = false
         settings.catalog.drift.window = 40
         settings.catalog.drift.alertScore = 1.2
@@ -91,7 +91,10 @@ import ZeroMQ
             #expect(abs(score - distance / drift.replaySpacing) < 1e-9)
             scores.append(score)
         }
-        #expect(scores[0] < scores[1] && scores[1] < 1.2 && scores[2] > 1.2 && scores[3] < scores[1], "\(scores)")
+        // Distances are to the 10th nearest member: near-duplicates of stored vehicles lie as new
+        // vehicles do (a copy is not drift), the animals beyond both.
+        #expect(scores[0] < 1.2 && scores[1] < 1.2 && scores[3] < 1.2 && abs(scores[0] - scores[1]) < 0.1 * scores[1], "\(scores)")
+        #expect(scores[2] > 1.2 && scores[2] > 1.3 * scores[1], "\(scores)")
 
         // The animals crossed the level (rising), the near-duplicates after them fell back below it (settled).
         let rising = try DriftAlert.decode(try alerts.receive()), settled = try DriftAlert.decode(try alerts.receive())
