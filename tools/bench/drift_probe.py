@@ -25,6 +25,7 @@ pillow, and /tmp/cifar.
 import argparse, os, subprocess, sys, tempfile
 import numpy as np
 from PIL import Image
+from stream_table import boundaries_and_within
 
 REFERENCE_SIZE, WINDOW, MINIMUM_ARRIVALS = 2048, 256, 128
 
@@ -132,16 +133,9 @@ def main():
         for every in (int(x) for x in args.reference_every.split(",")):
             lowest_boundary, highest_within = np.inf, -np.inf
             for name, (vectors, starts) in made.items():
-                ends = starts[1:] + [len(vectors)]
                 for policy in ("fifo", "reservoir"):
                     points = drift_scores(vectors, policy, args.capacity, every, k, np.random.default_rng(1))
-                    boundary, within = [], []
-                    for start, end in zip(starts, ends):
-                        length = end - start
-                        if start > 0:
-                            after = [s for n, s in points if start < n <= start + length // 4]
-                            boundary.append(max(after) if after else np.nan)
-                        within += [s for n, s in points if start + length // 2 <= n < end]
+                    boundary, within = boundaries_and_within(points, starts, len(vectors))
                     print(f"k {k:2d}, reference every {every:5d}: {name:8s} {policy:9s} boundaries "
                           + " ".join(f"{b:.2f}" for b in boundary)
                           + f"; within tasks max {max(within):.2f}, p95 {np.percentile(within, 95):.2f}, median {np.median(within):.2f}")

@@ -46,6 +46,13 @@ def drift_at_boundaries(report):
     points = [(d["frames"], d["score"]) for d in report.get("drift", []) if d.get("score") is not None]
     if len(starts) < 2 or not points:
         return None
+    return boundaries_and_within(points, starts, frames)
+
+
+def boundaries_and_within(points, starts, frames):
+    """From (position, score) points of a stream whose tasks begin at `starts`: the highest
+    score in the first quarter of each task after the first (nan if none), and the scores in the
+    second half of every task."""
     ends = starts[1:] + [frames]
     boundary, within = [], []
     for start, end in zip(starts, ends):
