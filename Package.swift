@@ -62,6 +62,9 @@ let package = Package(
         // The glfd/1 client in Swift: requests matched to replies by id, pipelining, CURVE, typed errors.
         .target(name: "GLFDClient", dependencies: ["Protocol", "ZeroMQ"]),
 
+        // The command-line tools' progress line: drawn on a terminal, silent otherwise.
+        .target(name: "TerminalProgress"),
+
         // The daemon's configuration: a TOML subset, GLFD_ environment variables, --set overrides,
         // a key table whose defaults are the daemon's parts' own, and the way from it to them.
         .target(name: "Configuration", dependencies: ["Daemon", "GLF", "GLFDClient", "Neural", "Store", "Index", "Protocol"]),
@@ -91,7 +94,8 @@ let package = Package(
         // The offline command-line tool.
         .executableTarget(
             name: "glf",
-            dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Neural", "GLF", "Imaging", "Datasets", "Store", "TerminalProgress",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
 
         // The benchmarks: the engine against the sgemm peak, the store, the index, the daemon.
@@ -112,7 +116,8 @@ let package = Package(
         // The command-line client of a running glfd.
         .executableTarget(
             name: "glfctl",
-            dependencies: ["GLFDClient", "Protocol", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["GLFDClient", "Protocol", "ZeroMQ", "TerminalProgress",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // What the tests share: the finite-difference check, and a daemon's fixtures (real CIFAR-10
         // JPEGs, a small model, settings on loopback).
@@ -129,6 +134,7 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "NATSTests", dependencies: ["NATS", "GLFDTesting"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
+        .testTarget(name: "TerminalProgressTests", dependencies: ["TerminalProgress"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Daemon", "GLF", "Store"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "GLFDClient", "GLFDTesting", "Store", "GLF", "Neural", "Imaging", "Datasets",
                                                         "Configuration", "NATS"]),

@@ -4,6 +4,7 @@ import Datasets
 import Foundation
 import GLF
 import Neural
+import TerminalProgress
 
 struct Embed: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,7 +19,10 @@ struct Embed: ParsableCommand {
         BLAS.setThreads(1)
         let embedder = try Embedder.load(modelDirectory: URL(fileURLWithPath: model), workers: threads)
         let images = try LabelledImages.imageFolder(data, side: embedder.encoderConfig.imageSize)
-        let features = embedder.embed(images.pixels, count: images.count, height: images.height, width: images.width, channels: images.channels)
+        let line = ProgressLine("embed", total: images.count, unit: "images")
+        let features = embedder.embed(images.pixels, count: images.count, height: images.height, width: images.width,
+                                      channels: images.channels, progress: line.update)
+        line.finish()
         try NumpyFile.write(features, to: URL(fileURLWithPath: out + ".npy"))
         try (images.sources.joined(separator: "\n") + "\n").write(toFile: out + ".txt", atomically: true, encoding: .utf8)
         note("wrote \(images.count) × \(features.lastDimension) features to \(out).npy and the file list to \(out).txt")

@@ -5,6 +5,7 @@ import Datasets
 import Foundation
 import GLF
 import Neural
+import TerminalProgress
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,9 +51,12 @@ struct EvalFeatures: ParsableArguments {
         let side = embedder?.encoderConfig.imageSize ?? size
         let train = try LabelledImages.imageFolder(self.train, side: side, limitPerClass: limitPerClass)
         let test = try LabelledImages.imageFolder(self.test, side: side, limitPerClass: limitPerClass)
-        func features(_ images: LabelledImages) -> Tensor {
+        func features(_ images: LabelledImages, _ label: String) -> Tensor {
             if let embedder {
-                return embedder.embed(images.pixels, count: images.count, height: images.height, width: images.width, channels: images.channels)
+                let line = ProgressLine(label, total: images.count, unit: "images")
+                defer { line.finish() }
+                return embedder.embed(images.pixels, count: images.count, height: images.height, width: images.width,
+                                      channels: images.channels, progress: line.update)
             }
             let t = Tensor(zeros: [0])
             images.pixels.withUnsafeBufferPointer {
@@ -62,7 +66,8 @@ struct EvalFeatures: ParsableArguments {
             t.reshape(to: [images.count, t.count / images.count])   // same count: the values stay
             return t
         }
-        return (features(train), train.labels, features(test), test.labels, max(train.classNames.count, test.classNames.count))
+        return (features(train, "embed train"), train.labels, features(test, "embed test"), test.labels,
+                max(train.classNames.count, test.classNames.count))
     }
 }
 

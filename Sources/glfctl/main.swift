@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import GLFDClient
 import Protocol
+import TerminalProgress
 import ZeroMQ
 
 struct GLFCtl: ParsableCommand {
@@ -73,7 +74,7 @@ struct Ingest: ParsableCommand {
         var pending: [RequestID: [String]] = [:]
         var next = 0, stored = 0, refused: [String: Int] = [:]
         let started = Date()
-        let progress = ProgressLine(total: files.count)
+        let progress = ProgressLine("ingest", total: files.count, unit: "files")
         while next < chunks.count || !pending.isEmpty {
             while next < chunks.count && pending.count < inflight {
                 let chunk = chunks[next]
@@ -141,25 +142,6 @@ func expand(_ paths: [String]) throws -> [String] {
         }
     }
     return files
-}
-
-/// "ingest  [#########-----------]  4,096/10,000" on a terminal; nothing otherwise.
-final class ProgressLine {
-    let total: Int
-    let enabled = isatty(STDERR_FILENO) != 0
-    private var last = Date.distantPast
-
-    init(total: Int) { self.total = total }
-
-    func update(done: Int) {
-        guard enabled, Date().timeIntervalSince(last) > 0.1 || done == total else { return }
-        last = Date()
-        let width = 30, filled = total > 0 ? done * width / total : width
-        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        FileHandle.standardError.write(Data("\ringest  [\(bar)]  \(done)/\(total)".utf8))
-    }
-
-    func finish() { if enabled { FileHandle.standardError.write(Data("\n".utf8)) } }
 }
 
 // MARK: embed, knn, status
@@ -331,11 +313,14 @@ struct Export: ParsableCommand {
         let client = try connection.client()
         var after: UInt64 = 0, ids: [UInt64] = [], vectors: [Float] = []
         var version: Int?, dim = 0
+        // The catalog's size now: items arriving meanwhile make the walk a little longer.
+        let progress = ProgressLine("export", total: try client.result(.status, as: StatusResult.self).catalog.items, unit: "items")
         while true {
             let reply = try client.call(.export(after: after, limit: page))
             let result = try reply.result(as: ExportResult.self)
             if let version, version != result.version {
                 // A version was published mid-walk: start again, so the file holds one version.
+                progress.finish()
                 FileHandle.standardError.write(Data("version \(version) → \(result.version) during export; starting over\n".utf8))
                 (after, ids, vectors) = (0, [], [])
             }
@@ -343,9 +328,11 @@ struct Export: ParsableCommand {
             dim = result.dim
             ids += result.ids
             vectors += VectorFrame.decode(reply.payloads.first ?? [], dimension: result.ids.count * result.dim) ?? []
+            progress.update(done: ids.count)
             guard let next = result.nextAfter else { break }
             after = next
         }
+        progress.finish()
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try writeNpy(descr: "<f4", shape: [ids.count, dim], bytes: vectors.withUnsafeBytes { Array($0) }, to: out + "/embeddings.npy")
         try writeNpy(descr: "<u8", shape: [ids.count], bytes: ids.map(\.littleEndian).withUnsafeBytes { Array($0) }, to: out + "/ids.npy")

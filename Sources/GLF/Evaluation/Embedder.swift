@@ -50,7 +50,9 @@ public final class Embedder {
     }
 
     /// Features [N, F] of N UInt8 HWC images.
-    public func embed(_ pixels: [UInt8], count: Int, height: Int, width: Int, channels: Int) -> Tensor {
+    /// `progress` hears the images embedded so far after each batch.
+    public func embed(_ pixels: [UInt8], count: Int, height: Int, width: Int, channels: Int,
+                      progress: (Int) -> Void = { _ in }) -> Tensor {
         var features: Tensor?
         let perImage = height * width * channels
         pixels.withUnsafeBufferPointer { all in
@@ -70,6 +72,7 @@ public final class Embedder {
                 let f = y.lastDimension
                 if features == nil { features = Tensor(zeros: [count, f]) }
                 features!.data.advanced(by: start * f).update(from: y.data, count: n * f)
+                progress(start + n)
             }
         }
         return features ?? Tensor(zeros: [0, 0])
