@@ -314,6 +314,9 @@ final class Catalog: @unchecked Sendable {
         return low
     }
 
+    /// Everything embedded: the base, and the tail embedded since (query queue only).
+    var parts: [ExactIndex] { [base, tailIndex] }
+
     /// The k nearest stored items, nearest first; items deleted since they were indexed are dropped.
     func search(_ query: [Float], k: Int, source: String?, exact: Bool) throws(StoreError) -> (neighbours: [Index.Neighbour], exact: Bool) {
         // Over-fetch a little so deleted items can be dropped without coming up short.

@@ -34,6 +34,8 @@ final class CatalogService: @unchecked Sendable {
 
     private let queryQueue = DispatchQueue(label: "glfd.query", qos: .userInitiated)
     private let catalogQueue = DispatchQueue(label: "glfd.catalog", qos: .utility)
+    /// `duplicates` joins: seconds to minutes each, one at a time, beside queries.
+    private let duplicatesQueue = DispatchQueue(label: "glfd.duplicates", qos: .utility)
     private let tailQueue = DispatchQueue(label: "glfd.tail", qos: .utility)
     /// Stops catalog builds when the daemon stops.
     private let builds = Cancellation()
@@ -259,6 +261,35 @@ final class CatalogService: @unchecked Sendable {
     /// time as its pages reach it (`exportPage`).
     ///
     /// A failure (the store unreadable) is the answer to the query that asked.
+    /// Near-duplicate groups of the catalog as it is now (every stored item embedded under the
+    /// served version): the parts are taken on the query queue, the join runs on its own queue
+    /// (N²·D: about 40 s for 10⁵ items on two cores), so queries go on meanwhile.
+    func duplicates(_ query: DuplicatesQuery, id: RequestID?, respond: @escaping @Sendable (Reply) -> Void) {
+        queryQueue.async { [self] in
+            if let error = keepUp() { return respond(.failure(id: id, error)) }
+            guard let catalog else { return respond(.failure(id: id, ProtocolError(.notReady, "the catalog is not built yet"))) }
+            let (parts, version) = (catalog.parts, catalog.encoder.version.version)
+            duplicatesQueue.async { [store, settings] in
+                let lists = ExactIndex.selfJoin(parts, k: 10, source: query.source, workers: settings.buildThreads)
+                let spacing = lists.spacing(rank: 10)
+                // Identical items are duplicates even when copies make the spacing 0 (a catalog of
+                // one scene): at least 10⁻⁵, above what float rounding leaves of identical vectors.
+                let maxDistance = max(query.within * spacing, 1e-5)
+                do {
+                    // Items deleted since they were embedded are in no group.
+                    let present = Set(zip(lists.ids, try store.contains(lists.ids)).compactMap { $1 ? $0 : nil })
+                    let groups = lists.duplicateGroups(maxDistance: maxDistance, keep: present.contains)
+                    respond(.success(id: id, DuplicatesResult(
+                        version: version, items: present.count, storeItems: store.statistics.items, spacing: spacing, within: query.within, maxDistance: maxDistance,
+                        groupsFound: groups.count,
+                        groups: groups.prefix(query.maxGroups).map { DuplicatesResult.Group(ids: $0.ids, weakestLink: $0.weakestLink) })))
+                } catch {
+                    respond(.failure(id: id, GLFDaemon.protocolError(error)))
+                }
+            }
+        }
+    }
+
     func keepUp() -> ProtocolError? {
         dispatchPrecondition(condition: .onQueue(queryQueue))
         guard let catalog else { return nil }

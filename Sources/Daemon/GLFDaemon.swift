@@ -248,6 +248,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                 if let error = catalogs.keepUp() { return respond(.failure(id: id, error)) }
                 respond(catalogs.exportPage(after: after, limit: limit, id: id))
             }
+        case .duplicates(let query):
+            catalogs.duplicates(query, id: id, respond: respond)
         }
     }
 

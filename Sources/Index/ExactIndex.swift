@@ -240,7 +240,13 @@ public struct ExactIndex: Sendable {
                         }
                     } else {
                         heaps.withUnsafeMutableBufferPointer { h in
-                            for j in 0..<itemRows { h[queryStart + r].offer(score: s[j], id: itemIDs[itemStart + j]) }
+                            // Most scores lose to the k-th kept: compare against a local copy of it,
+                            // refreshed only when an offer gets in.
+                            var worst = h[queryStart + r].worstScore
+                            for j in 0..<itemRows where s[j] >= worst {
+                                h[queryStart + r].offer(score: s[j], id: itemIDs[itemStart + j])
+                                worst = h[queryStart + r].worstScore
+                            }
                         }
                     }
                 }

@@ -121,6 +121,8 @@ public enum Command: Equatable, Sendable {
     /// One of them, a chunk at a time: bytes from `offset` (a reply carries at most the reply
     /// payload limit).
     case modelFile(version: Int, name: String, offset: Int)
+    /// Near-duplicate groups among the stored items under the served version (issue 17).
+    case duplicates(DuplicatesQuery)
 
     public var name: String {
         switch self {
@@ -135,7 +137,28 @@ public enum Command: Equatable, Sendable {
         case .export: "export"
         case .modelFiles: "model_files"
         case .modelFile: "model_file"
+        case .duplicates: "duplicates"
         }
+    }
+}
+
+public struct DuplicatesQuery: Equatable, Sendable {
+    /// Pairs closer than this share of the catalog's spacing are duplicates (distance 1 − cosine;
+    /// the spacing is the median distance from an item to its 10th nearest other item).
+    public var within: Double
+    /// Only items ingested with this source tag.
+    public var source: String?
+    /// Groups in the reply, largest first.
+    public var maxGroups: Int
+
+    /// Chosen with tools/bench/dedup_probe.py under a trained encoder (README, "Near-duplicates").
+    public static let defaultWithin = 0.15
+    public static let defaultMaxGroups = 1000
+
+    public init(within: Double = Self.defaultWithin, source: String? = nil, maxGroups: Int = Self.defaultMaxGroups) {
+        self.within = within
+        self.source = source
+        self.maxGroups = maxGroups
     }
 }
 
@@ -170,6 +193,8 @@ struct RequestHeader: Codable {
     var version: Int?
     var name: String?
     var offset: Int?
+    var within: Double?
+    var maxGroups: Int?
 }
 
 extension Request {
@@ -211,6 +236,10 @@ extension Request {
             header.version = version
             header.name = name
             header.offset = offset
+        case .duplicates(let query):
+            header.within = query.within
+            header.source = query.source
+            header.maxGroups = query.maxGroups
         case .status, .model, .lastAnnouncement:
             break
         }
@@ -352,6 +381,16 @@ extension Request {
                 throw ProtocolError(.tooLarge, "limit \(limit); at most \(limits.maxIDsPerRequest) per page")
             }
             return .export(after: header.after ?? 0, limit: limit)
+        case "duplicates":
+            try expectPayloads(0)
+            let within = header.within ?? DuplicatesQuery.defaultWithin
+            guard within > 0 && within <= 2 else { throw ProtocolError(.badHeader, "within must be in (0, 2], not \(within)") }
+            let maxGroups = header.maxGroups ?? DuplicatesQuery.defaultMaxGroups
+            guard maxGroups >= 1 else { throw ProtocolError(.badHeader, "max_groups must be at least 1, not \(maxGroups)") }
+            guard maxGroups <= limits.maxIDsPerRequest else {
+                throw ProtocolError(.tooLarge, "max_groups \(maxGroups); at most \(limits.maxIDsPerRequest)")
+            }
+            return .duplicates(DuplicatesQuery(within: within, source: header.source, maxGroups: maxGroups))
         case "model_files", "model_file":
             try expectPayloads(0)
             guard let version = header.version, version >= 1 else {

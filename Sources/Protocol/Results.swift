@@ -568,3 +568,41 @@ public struct ModelFileChunkResult: Codable, Equatable, Sendable {
         try c.encode(nextOffset, forKey: .nextOffset)
     }
 }
+
+/// `duplicates`: near-duplicate groups under one version.
+public struct DuplicatesResult: Codable, Equatable, Sendable {
+    public struct Group: Codable, Equatable, Sendable {
+        /// Ascending.
+        public var ids: [UInt64]
+        /// The lowest cosine similarity among the group's pairs found within the distance.
+        public var weakestLink: Float
+        public init(ids: [UInt64], weakestLink: Float) {
+            self.ids = ids
+            self.weakestLink = weakestLink
+        }
+    }
+    public var version: Int
+    /// Items compared (those of `source`, if given), and all stored items at the time: fewer are
+    /// compared while the newest are still being embedded (as knn's `catalog_items`).
+    public var items: Int
+    public var storeItems: Int
+    /// The catalog's spacing: the median distance (1 − cosine) from an item to its 10th nearest.
+    public var spacing: Double
+    public var within: Double
+    /// within × spacing, at least 10⁻⁵: pairs at most this far apart are duplicates.
+    public var maxDistance: Double
+    /// Groups found; `groups` holds the first `max_groups` of them, largest first.
+    public var groupsFound: Int
+    public var groups: [Group]
+    public init(version: Int, items: Int, storeItems: Int, spacing: Double, within: Double, maxDistance: Double,
+                groupsFound: Int, groups: [Group]) {
+        self.version = version
+        self.items = items
+        self.storeItems = storeItems
+        self.spacing = spacing
+        self.within = within
+        self.maxDistance = maxDistance
+        self.groupsFound = groupsFound
+        self.groups = groups
+    }
+}

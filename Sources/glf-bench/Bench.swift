@@ -21,7 +21,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glf-bench",
         abstract: "Benchmarks, each with its yardstick measured in the same run: the engine against this machine's sgemm peak, ingest against raw LMDB, MinRed against fifo; the knn and daemon runs write what their FAISS peers (tools/bench) read.",
-        subcommands: [BenchTrainStep.self, BenchEmbed.self, BenchConv.self, BenchSgemm.self, BenchIngest.self, BenchReplay.self, BenchKNN.self, BenchDaemon.self, BenchStream.self, BenchJetStream.self, BenchSoak.self])
+        subcommands: [BenchTrainStep.self, BenchEmbed.self, BenchConv.self, BenchSgemm.self, BenchIngest.self, BenchReplay.self, BenchKNN.self, BenchDedup.self, BenchDaemon.self, BenchStream.self, BenchJetStream.self, BenchSoak.self])
 }
 
 /// Options every model benchmark takes.

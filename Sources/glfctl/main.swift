@@ -11,7 +11,7 @@ struct GLFCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glfctl",
         abstract: "Control and query a running glfd (protocol/PROTOCOL.md).",
-        subcommands: [Ingest.self, Embed.self, KNN.self, Status.self, Watch.self, Export.self, Keygen.self])
+        subcommands: [Ingest.self, Embed.self, KNN.self, Dedup.self, Status.self, Watch.self, Export.self, Keygen.self])
 }
 
 struct Connection: ParsableArguments {
@@ -193,6 +193,35 @@ struct KNN: ParsableCommand {
         for (rank, (neighbour, info)) in zip(result.neighbours, infos).enumerated() {
             print(String(format: "%4d  %-12llu  %7.4f  %-12@  %@", rank + 1, neighbour.id, neighbour.score,
                          (info?.source ?? "-") as NSString, (info?.meta ?? "") as NSString))
+        }
+    }
+}
+
+struct Dedup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Near-duplicate groups among the stored items under the served version: a group per line, largest first.",
+        discussion: """
+            Two items are near-duplicates when their distance (1 - cosine) is at most --within times the \
+            catalog's spacing (the median distance from an item to its 10th nearest); groups join such \
+            pairs. glfd compares the whole catalog with itself (sgemm), not one knn per item.
+            """)
+    @OptionGroup var connection: Connection
+    @Option(help: "Share of the catalog's spacing below which two items are duplicates.") var within = DuplicatesQuery.defaultWithin
+    @Option(help: "Only items of this source tag.") var source: String?
+    @Option(name: .customLong("max-groups"), help: "Groups to list, largest first.") var maxGroups = DuplicatesQuery.defaultMaxGroups
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let client = try connection.client()
+        let result = try client.result(.duplicates(DuplicatesQuery(within: within, source: source, maxGroups: maxGroups)),
+                                       as: DuplicatesResult.self)
+        if json { return printJSON(result) }
+        let inGroups = result.groups.reduce(0) { $0 + $1.ids.count }
+        print(String(format: "version %d: %d groups (%d items) among %d items compared (%d stored); duplicates within %.4f = %.2f × spacing %.4f",
+                     result.version, result.groupsFound, inGroups, result.items, result.storeItems, result.maxDistance, result.within, result.spacing))
+        if result.groups.count < result.groupsFound { print("listing the \(result.groups.count) largest") }
+        for group in result.groups {
+            print(String(format: "%5d  weakest %.4f  ", group.ids.count, group.weakestLink) + group.ids.map(String.init).joined(separator: " "))
         }
     }
 }

@@ -23,6 +23,8 @@ let everyRequest: [Request] = [
     Request(id: .number(11), .export(after: 1024, limit: 512)),
     Request(id: .number(12), .modelFiles(version: 7)),
     Request(id: .number(13), .modelFile(version: 7, name: "model.safetensors", offset: 4 << 20)),
+    Request(id: .number(14), .duplicates(DuplicatesQuery(within: 0.25, source: "cam", maxGroups: 50))),
+    Request(id: .number(15), .duplicates(DuplicatesQuery())),
 ]
 
 func decodeError(_ frames: [[UInt8]]) -> RequestDecodingFailure? {
@@ -61,6 +63,9 @@ func header(_ json: String, _ payloads: [[UInt8]] = []) -> [[UInt8]] {
             (.success(id: .number(4), ModelFileChunkResult(version: 7, name: "config.json", offset: 0, bytes: 3, nextOffset: nil),
                       payloads: [[1, 2, 3]]),
              { try $0.result(as: ModelFileChunkResult.self).nextOffset == nil && $0.payloads == [[1, 2, 3]] }),
+            (.success(id: .number(5), DuplicatesResult(version: 4, items: 900, storeItems: 1000, spacing: 0.2, within: 0.3, maxDistance: 0.06,
+                                                       groupsFound: 2, groups: [.init(ids: [3, 9, 12], weakestLink: 0.97)])),
+             { try $0.result(as: DuplicatesResult.self).groups == [.init(ids: [3, 9, 12], weakestLink: 0.97)] }),
             (.failure(id: .number(9), ProtocolError(.badImage, "truncated JPEG", index: 2)),
              { reply in
                  do { _ = try reply.result(as: IngestResult.self); return false }
@@ -120,6 +125,11 @@ func header(_ json: String, _ payloads: [[UInt8]] = []) -> [[UInt8]] {
             (header("{\"cmd\": \"status\", \"pad\": \"\(String(repeating: "x", count: (1 << 20) + 1))\"}"), .tooLarge),
             (header("{\"cmd\": \"status\"}", [[1]]), .badFrames),
             (header("{\"cmd\": \"model_files\"}"), .badHeader),
+            (header("{\"cmd\": \"duplicates\", \"within\": 0}"), .badHeader),
+            (header("{\"cmd\": \"duplicates\", \"within\": 2.5}"), .badHeader),
+            (header("{\"cmd\": \"duplicates\", \"max_groups\": 0}"), .badHeader),
+            (header("{\"cmd\": \"duplicates\", \"max_groups\": 10001}"), .tooLarge),
+            (header("{\"cmd\": \"duplicates\"}", [[1]]), .badFrames),
             (header("{\"cmd\": \"model_files\", \"version\": 0}"), .badHeader),
             (header("{\"cmd\": \"model_file\", \"version\": 2}"), .badHeader),
             (header("{\"cmd\": \"model_file\", \"version\": 2, \"name\": \"config.json\", \"offset\": -1}"), .badHeader),

@@ -123,6 +123,14 @@ class Client:
         result, _ = self.request(header, payloads)
         return result
 
+    def duplicates(self, within=None, source=None, max_groups=None):
+        """Near-duplicate groups under the served version (PROTOCOL.md, `duplicates`)."""
+        header = {"cmd": "duplicates"}
+        for key, value in (("within", within), ("source", source), ("max_groups", max_groups)):
+            if value is not None:
+                header[key] = value
+        return self.request(header)[0]
+
     def get(self, ids, pixels=False):
         result, frames = self.request({"cmd": "get", "ids": list(ids), "pixels": pixels})
         return (result["items"], frames) if pixels else result["items"]

@@ -1355,6 +1355,35 @@ def a5_item_first_with_duplicate(ctx):
             "knn by a missing item")
 
 
+@check("a5_duplicates_groups_copies")
+def a5_duplicates_groups_copies(ctx):
+    # §3 duplicates: "Two items are duplicates when their distance ... is at most `within` x the
+    # catalog's spacing"; result {"version", "items", "store_items", "spacing", "within",
+    # "max_distance", "groups_found", "groups": [{"ids", "weakest_link"}]}, "`ids` ascending",
+    # "`max_distance` = `within` x `spacing` but at least 10^-5 (identical items are duplicates
+    # even when copies make the spacing 0)";
+    # errors "bad_header (`within` or `max_groups` out of range), too_large (`max_groups` above
+    # 10,000)". The same PNG stored three times under its own source: its copies are identical
+    # (distance 0), so they form one group, whatever the model.
+    p = png(32, 32)
+    source = "conformance-dup"
+    ids = ctx.ingest([({"source": source}, p)] * 3, "ingest of one PNG three times")
+    _wait_catalog(ctx)
+    r = ctx.ok(ctx.req({"cmd": "duplicates", "source": source}), "duplicates of one source")
+    for key in ("version", "items", "store_items", "spacing", "within", "max_distance", "groups_found", "groups"):
+        if key not in r:
+            raise Fail("duplicates: no %r in %r" % (key, r))
+    if abs(r["max_distance"] - max(r["within"] * r["spacing"], 1e-5)) > 1e-9 or r["within"] != 0.15:
+        raise Fail("duplicates: max_distance %r is not within %r x spacing %r (default within 0.15)"
+                   % (r["max_distance"], r["within"], r["spacing"]))
+    if r["items"] != 3 or r["groups_found"] != 1 or [g["ids"] for g in r["groups"]] != [sorted(ids)]:
+        raise Fail("duplicates of three identical images of one source: %r (ids %r)" % (r, ids))
+    if abs(r["groups"][0]["weakest_link"] - 1) > 1e-3:
+        raise Fail("duplicates: identical images link at %r, not 1" % r["groups"][0]["weakest_link"])
+    ctx.err(ctx.req({"cmd": "duplicates", "within": 0}), "bad_header", "duplicates with within 0")
+    ctx.err(ctx.req({"cmd": "duplicates", "max_groups": 10001}), "too_large", "duplicates with max_groups 10001")
+
+
 @check("a5_item_source_filter")
 def a5_item_source_filter(ctx):
     # §3 knn: "the item itself comes first ... (unless a `source` filter excludes it: then only
