@@ -318,20 +318,25 @@ final class Catalog: @unchecked Sendable {
     var parts: [ExactIndex] { [base, tailIndex] }
 
     /// The k nearest stored items, nearest first; items deleted since they were indexed are dropped.
-    func search(_ query: [Float], k: Int, source: String?, exact: Bool) throws(StoreError) -> (neighbours: [Index.Neighbour], exact: Bool) {
+    /// `exact` in the answer: every matching item was scored (asked for, no approximate index yet,
+    /// or a filter selective enough that the approximate index scored its items instead).
+    func search(_ query: [Float], k: Int, source: String?, ids: ClosedRange<UInt64>? = nil,
+                exact: Bool) throws(StoreError) -> (neighbours: [Index.Neighbour], exact: Bool) {
         // Over-fetch a little so deleted items can be dropped without coming up short.
         let fetch = k + 16
-        let useApproximate = !exact && approximate != nil
-        var found = useApproximate
-            ? approximate!.search(query, k: fetch, source: source)
-            : base.search(query, k: fetch, source: source)
-        found += tailIndex.search(query, k: fetch, source: source)
+        var found: [Index.Neighbour], answeredExactly = true
+        if let approximate, !exact {
+            (found, answeredExactly) = approximate.searchReportingExact(query, k: fetch, source: source, ids: ids)
+        } else {
+            found = base.search(query, k: fetch, source: source, ids: ids)
+        }
+        found += tailIndex.search(query, k: fetch, source: source, ids: ids)
         found.sort { $0.isNearer(than: $1) }
         var seen = Set<UInt64>()
         found = found.filter { seen.insert($0.id).inserted }
         let present = try store.contains(found.map(\.id))
         let kept = zip(found, present).compactMap { $1 ? $0 : nil }
-        return (Array(kept.prefix(k)), !useApproximate)
+        return (Array(kept.prefix(k)), answeredExactly)
     }
 }
 

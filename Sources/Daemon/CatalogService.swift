@@ -198,13 +198,24 @@ final class CatalogService: @unchecked Sendable {
                 // Embedded already, or of the backlog (embedded here, as it would be if indexed).
                 vector = catalog.vector(of: item) ?? catalog.encoder.embed([stored.image.pixels])[0]
                 if query.source == nil || query.source == stored.source { itself = Index.Neighbour(id: item, score: 1) }
+                if let after = query.ingestedAfter, stored.ingestedAt.timeIntervalSince1970 <= after { itself = nil }
+                if let before = query.ingestedBefore, stored.ingestedAt.timeIntervalSince1970 >= before { itself = nil }
             case .vector(let given):
                 guard given.count == catalog.dimension else {
                     return .failure(id: id, ProtocolError(.badHeader, "the vector has dim \(given.count); version \(catalog.version.version) embeds in \(catalog.dimension)"))
                 }
                 vector = given
             }
-            var (neighbours, exact) = try catalog.search(vector, k: query.k, source: query.source, exact: query.exact)
+            // A time filter is a range of ids: ingest times grow with ids.
+            var ids: ClosedRange<UInt64>? = nil
+            if query.ingestedAfter != nil || query.ingestedBefore != nil {
+                guard let range = try store.ids(ingestedAfter: query.ingestedAfter, before: query.ingestedBefore) else {
+                    return .success(id: id, KNNResult(version: catalog.version.version, exact: true, neighbours: [],
+                                                      catalogItems: catalog.count, storeItems: store.statistics.items))
+                }
+                ids = range
+            }
+            var (neighbours, exact) = try catalog.search(vector, k: query.k, source: query.source, ids: ids, exact: query.exact)
             if let itself { neighbours = Array(([itself] + neighbours.filter { $0.id != itself.id }).prefix(query.k)) }
             // Scores are cosines of unit vectors: rounding can put a duplicate's at 1.0000001,
             // above the item itself (PROTOCOL.md: scores in [-1, 1], nearest first).

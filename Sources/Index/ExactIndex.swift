@@ -122,8 +122,9 @@ public struct ExactIndex: Sendable {
     // MARK: Search
 
     /// The k items most similar to `query` (any scale, finite; length `dimension`), nearest first,
-    /// optionally only those with source tag `source`. Fewer than k when fewer items match.
-    public func search(_ query: [Float], k: Int, source: String? = nil) -> [Neighbour] {
+    /// optionally only those with source tag `source` and an id in `ids`. Fewer than k when fewer
+    /// items match.
+    public func search(_ query: [Float], k: Int, source: String? = nil, ids range: ClosedRange<UInt64>? = nil) -> [Neighbour] {
         precondition(query.count == dimension, "query of \(query.count) values for dimension \(dimension)")
         guard k > 0, count > 0 else { return [] }
         var code: UInt32? = nil
@@ -137,14 +138,15 @@ public struct ExactIndex: Sendable {
         unit.withUnsafeBufferPointer { q in
             vectors.withUnsafeBufferPointer { v in
                 ids.withUnsafeBufferPointer { idp in
+                    let inRange: (Int) -> Bool = { row in range.map { $0.contains(idp[row]) } ?? true }
                     if let code {
                         // Only the rows with this source: the cost follows the filter's share.
                         tags.rows[Int(code)].withUnsafeBufferPointer { rows in
                             scanRows(rows, query: q.baseAddress!, vectors: v.baseAddress!, dimension: d,
-                                     ids: idp.baseAddress!, into: &best)
+                                     ids: idp.baseAddress!, into: &best, where: inRange)
                         }
                     } else {
-                        for r in 0..<count {
+                        for r in 0..<count where inRange(r) {
                             best.offer(score: dot(q.baseAddress!, v.baseAddress! + r * d, count: d), id: idp[r])
                         }
                     }

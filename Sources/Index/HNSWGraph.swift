@@ -35,6 +35,8 @@ struct HNSWGraph {
     /// Which nodes a layer search may return; all of them are walked through.
     enum ResultFilter {
         case all, live, liveWithSource(UInt32)
+        /// Live, with source `code` (any, if nil) and an id (`nodeIDs[node]`) in `ids`.
+        case liveMatching(code: UInt32?, ids: ClosedRange<UInt64>, nodeIDs: UnsafePointer<UInt64>)
     }
 
     @inline(__always)
@@ -55,6 +57,8 @@ struct HNSWGraph {
         case .all: true
         case .live: !deleted[Int(node)]
         case .liveWithSource(let code): !deleted[Int(node)] && sourceCodes[Int(node)] == code
+        case .liveMatching(let code, let ids, let nodeIDs):
+            !deleted[Int(node)] && (code == nil || sourceCodes[Int(node)] == code) && ids.contains(nodeIDs[Int(node)])
         }
     }
 

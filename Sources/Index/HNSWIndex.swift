@@ -273,42 +273,62 @@ public final class HNSWIndex: @unchecked Sendable {
     /// The k items most similar to `query` (any scale, finite), nearest first; `ef` defaults to
     /// parameters.efSearch and is raised to k. With `source`, only items with that tag (see the
     /// filter rule at the top of the file).
-    public func search(_ query: [Float], k: Int, ef: Int? = nil, source: String? = nil) -> [Neighbour] {
+    public func search(_ query: [Float], k: Int, ef: Int? = nil, source: String? = nil, ids range: ClosedRange<UInt64>? = nil) -> [Neighbour] {
+        searchReportingExact(query, k: k, ef: ef, source: source, ids: range).neighbours
+    }
+
+    /// `search`, and whether it scored every matching item instead of walking the graph: a filter
+    /// (`source`, `ids`) that leaves under `exactFilterShare` of the items, or fewer than the
+    /// search width, is answered exactly, and so is a walk that found fewer than k of them.
+    public func searchReportingExact(_ query: [Float], k: Int, ef: Int? = nil, source: String? = nil,
+                                     ids range: ClosedRange<UInt64>? = nil) -> (neighbours: [Neighbour], exact: Bool) {
         precondition(query.count == dimension, "query of \(query.count) values for dimension \(dimension)")
-        guard k > 0 else { return [] }
+        guard k > 0 else { return ([], false) }
         let width = max(ef ?? parameters.efSearch, k)
         return lock.reading {
-            guard liveCount > 0 else { return [] }
+            guard liveCount > 0 else { return ([], false) }
             var code: UInt32? = nil
             var matching = liveCount
             if let source {
-                guard let known = tags.code(of: source) else { return [] }
+                guard let known = tags.code(of: source) else { return ([], true) }
                 code = known
                 matching = liveBySource[Int(known)]
-                guard matching > 0 else { return [] }
             }
+            if let range {
+                // One pass over the ids (no dot products): a time filter's share is not kept.
+                let (codes, deleted) = (sourceCodes.base, deleted.base)
+                matching = ids.indices.reduce(0) { n, row in
+                    n + (!deleted[row] && range.contains(ids[row]) && (code == nil || codes[row] == code) ? 1 : 0)
+                }
+            }
+            guard matching > 0 else { return ([], true) }
             return searchScratch.withScratch { scratch in
                 query.withUnsafeBufferPointer { writeUnit($0.baseAddress!, count: dimension, to: scratch.query) }
-                if let code, Double(matching) < Self.exactFilterShare * Double(liveCount) || matching <= width {
-                    return exactSearch(scratch.query, k: k, code: code)
+                let filtered = code != nil || range != nil
+                if filtered && (Double(matching) < Self.exactFilterShare * Double(liveCount) || matching <= width) {
+                    return (exactSearch(scratch.query, k: k, code: code, ids: range), true)
                 }
-                let found = graphSearch(scratch.query, k: k, ef: width, code: code, scratch: scratch)
-                if found.count < min(k, matching) { return exactSearch(scratch.query, k: k, code: code) }
-                return found
+                let found = ids.withUnsafeBufferPointer { nodeIDs in
+                    graphSearch(scratch.query, k: k, ef: width, code: code, ids: range, nodeIDs: nodeIDs.baseAddress!, scratch: scratch)
+                }
+                if found.count < min(k, matching) { return (exactSearch(scratch.query, k: k, code: code, ids: range), true) }
+                return (found, false)
             }
         }
     }
 
     /// Algorithm 5 (K-NN-SEARCH): greedy descent to layer 1, then an ef-wide search of layer 0
     /// whose results are live items (with source `code`, if given).
-    private func graphSearch(_ query: UnsafePointer<Float>, k: Int, ef: Int, code: UInt32?, scratch: SearchScratch) -> [Neighbour] {
+    private func graphSearch(_ query: UnsafePointer<Float>, k: Int, ef: Int, code: UInt32?, ids range: ClosedRange<UInt64>?,
+                             nodeIDs: UnsafePointer<UInt64>, scratch: SearchScratch) -> [Neighbour] {
         let graph = self.graph
         var nearest = entryPoint
         var nearestSimilarity = graph.similarity(query, entryPoint)
         for layer in stride(from: maxLevel, to: 0, by: -1) {
             graph.greedyDescent(query, layer: layer, nearest: &nearest, similarity: &nearestSimilarity)
         }
-        let filter: HNSWGraph.ResultFilter = if let code { .liveWithSource(code) } else if liveCount < ids.count { .live } else { .all }
+        let filter: HNSWGraph.ResultFilter = if let range { .liveMatching(code: code, ids: range, nodeIDs: nodeIDs) }
+            else if let code { .liveWithSource(code) } else if liveCount < ids.count { .live } else { .all }
         graph.searchLayer(query, entry: nearest, entrySimilarity: nearestSimilarity, ef: ef, layer: 0, scratch: scratch,
                           filter: filter)
         var best = TopK(k: k)
@@ -317,18 +337,18 @@ public final class HNSWIndex: @unchecked Sendable {
         return best.sorted()
     }
 
-    /// Every live item (with source `code`, if given) scored: the exact answer.
-    private func exactSearch(_ query: UnsafePointer<Float>, k: Int, code: UInt32?) -> [Neighbour] {
+    /// Every live item (with source `code` and an id in `range`, if given) scored: the exact answer.
+    private func exactSearch(_ query: UnsafePointer<Float>, k: Int, code: UInt32?, ids range: ClosedRange<UInt64>?) -> [Neighbour] {
         var best = TopK(k: k)
         let (d, vectors, deleted) = (dimension, vectors.base, deleted.base)
         ids.withUnsafeBufferPointer { ids in
+            let keep: (Int) -> Bool = { row in !deleted[row] && (range?.contains(ids[row]) ?? true) }
             if let code {
                 tags.rows[Int(code)].withUnsafeBufferPointer { rows in
-                    scanRows(rows, query: query, vectors: vectors, dimension: d, ids: ids.baseAddress!,
-                             into: &best, where: { !deleted[$0] })
+                    scanRows(rows, query: query, vectors: vectors, dimension: d, ids: ids.baseAddress!, into: &best, where: keep)
                 }
             } else {
-                for r in 0..<ids.count where !deleted[r] {
+                for r in 0..<ids.count where keep(r) {
                     best.offer(score: dot(query, vectors + r * d, count: d), id: ids[r])
                 }
             }

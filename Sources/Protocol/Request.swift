@@ -95,12 +95,18 @@ public struct KNNQuery: Equatable, Sendable {
     public var source: String?
     /// Exact search over every item (sgemm) instead of the approximate index.
     public var exact: Bool
+    /// Only items ingested after / before these times (seconds since the Unix epoch, exclusive).
+    public var ingestedAfter: Double?
+    public var ingestedBefore: Double?
 
-    public init(_ target: Target, k: Int = 10, source: String? = nil, exact: Bool = false) {
+    public init(_ target: Target, k: Int = 10, source: String? = nil, exact: Bool = false,
+                ingestedAfter: Double? = nil, ingestedBefore: Double? = nil) {
         self.target = target
         self.k = k
         self.source = source
         self.exact = exact
+        self.ingestedAfter = ingestedAfter
+        self.ingestedBefore = ingestedBefore
     }
 }
 
@@ -195,6 +201,8 @@ struct RequestHeader: Codable {
     var offset: Int?
     var within: Double?
     var maxGroups: Int?
+    var ingestedAfter: Double?
+    var ingestedBefore: Double?
 }
 
 extension Request {
@@ -209,6 +217,8 @@ extension Request {
             header.k = query.k
             header.source = query.source
             header.exact = query.exact
+            header.ingestedAfter = query.ingestedAfter
+            header.ingestedBefore = query.ingestedBefore
             switch query.target {
             case .image(let image):
                 header.by = "image"
@@ -359,7 +369,11 @@ extension Request {
             case let other:
                 throw ProtocolError(.badHeader, "\"by\" must be \"image\", \"item\" or \"vector\", not \"\(other)\"")
             }
-            return .knn(KNNQuery(target, k: k, source: header.source, exact: header.exact ?? false))
+            for bound in [header.ingestedAfter, header.ingestedBefore].compactMap({ $0 }) where !bound.isFinite {
+                throw ProtocolError(.badHeader, "ingested_after and ingested_before must be finite seconds since the epoch")
+            }
+            return .knn(KNNQuery(target, k: k, source: header.source, exact: header.exact ?? false,
+                                 ingestedAfter: header.ingestedAfter, ingestedBefore: header.ingestedBefore))
         case "get":
             return .get(ids: try ids(), pixels: header.pixels ?? false)
         case "delete":

@@ -31,6 +31,10 @@ public final class ImageStore: @unchecked Sendable {
     private let lock = NSLock()
     private var policy: any ReplayPolicy
     private var counters: Counters
+    /// The latest ingest time stamped: a commit stamps its items max(now, this), so ingest times
+    /// never decrease as ids grow (a clock set back does not reorder them), and a range of times
+    /// is a range of ids (`ids(ingestedAfter:before:)`). Under `lock`.
+    private var lastStamp = Date.distantPast
     private var writer: GroupCommitWriter!
 
     /// Persisted in meta "counters", updated in every commit.
@@ -191,6 +195,41 @@ public final class ImageStore: @unchecked Sendable {
                     entry = try cursor.next()
                 }
                 return result
+            }
+        }
+    }
+
+    /// The ids of the items ingested after `after` and before `before` (seconds since the epoch,
+    /// both exclusive; nil: unbounded), as a range of ids from the first of them: ids in it that
+    /// are not stored (deleted) are simply absent. Nil when no stored item is in the range. Ingest times
+    /// grow with ids (`lastStamp`), so this is two binary searches over the ids, a few dozen reads.
+    public func ids(ingestedAfter after: Double?, before: Double?) throws(StoreError) -> ClosedRange<UInt64>? {
+        let end = nextID
+        return try reading { txn in
+            try txn.withCursor(itemsDB) { cursor in
+                /// The ingest time of the first readable item at or after `id` (a damaged record is
+                /// passed over); +∞ past the last.
+                func time(from id: UInt64) throws -> Double {
+                    var entry = try cursor.seek(atLeast: id)
+                    while let (key, value) = entry {
+                        if let item = try? ItemRecord.read(id: UInt64(keyBytes: key), value) { return item.ingestedAt.timeIntervalSince1970 }
+                        entry = try cursor.next()
+                    }
+                    return .infinity
+                }
+                /// The smallest id in 1...end whose `time(from:)` satisfies `reached` (monotone).
+                func first(_ reached: (Double) -> Bool) throws -> UInt64 {
+                    var (low, high) = (UInt64(1), end)
+                    while low < high {
+                        let middle = low + (high - low) / 2
+                        if reached(try time(from: middle)) { high = middle } else { low = middle + 1 }
+                    }
+                    return low
+                }
+                let lower = try after.map { after in try first { $0 > after } } ?? 1
+                let upper = try before.map { before in try first { $0 >= before } } ?? end
+                guard lower < upper, let (key, _) = try cursor.seek(atLeast: lower), UInt64(keyBytes: key) < upper else { return nil }
+                return UInt64(keyBytes: key)...(upper - 1)
             }
         }
     }
@@ -366,9 +405,14 @@ public final class ImageStore: @unchecked Sendable {
         let members = placed.sorted { ($0.slot, $0.id) < ($1.slot, $1.id) }.map(\.id)
         let state = try txn.get(metaDB, "replay.state").map { Array($0) } ?? []
         let policy = configuration.replay.makePolicy(members: members, state: state)
+        // The newest record's stamp (a damaged one is skipped: it must not keep the store shut).
+        let newest = try txn.withCursor(itemsDB) { cursor in
+            try cursor.last().flatMap { key, value in try? ItemRecord.read(id: UInt64(keyBytes: key), value).ingestedAt }
+        }
         lock.withLock {
             self.counters = counters
             self.policy = policy
+            lastStamp = max(lastStamp, newest ?? .distantPast)
         }
     }
 
@@ -380,7 +424,8 @@ public final class ImageStore: @unchecked Sendable {
     func apply(_ requests: [GroupCommitWriter.Request], in txn: LMDBTransaction) throws -> (ids: [[UInt64]], counters: Counters) {
         try lock.withLock {
             var counters = self.counters
-            let now = Date()
+            let now = max(Date(), lastStamp)
+            lastStamp = now
             var results: [[UInt64]] = []
             for request in requests {
                 switch request {
@@ -398,7 +443,7 @@ public final class ImageStore: @unchecked Sendable {
                         counters.nextID += 1
                         let size = ItemRecord.size(of: item)
                         try txn.put(itemsDB, id, reserving: size, options: .append) { buffer in
-                            ItemRecord.write(item, ingestedAt: item.ingestedAt ?? now, into: buffer)
+                            ItemRecord.write(item, ingestedAt: now, into: buffer)
                         }
                         counters.recordBytes += UInt64(size)
                         counters.ingested += 1

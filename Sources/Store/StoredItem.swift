@@ -33,21 +33,18 @@ public struct NewItem: Sendable, Equatable {
     public var originalFormat: ImageFormat
     public var source: String
     public var metadata: [UInt8]
-    /// Ingest time; set by the store when the item is committed if nil.
-    public var ingestedAt: Date?
 
     public static let maxSourceBytes = 256
     public static let maxMetadataBytes = 64 << 10
 
     public init(image: DecodedImage, originalWidth: Int, originalHeight: Int, originalFormat: ImageFormat,
-                source: String = "", metadata: [UInt8] = [], ingestedAt: Date? = nil) {
+                source: String = "", metadata: [UInt8] = []) {
         self.image = image
         self.originalWidth = originalWidth
         self.originalHeight = originalHeight
         self.originalFormat = originalFormat
         self.source = source
         self.metadata = metadata
-        self.ingestedAt = ingestedAt
     }
 
     /// Bytes of this item's record on disk.

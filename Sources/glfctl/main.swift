@@ -172,6 +172,9 @@ struct KNN: ParsableCommand {
     @Option(help: "Neighbours to return.") var k = 10
     @Option(help: "A stored item's id instead of an image.") var item: UInt64?
     @Option(help: "Only items with this source tag.") var source: String?
+    @Option(help: "Only items ingested after this time: ISO 8601 (2026-12-06T10:00:00Z) or seconds since the epoch.")
+    var after: String?
+    @Option(help: "Only items ingested before this time (as --after).") var before: String?
     @Flag(help: "Exact search over every item (else the approximate index).") var exact = false
     @Flag(help: "Print JSON.") var json = false
     @Argument(help: "An image file (unless --item).") var file: String?
@@ -182,7 +185,9 @@ struct KNN: ParsableCommand {
         else if let file { target = .image(try readImage(file)) }
         else { throw ValidationError("give an image file or --item ID") }
         let client = try connection.client()
-        let result = try client.call(.knn(KNNQuery(target, k: k, source: source, exact: exact))).result(as: KNNResult.self)
+        let query = KNNQuery(target, k: k, source: source, exact: exact,
+                             ingestedAfter: try after.map(secondsSinceEpoch), ingestedBefore: try before.map(secondsSinceEpoch))
+        let result = try client.call(.knn(query)).result(as: KNNResult.self)
         if json { return printJSON(result) }
         let infos = try client.call(.get(ids: result.neighbours.map(\.id), pixels: false)).result(as: GetResult.self).items
         print("version \(result.version), \(result.exact ? "exact" : "approximate") search")
@@ -195,6 +200,15 @@ struct KNN: ParsableCommand {
                          (info?.source ?? "-") as NSString, (info?.meta ?? "") as NSString))
         }
     }
+}
+
+/// A time as seconds since the epoch: ISO 8601 with a zone, or the number itself.
+func secondsSinceEpoch(_ text: String) throws -> Double {
+    if let seconds = Double(text), seconds.isFinite { return seconds }
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    if let date = ISO8601DateFormatter().date(from: text) ?? formatter.date(from: text) { return date.timeIntervalSince1970 }
+    throw ValidationError("\(text): not a time (ISO 8601 such as 2026-12-06T10:00:00Z, or seconds since the epoch)")
 }
 
 struct Dedup: ParsableCommand {

@@ -85,6 +85,42 @@ struct ClusteredCatalog: Sendable {
         #expect(catalog.hnsw.search(catalog.queries[0], k: 10, source: "nobody").isEmpty)
     }
 
+    /// A range of ids (what a time filter becomes: ingest times grow with ids) filters like a
+    /// source: 60% of the items go through the graph (approximate, recall@10 ≥ 0.95 against the
+    /// exact filtered answers), 1% falls back to exact search and says so, with the exact index's
+    /// answers; a range and a source together keep only items matching both.
+    @Test func idRangeFilters() {
+        let ids = catalog.exact.ids.sorted()
+        let wide = ids[4_000]...ids[15_999], narrow = ids[10_000]...ids[10_199]
+        for (range, share) in [(wide, "60%"), (narrow, "1%")] {
+            var answers: [[Neighbour]] = [], exactly: [Bool] = []
+            for query in catalog.queries {
+                let (answer, exact) = catalog.hnsw.searchReportingExact(query, k: 10, ids: range)
+                #expect(answer.count == 10 && answer.allSatisfy { range.contains($0.id) }, "\(share): \(answer)")
+                answers.append(answer)
+                exactly.append(exact)
+            }
+            let truth = catalog.queries.map { catalog.exact.search($0, k: 10, ids: range) }
+            let measured = recall(answers, truth)
+            print("HNSW: recall@10 with an id range of \(share) of the items = \(String(format: "%.4f", measured))")
+            if range == narrow {
+                #expect(exactly.allSatisfy { $0 } && answers == truth)
+            } else {
+                #expect(!exactly.contains(true) && measured >= 0.95, "\(share): recall \(measured)")
+            }
+            // The exact index's filter is brute force's.
+            let items = catalog.exact.ids.indices.map { row in
+                TestItem(id: catalog.exact.ids[row], vector: Array(catalog.exact.vectors[row * 64..<(row + 1) * 64]),
+                         source: catalog.exact.source(of: catalog.exact.ids[row])!)
+            }
+            let reference = bruteForce(items.filter { range.contains($0.id) }, query: catalog.queries[0])
+            expectAgrees(truth[0], reference, k: 10, "\(share)")
+        }
+        let both = catalog.hnsw.search(catalog.queries[1], k: 10, source: "third", ids: wide)
+        #expect(both.count == 10 && both.allSatisfy { wide.contains($0.id) && catalog.exact.source(of: $0.id) == "third" })
+        #expect(catalog.hnsw.search(catalog.queries[1], k: 10, ids: 0...0).isEmpty)
+    }
+
     @Test func anItemFindsItself() throws {
         for id in stride(from: UInt64(1), to: 40_000, by: 402) {
             let vector = try #require(catalog.hnsw.lookup(id))

@@ -23,6 +23,7 @@ let everyRequest: [Request] = [
     Request(id: .number(11), .export(after: 1024, limit: 512)),
     Request(id: .number(12), .modelFiles(version: 7)),
     Request(id: .number(13), .modelFile(version: 7, name: "model.safetensors", offset: 4 << 20)),
+    Request(id: .number(16), .knn(KNNQuery(.item(42), k: 5, source: "cam", ingestedAfter: 1.7e9, ingestedBefore: 1.8e9))),
     Request(id: .number(14), .duplicates(DuplicatesQuery(within: 0.25, source: "cam", maxGroups: 50))),
     Request(id: .number(15), .duplicates(DuplicatesQuery())),
 ]

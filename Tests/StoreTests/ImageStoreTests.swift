@@ -230,3 +230,37 @@ final class LockedCounter: @unchecked Sendable {
     var value: Int { lock.withLock { count } }
     func add(_ n: Int) { lock.withLock { count += n } }
 }
+
+/// Ingest times grow with ids (each commit stamps max(now, the last stamp)), so a range of times
+/// is a range of ids; the mapping survives a reopen and holes left by deletes.
+@Suite struct IngestTimeTests {
+    @Test func timeRangesAreIDRanges() async throws {
+        let configuration = smallConfiguration(temporaryStoreDirectory())
+        var store = try ImageStore(configuration)
+        var batches: [[UInt64]] = []
+        var times: [Double] = []
+        for batch in 0..<3 {
+            batches.append(try store.ingestAndWait((0..<5).map { patternItem(batch * 5 + $0) }))
+            times.append(try #require(try store.item(batches[batch][0])).ingestedAt.timeIntervalSince1970)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let all = try store.items(after: 0, limit: 100).map { $0.ingestedAt.timeIntervalSince1970 }
+        #expect(all == all.sorted() && times[0] < times[1] && times[1] < times[2])
+        let (first, last) = (batches[0][0], batches[2][4])
+        #expect(try store.ids(ingestedAfter: nil, before: nil) == first...last)
+        #expect(try store.ids(ingestedAfter: times[0], before: nil) == batches[1][0]...last)
+        #expect(try store.ids(ingestedAfter: nil, before: times[2]) == first...batches[1][4])
+        #expect(try store.ids(ingestedAfter: times[0], before: times[2]) == batches[1][0]...batches[1][4])
+        #expect(try store.ids(ingestedAfter: times[2], before: nil) == nil)
+        #expect(try store.ids(ingestedAfter: times[1], before: times[1]) == nil)
+        // A deleted batch leaves a hole: the range around it still bounds what is stored.
+        _ = try await store.delete(batches[1])
+        #expect(try store.ids(ingestedAfter: times[0], before: times[2]) == nil)
+        store.close()
+        store = try ImageStore(configuration)
+        #expect(try store.ids(ingestedAfter: times[0], before: nil) == batches[2][0]...last)
+        // After a reopen new items still stamp no earlier than the last one stored.
+        let later = try store.ingestAndWait([patternItem(99)])
+        #expect(try #require(try store.item(later[0])).ingestedAt.timeIntervalSince1970 >= times[2])
+    }
+}

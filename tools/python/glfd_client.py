@@ -107,10 +107,13 @@ class Client:
         result, frames = self.request({"cmd": "embed", "images": [{}]}, [image])
         return _vector(frames[0], result["dim"]), result["version"]
 
-    def knn(self, image=None, item=None, vector=None, k=10, source=None, exact=False):
+    def knn(self, image=None, item=None, vector=None, k=10, source=None, exact=False,
+            ingested_after=None, ingested_before=None):
+        """ingested_after / ingested_before: seconds since the epoch (get's ingested_at), exclusive."""
         header = {"cmd": "knn", "k": k, "exact": exact}
-        if source is not None:
-            header["source"] = source
+        for key, value in (("source", source), ("ingested_after", ingested_after), ("ingested_before", ingested_before)):
+            if value is not None:
+                header[key] = value
         payloads = []
         if image is not None:
             header["by"] = "image"

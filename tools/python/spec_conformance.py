@@ -1384,6 +1384,33 @@ def a5_duplicates_groups_copies(ctx):
     ctx.err(ctx.req({"cmd": "duplicates", "max_groups": 10001}), "too_large", "duplicates with max_groups 10001")
 
 
+@check("a5_knn_time_filter")
+def a5_knn_time_filter(ctx):
+    # §3 knn: "`ingested_after` and `ingested_before` (only items ingested after / before these
+    # times, seconds since the Unix epoch as `get`'s `ingested_at` gives them, both exclusive)";
+    # "A window no item falls in answers an empty list; knn by an item outside the filter leaves
+    # the item itself out too."
+    a = ctx.ingest([({}, png(32, 32))], "first ingest")[0]
+    time.sleep(0.05)
+    b = ctx.ingest([({}, png(32, 32))], "second ingest")[0]
+    _wait_catalog(ctx)
+    got = ctx.ok(ctx.req({"cmd": "get", "ids": [a, b]}), "get of both")["items"]
+    ta, tb = got[0]["ingested_at"], got[1]["ingested_at"]
+    if not ta < tb:
+        raise Fail("ingest times do not grow: %r then %r" % (ta, tb))
+    for exact in (True, False):
+        nb = _knn_item(ctx, a, exact, k=50, ingested_after=ta)
+        ids = [n["id"] for n in nb]
+        if a in ids or b not in ids:
+            raise Fail("knn by item %d with ingested_after its own time (exact=%s): %r; want %d in, %d out" % (a, exact, ids, b, a))
+        times = [i["ingested_at"] for i in ctx.ok(ctx.req({"cmd": "get", "ids": ids}), "get of the answers")["items"] if i]
+        if any(t <= ta for t in times):
+            raise Fail("knn with ingested_after %r answered items ingested at %r" % (ta, [t for t in times if t <= ta]))
+    empty = _knn_item(ctx, a, True, ingested_after=tb + 3600)
+    if empty:
+        raise Fail("knn with a window in the future answered %r" % empty)
+
+
 @check("a5_item_source_filter")
 def a5_item_source_filter(ctx):
     # §3 knn: "the item itself comes first ... (unless a `source` filter excludes it: then only
