@@ -176,54 +176,77 @@ final class CatalogService: @unchecked Sendable {
     }
 
     /// Query queue only: the nearest neighbours in the current catalog, as it is (call `keepUp`
-    /// first for the items stored since).
+    /// first for the items stored since). Several queries (by `images` or `vectors`) are answered
+    /// one by one under the same version, in one reply.
     func knn(_ query: KNNQuery, id: RequestID?) -> Reply {
         dispatchPrecondition(condition: .onQueue(queryQueue))
         guard let catalog else { return .failure(id: id, ProtocolError(.notReady, "the catalog is not built yet")) }
         do {
-            let vector: [Float]
             /// Knn by item: the item itself comes first, even before an exact duplicate that the
             /// search ranks first (equal scores go to the lower id).
             var itself: Index.Neighbour?
+            let vectors: [[Float]]
             switch query.target {
             case .image(let image):
-                switch ImagePayloadDecoding.items([image], canonical: store.configuration.canonical) {
-                case .failure(let error): return .failure(id: id, error)
-                case .success(let items): vector = catalog.encoder.embed([items[0].image.pixels])[0]
-                }
+                vectors = try embedded([image], by: catalog)
+            case .images(let images):
+                vectors = try embedded(images, by: catalog)
             case .item(let item):
                 guard let stored = try store.item(item) else {
                     return .failure(id: id, ProtocolError(.notFound, "no stored item \(item)"))
                 }
                 // Embedded already, or of the backlog (embedded here, as it would be if indexed).
-                vector = catalog.vector(of: item) ?? catalog.encoder.embed([stored.image.pixels])[0]
-                if query.source == nil || query.source == stored.source { itself = Index.Neighbour(id: item, score: 1) }
-                if let after = query.ingestedAfter, stored.ingestedAt.timeIntervalSince1970 <= after { itself = nil }
-                if let before = query.ingestedBefore, stored.ingestedAt.timeIntervalSince1970 >= before { itself = nil }
-            case .vector(let given):
-                guard given.count == catalog.dimension else {
-                    return .failure(id: id, ProtocolError(.badHeader, "the vector has dim \(given.count); version \(catalog.version.version) embeds in \(catalog.dimension)"))
+                vectors = [catalog.vector(of: item) ?? catalog.encoder.embed([stored.image.pixels])[0]]
+                let time = stored.ingestedAt.timeIntervalSince1970
+                if (query.source == nil || query.source == stored.source) && time > (query.ingestedAfter ?? -.infinity)
+                    && time < (query.ingestedBefore ?? .infinity) {
+                    itself = Index.Neighbour(id: item, score: 1)
                 }
-                vector = given
+            case .vector(let given):
+                vectors = [given]
+            case .vectors(let given):
+                vectors = given
+            }
+            if let wrong = vectors.first(where: { $0.count != catalog.dimension }) {
+                return .failure(id: id, ProtocolError(.badHeader, "the vector has dim \(wrong.count); version \(catalog.version.version) embeds in \(catalog.dimension)"))
             }
             // A time filter is a range of ids: ingest times grow with ids.
             var ids: ClosedRange<UInt64>? = nil
+            var nothingMatches = false
             if query.ingestedAfter != nil || query.ingestedBefore != nil {
-                guard let range = try store.ids(ingestedAfter: query.ingestedAfter, before: query.ingestedBefore) else {
-                    return .success(id: id, KNNResult(version: catalog.version.version, exact: true, neighbours: [],
-                                                      catalogItems: catalog.count, storeItems: store.statistics.items))
-                }
-                ids = range
+                ids = try store.ids(ingestedAfter: query.ingestedAfter, before: query.ingestedBefore)
+                nothingMatches = ids == nil
             }
-            var (neighbours, exact) = try catalog.search(vector, k: query.k, source: query.source, ids: ids, exact: query.exact)
-            if let itself { neighbours = Array(([itself] + neighbours.filter { $0.id != itself.id }).prefix(query.k)) }
-            // Scores are cosines of unit vectors: rounding can put a duplicate's at 1.0000001,
-            // above the item itself (PROTOCOL.md: scores in [-1, 1], nearest first).
-            return .success(id: id, KNNResult(version: catalog.version.version, exact: exact,
-                                              neighbours: neighbours.map { Protocol.Neighbour(id: $0.id, score: min(1, max(-1, $0.score))) },
-                                              catalogItems: catalog.count, storeItems: store.statistics.items))
+            var answers: [[Protocol.Neighbour]] = [], allExact = true
+            for vector in vectors {
+                var (neighbours, exact) = nothingMatches ? ([], true)
+                    : try catalog.search(vector, k: query.k, source: query.source, ids: ids, exact: query.exact)
+                if let itself { neighbours = Array(([itself] + neighbours.filter { $0.id != itself.id }).prefix(query.k)) }
+                // Scores are cosines of unit vectors: rounding can put a duplicate's at 1.0000001,
+                // above the item itself (PROTOCOL.md: scores in [-1, 1], nearest first).
+                answers.append(neighbours.map { Protocol.Neighbour(id: $0.id, score: min(1, max(-1, $0.score))) })
+                allExact = allExact && exact
+            }
+            let (version, catalogItems, storeItems) = (catalog.version.version, catalog.count, store.statistics.items)
+            guard query.target.isBatch else {
+                return .success(id: id, KNNResult(version: version, exact: allExact, neighbours: answers[0],
+                                                  catalogItems: catalogItems, storeItems: storeItems))
+            }
+            return .success(id: id, KNNBatchResult(version: version, exact: allExact, results: answers.map(KNNBatchResult.Answer.init),
+                                                   catalogItems: catalogItems, storeItems: storeItems))
+        } catch let error as ProtocolError {
+            return .failure(id: id, error)
         } catch {
             return .failure(id: id, GLFDaemon.protocolError(error))
+        }
+    }
+
+    /// The images decoded and embedded under the catalog's version (a bad image fails them all,
+    /// naming its index).
+    private func embedded(_ images: [ImagePayload], by catalog: Catalog) throws -> [[Float]] {
+        switch ImagePayloadDecoding.items(images, canonical: store.configuration.canonical) {
+        case .failure(let error): throw error
+        case .success(let items): return catalog.encoder.embed(items.map(\.image.pixels))
         }
     }
 

@@ -87,6 +87,17 @@ public struct KNNQuery: Equatable, Sendable {
         /// A stored item: its embedding under the current version.
         case item(UInt64)
         case vector([Float])
+        /// Several queries in one request (issue 17): one answer each, in order (KNNBatchResult).
+        case images([ImagePayload])
+        case vectors([[Float]])
+
+        /// Whether the reply is a KNNBatchResult.
+        public var isBatch: Bool {
+            switch self {
+            case .images, .vectors: true
+            case .image, .item, .vector: false
+            }
+        }
     }
 
     public var target: Target
@@ -203,6 +214,7 @@ struct RequestHeader: Codable {
     var maxGroups: Int?
     var ingestedAfter: Double?
     var ingestedBefore: Double?
+    var count: Int?
 }
 
 extension Request {
@@ -231,6 +243,15 @@ extension Request {
                 header.by = "vector"
                 header.dim = vector.count
                 payloads = [VectorFrame.encode(vector)]
+            case .images(let images):
+                header.by = "images"
+                header.images = images.map(\.descriptor)
+                payloads = images.map(\.bytes)
+            case .vectors(let vectors):
+                header.by = "vectors"
+                header.dim = vectors.first?.count ?? 0
+                header.count = vectors.count
+                payloads = [VectorFrame.encode(vectors.flatMap { $0 })]
             }
         case .get(let ids, let pixels):
             header.ids = ids
@@ -353,21 +374,29 @@ extension Request {
                 guard let item = header.item else { throw ProtocolError(.badHeader, "knn by item needs \"item\": an item id") }
                 try expectPayloads(0)
                 target = .item(item)
-            case "vector":
+            case "vector", "vectors":
                 guard let dim = header.dim, dim >= 1 else {
-                    throw ProtocolError(.badHeader, "knn by vector needs \"dim\": the vector's length, at least 1")
+                    throw ProtocolError(.badHeader, "knn by \(header.by!) needs \"dim\": the vector's length, at least 1")
                 }
                 guard dim <= limits.maxVectorDimension else {
                     throw ProtocolError(.tooLarge, "dim \(dim); at most \(limits.maxVectorDimension)")
                 }
-                try expectPayloads(1)
-                guard let vector = VectorFrame.decode(payloads[0], dimension: dim) else {
-                    throw ProtocolError(.badFrames, "the vector frame has \(payloads[0].count) bytes; dim \(dim) needs \(dim * 4)")
+                let count = header.by == "vector" ? 1 : header.count ?? 0
+                guard count >= 1 else { throw ProtocolError(.badHeader, "knn by vectors needs \"count\": the number of vectors, at least 1") }
+                guard count <= limits.maxImagesPerRequest else {
+                    throw ProtocolError(.tooLarge, "\(count) vectors; at most \(limits.maxImagesPerRequest) per request")
                 }
-                guard vector.allSatisfy(\.isFinite) else { throw ProtocolError(.badHeader, "the vector has non-finite values") }
-                target = .vector(vector)
+                try expectPayloads(1)
+                guard let flat = VectorFrame.decode(payloads[0], dimension: count * dim) else {
+                    throw ProtocolError(.badFrames, "the vector frame has \(payloads[0].count) bytes; \(count) × dim \(dim) needs \(count * dim * 4)")
+                }
+                guard flat.allSatisfy(\.isFinite) else { throw ProtocolError(.badHeader, "the vector has non-finite values") }
+                let vectors = (0..<count).map { Array(flat[$0 * dim..<($0 + 1) * dim]) }
+                target = header.by == "vector" ? .vector(vectors[0]) : .vectors(vectors)
+            case "images":
+                target = .images(try images())
             case let other:
-                throw ProtocolError(.badHeader, "\"by\" must be \"image\", \"item\" or \"vector\", not \"\(other)\"")
+                throw ProtocolError(.badHeader, "\"by\" must be \"image\", \"item\", \"vector\", \"images\" or \"vectors\", not \"\(other)\"")
             }
             for bound in [header.ingestedAfter, header.ingestedBefore].compactMap({ $0 }) where !bound.isFinite {
                 throw ProtocolError(.badHeader, "ingested_after and ingested_before must be finite seconds since the epoch")

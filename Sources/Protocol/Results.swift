@@ -63,6 +63,28 @@ public struct KNNResult: Codable, Equatable, Sendable {
     public var isPartial: Bool { catalogItems < storeItems }
 }
 
+/// knn by `images` or `vectors`: one answer per query, in the request's order, all under one version.
+public struct KNNBatchResult: Codable, Equatable, Sendable {
+    public struct Answer: Codable, Equatable, Sendable {
+        /// Nearest first.
+        public var neighbours: [Neighbour]
+        public init(neighbours: [Neighbour]) { self.neighbours = neighbours }
+    }
+    public var version: Int
+    /// True when every answer scored all matching items.
+    public var exact: Bool
+    public var results: [Answer]
+    public var catalogItems: Int
+    public var storeItems: Int
+    public init(version: Int, exact: Bool, results: [Answer], catalogItems: Int, storeItems: Int) {
+        self.version = version
+        self.exact = exact
+        self.results = results
+        self.catalogItems = catalogItems
+        self.storeItems = storeItems
+    }
+}
+
 public struct ItemInfo: Codable, Equatable, Sendable {
     public var id: UInt64
     public var source: String

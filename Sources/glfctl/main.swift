@@ -167,7 +167,7 @@ struct Embed: ParsableCommand {
 }
 
 struct KNN: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "knn", abstract: "Nearest stored items of an image, a stored item, or a vector.")
+    static let configuration = CommandConfiguration(commandName: "knn", abstract: "Nearest stored items of images (several in one request) or of a stored item.")
     @OptionGroup var connection: Connection
     @Option(help: "Neighbours to return.") var k = 10
     @Option(help: "A stored item's id instead of an image.") var item: UInt64?
@@ -177,27 +177,45 @@ struct KNN: ParsableCommand {
     @Option(help: "Only items ingested before this time (as --after).") var before: String?
     @Flag(help: "Exact search over every item (else the approximate index).") var exact = false
     @Flag(help: "Print JSON.") var json = false
-    @Argument(help: "An image file (unless --item).") var file: String?
+    @Argument(help: "Image files (unless --item): several are asked in one request.") var files: [String] = []
 
     func run() throws {
         let target: KNNQuery.Target
         if let item { target = .item(item) }
-        else if let file { target = .image(try readImage(file)) }
-        else { throw ValidationError("give an image file or --item ID") }
+        else if files.count == 1 { target = .image(try readImage(files[0])) }
+        else if !files.isEmpty { target = .images(try files.map(readImage)) }
+        else { throw ValidationError("give image files or --item ID") }
         let client = try connection.client()
         let query = KNNQuery(target, k: k, source: source, exact: exact,
                              ingestedAfter: try after.map(secondsSinceEpoch), ingestedBefore: try before.map(secondsSinceEpoch))
-        let result = try client.call(.knn(query)).result(as: KNNResult.self)
-        if json { return printJSON(result) }
-        let infos = try client.call(.get(ids: result.neighbours.map(\.id), pixels: false)).result(as: GetResult.self).items
-        print("version \(result.version), \(result.exact ? "exact" : "approximate") search")
-        if result.isPartial {
-            print("partial: searched \(result.catalogItems) of \(result.storeItems) stored items (the rest is being embedded)")
+        let reply = try client.call(.knn(query))
+        let answers: [(name: String?, neighbours: [Protocol.Neighbour])]
+        let (version, exactly, partial): (Int, Bool, (Int, Int)?)
+        if target.isBatch {
+            let result = try reply.result(as: KNNBatchResult.self)
+            if json { return printJSON(result) }
+            answers = zip(files, result.results).map { ($0, $1.neighbours) }
+            (version, exactly) = (result.version, result.exact)
+            partial = result.catalogItems < result.storeItems ? (result.catalogItems, result.storeItems) : nil
+        } else {
+            let result = try reply.result(as: KNNResult.self)
+            if json { return printJSON(result) }
+            answers = [(nil, result.neighbours)]
+            (version, exactly) = (result.version, result.exact)
+            partial = result.isPartial ? (result.catalogItems, result.storeItems) : nil
         }
-        print("rank  id            score    source        meta")
-        for (rank, (neighbour, info)) in zip(result.neighbours, infos).enumerated() {
-            print(String(format: "%4d  %-12llu  %7.4f  %-12@  %@", rank + 1, neighbour.id, neighbour.score,
-                         (info?.source ?? "-") as NSString, (info?.meta ?? "") as NSString))
+        print("version \(version), \(exactly ? "exact" : "approximate") search")
+        if let (searched, stored) = partial {
+            print("partial: searched \(searched) of \(stored) stored items (the rest is being embedded)")
+        }
+        for (name, neighbours) in answers {
+            if let name { print("\n\(name)") }
+            let infos = try client.call(.get(ids: neighbours.map(\.id), pixels: false)).result(as: GetResult.self).items
+            print("rank  id            score    source        meta")
+            for (rank, (neighbour, info)) in zip(neighbours, infos).enumerated() {
+                print(String(format: "%4d  %-12llu  %7.4f  %-12@  %@", rank + 1, neighbour.id, neighbour.score,
+                             (info?.source ?? "-") as NSString, (info?.meta ?? "") as NSString))
+            }
         }
     }
 }

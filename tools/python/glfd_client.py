@@ -108,14 +108,21 @@ class Client:
         return _vector(frames[0], result["dim"]), result["version"]
 
     def knn(self, image=None, item=None, vector=None, k=10, source=None, exact=False,
-            ingested_after=None, ingested_before=None):
+            ingested_after=None, ingested_before=None, images=None, vectors=None):
         """ingested_after / ingested_before: seconds since the epoch (get's ingested_at), exclusive."""
         header = {"cmd": "knn", "k": k, "exact": exact}
         for key, value in (("source", source), ("ingested_after", ingested_after), ("ingested_before", ingested_before)):
             if value is not None:
                 header[key] = value
         payloads = []
-        if image is not None:
+        if images is not None:
+            # Several queries: result["results"][i]["neighbours"] answers images[i].
+            header.update(by="images", images=[{} for _ in images])
+            payloads = list(images)
+        elif vectors is not None:
+            header.update(by="vectors", dim=len(vectors[0]), count=len(vectors))
+            payloads = [b"".join(_vector_frame(v) for v in vectors)]
+        elif image is not None:
             header["by"] = "image"
             payloads = [image]
         elif item is not None:
