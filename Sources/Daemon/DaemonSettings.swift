@@ -22,6 +22,10 @@ public struct DaemonSettings: Sendable {
     public init(stateDirectory: URL) {
         self.stateDirectory = stateDirectory
         store = StoreConfiguration(directory: stateDirectory.appendingPathComponent(Self.storeFolder).path)
+        // Reservoir, from the stream comparison (README, "Learning from streams"): on a camera-like
+        // and a class-incremental CIFAR-10 stream it kept every class and lost at most 0.4 points
+        // to the best policy of each, where fifo lost 4 on both and minred 2.4 on the camera.
+        store.replay.policy = .reservoir
         modelsDirectory = stateDirectory.appendingPathComponent(Self.modelsFolder)
     }
 

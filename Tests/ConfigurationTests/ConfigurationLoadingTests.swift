@@ -60,7 +60,7 @@ func loadError(file: String? = nil, environment: [String: String] = [:], overrid
         #expect(configuration.store.durability == .sync)
         #expect(configuration.store.maxItems == 0 && configuration.store.maxBytes == 0)
         #expect(configuration.store.initialMapMiB == 64 && configuration.store.maxMapMiB == 65536)
-        #expect(configuration.store.replayPolicy == .fifo && configuration.store.replayCapacity == 65536)
+        #expect(configuration.store.replayPolicy == .reservoir && configuration.store.replayCapacity == 65536)
         #expect(configuration.store.canonicalSide == 32 && configuration.store.channels == 3)
         #expect(configuration.training.enabled && configuration.training.method == .simclr && configuration.training.adc)
         #expect(configuration.training.adcDCMWeight == 0 && configuration.training.adcLPMWeight == 1)
