@@ -32,9 +32,10 @@ public struct DaemonSettings: Sendable {
     /// Where the store and the published versions live by default, inside the state directory.
     public static let storeFolder = "store"
     public static let modelsFolder = "models"
+    public static let catalogFolder = "catalog"
 
     public var modelsDirectory: URL
     var snapshotDirectory: URL { stateDirectory.appendingPathComponent("training") }
     /// Each kept version's catalog embeddings (`<version>.index`), so a restart need not re-embed.
-    var catalogDirectory: URL { stateDirectory.appendingPathComponent("catalog") }
+    var catalogDirectory: URL { stateDirectory.appendingPathComponent(Self.catalogFolder) }
 }

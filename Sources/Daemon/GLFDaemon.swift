@@ -38,7 +38,7 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
         didSet { catalogs.metrics = metrics }
     }
     /// The version embed answers under, and the catalog knn and export answer from.
-    private let catalogs: CatalogService
+    let catalogs: CatalogService
     private let announcements: AnnouncementBoard
     private let logger = Logger(label: "glfd")
     private let started = Date()
@@ -46,6 +46,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
     private let ingestQueue = DispatchQueue(label: "glfd.ingest", qos: .utility, attributes: .concurrent)
     /// `get`: reads of up to 10,000 items (and their pixels) off the request loop, one at a time.
     private let lookupQueue = DispatchQueue(label: "glfd.lookup", qos: .userInitiated)
+    /// `snapshot`: one at a time, off the request loop (the store copy reads the whole store).
+    private let snapshotQueue = DispatchQueue(label: "glfd.snapshot", qos: .utility)
     private let lock = NSLock()
     /// Under `lock`.
     private var shuttingDown = false
@@ -250,6 +252,13 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             }
         case .duplicates(let query):
             catalogs.duplicates(query, id: id, respond: respond)
+        case .snapshot(let dir):
+            snapshotQueue.async { [self] in
+                switch snapshot(to: dir) {
+                case .success(let result): respond(.success(id: id, result))
+                case .failure(let error): respond(.failure(id: id, error))
+                }
+            }
         }
     }
 

@@ -136,6 +136,15 @@ public final class LMDBEnvironment: @unchecked Sendable {
         try check(mdb_env_set_mapsize(handle, bytes), "mdb_env_set_mapsize(\(bytes))")
     }
 
+    /// Writes a consistent copy of the environment (one read transaction's view, while writers go
+    /// on) to `directory`, which must exist and hold no data.mdb; `compact` leaves out free pages
+    /// (MDB_CP_COMPACT), so the copy is as small as the data.
+    public func copy(to directory: String, compact: Bool = true) throws(LMDBError) {
+        pthread_rwlock_rdlock(gate)
+        defer { pthread_rwlock_unlock(gate) }
+        try check(mdb_env_copy2(handle, directory, compact ? UInt32(MDB_CP_COMPACT) : 0), "mdb_env_copy2(\(directory))")
+    }
+
     /// Flushes committed data to disk; what `.syncOnDemand` calls periodically.
     public func sync() throws(LMDBError) {
         try check(mdb_env_sync(handle, 1), "mdb_env_sync")

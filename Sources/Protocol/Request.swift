@@ -140,6 +140,8 @@ public enum Command: Equatable, Sendable {
     case modelFile(version: Int, name: String, offset: Int)
     /// Near-duplicate groups among the stored items under the served version (issue 17).
     case duplicates(DuplicatesQuery)
+    /// A consistent copy of the daemon's state written to `dir` on the daemon's machine (issue 17).
+    case snapshot(dir: String)
 
     public var name: String {
         switch self {
@@ -155,6 +157,7 @@ public enum Command: Equatable, Sendable {
         case .modelFiles: "model_files"
         case .modelFile: "model_file"
         case .duplicates: "duplicates"
+        case .snapshot: "snapshot"
         }
     }
 }
@@ -215,6 +218,7 @@ struct RequestHeader: Codable {
     var ingestedAfter: Double?
     var ingestedBefore: Double?
     var count: Int?
+    var dir: String?
 }
 
 extension Request {
@@ -271,6 +275,8 @@ extension Request {
             header.within = query.within
             header.source = query.source
             header.maxGroups = query.maxGroups
+        case .snapshot(let dir):
+            header.dir = dir
         case .status, .model, .lastAnnouncement:
             break
         }
@@ -424,6 +430,10 @@ extension Request {
                 throw ProtocolError(.tooLarge, "limit \(limit); at most \(limits.maxIDsPerRequest) per page")
             }
             return .export(after: header.after ?? 0, limit: limit)
+        case "snapshot":
+            try expectPayloads(0)
+            guard let dir = header.dir, !dir.isEmpty else { throw ProtocolError(.badHeader, "snapshot needs \"dir\": an absolute path on the daemon's machine") }
+            return .snapshot(dir: dir)
         case "duplicates":
             try expectPayloads(0)
             let within = header.within ?? DuplicatesQuery.defaultWithin

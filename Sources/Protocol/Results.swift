@@ -628,3 +628,24 @@ public struct DuplicatesResult: Codable, Equatable, Sendable {
         self.groups = groups
     }
 }
+
+/// `snapshot`: what was written.
+public struct SnapshotResult: Codable, Equatable, Sendable {
+    /// The snapshot's directory (absolute).
+    public var dir: String
+    /// The model version copied (the one served when the snapshot began), and its step.
+    public var version: Int
+    public var step: Int
+    /// Items in the store copy, and bytes of every file written.
+    public var items: Int
+    public var bytes: Int
+    public var seconds: Double
+    public init(dir: String, version: Int, step: Int, items: Int, bytes: Int, seconds: Double) {
+        self.dir = dir
+        self.version = version
+        self.step = step
+        self.items = items
+        self.bytes = bytes
+        self.seconds = seconds
+    }
+}

@@ -199,6 +199,29 @@ public final class ImageStore: @unchecked Sendable {
         }
     }
 
+    /// Items in a store snapshot's directory (opened for the count, then closed).
+    public static func countItems(inSnapshot directory: URL) throws(StoreError) -> Int {
+        do {
+            let environment = try LMDBEnvironment(directory: directory.path)
+            let items = try environment.database("items")
+            return try environment.read { txn in try txn.count(items) }
+        } catch let error as LMDBError {
+            throw .lmdb(error)
+        } catch {
+            throw .configurationMismatch("could not read the snapshot's store: \(error)")
+        }
+    }
+
+    /// A consistent, compacted copy of the store (every item committed when it starts, and the
+    /// replay set and counters of that moment) in `directory` (existing, empty); ingest goes on.
+    public func snapshot(to directory: URL) throws(StoreError) {
+        do {
+            try environment.copy(to: directory.path)
+        } catch {
+            throw .lmdb(error)
+        }
+    }
+
     /// The ids of the items ingested after `after` and before `before` (seconds since the epoch,
     /// both exclusive; nil: unbounded), as a range of ids from the first of them: ids in it that
     /// are not stored (deleted) are simply absent. Nil when no stored item is in the range. Ingest times

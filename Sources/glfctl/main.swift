@@ -11,7 +11,7 @@ struct GLFCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glfctl",
         abstract: "Control and query a running glfd (protocol/PROTOCOL.md).",
-        subcommands: [Ingest.self, Embed.self, KNN.self, Dedup.self, Status.self, Watch.self, Export.self, Keygen.self])
+        subcommands: [Ingest.self, Embed.self, KNN.self, Dedup.self, Status.self, Watch.self, Export.self, Snapshot.self, Keygen.self])
 }
 
 struct Connection: ParsableArguments {
@@ -398,6 +398,23 @@ struct Export: ParsableCommand {
         try writeNpy(descr: "<f4", shape: [ids.count, dim], bytes: vectors.withUnsafeBytes { Array($0) }, to: out + "/embeddings.npy")
         try writeNpy(descr: "<u8", shape: [ids.count], bytes: ids.map(\.littleEndian).withUnsafeBytes { Array($0) }, to: out + "/ids.npy")
         FileHandle.standardError.write(Data("\(ids.count) embeddings of version \(version ?? 0), dim \(dim), in \(out)\n".utf8))
+    }
+}
+
+struct Snapshot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Have glfd write a consistent copy of its state (store, served model version, catalog) to DIR on its machine; glfd --restore DIR starts from it.")
+    @OptionGroup var connection: Connection
+    @Flag(help: "Print JSON.") var json = false
+    @Argument(help: "A directory on glfd's machine, new or empty (relative paths are made absolute here).") var dir: String
+
+    func run() throws {
+        // The copy reads the whole store: give it time.
+        let client = try GLFDClient(endpoint: connection.endpoint, timeoutMilliseconds: 3_600_000, curve: try connection.curve)
+        let result = try client.result(.snapshot(dir: URL(fileURLWithPath: dir).path), as: SnapshotResult.self)
+        if json { return printJSON(result) }
+        print(String(format: "%@: %d items, model version %d (step %d), %.1f MiB in %.1f s", result.dir, result.items, result.version,
+                     result.step, Double(result.bytes) / 1_048_576, result.seconds))
     }
 }
 

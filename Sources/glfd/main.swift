@@ -28,6 +28,9 @@ struct GLFD: ParsableCommand {
     @Flag(name: .customLong("print-config"), help: "Print the effective configuration, with where each value came from, and exit.")
     var printConfig = false
 
+    @Option(name: .customLong("restore"), help: "Start from a snapshot (glfctl snapshot DIR): copied into the state directory, which must hold no store and no model versions yet.")
+    var restore: String?
+
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
         let configuration: GLFDConfiguration
@@ -57,7 +60,16 @@ struct GLFD: ParsableCommand {
         let metrics = GLFDMetrics()
         Observability.bootstrapMetrics(metrics.registry)
         let notifier = SystemdNotifier()
-        let daemon = try GLFDaemon(settings: try DaemonSettings(configuration))
+        let settings = try DaemonSettings(configuration)
+        if let restore {
+            do {
+                try GLFDaemon.restore(from: URL(fileURLWithPath: restore), into: settings)
+            } catch {
+                throw ValidationError("--restore \(restore): \(error)")
+            }
+            log("glfd: restored the snapshot \(restore) into \(configuration.paths.stateDirectory)")
+        }
+        let daemon = try GLFDaemon(settings: settings)
         daemon.notifier = notifier
         daemon.metrics = metrics
         let (requests, announcements) = daemon.server.boundEndpoints
