@@ -65,6 +65,10 @@ let package = Package(
         // The command-line tools' progress line: drawn on a terminal, silent otherwise.
         .target(name: "TerminalProgress"),
 
+        // glfctl's pictures (knn montages, catalog maps, training curves): a canvas with a bitmap
+        // font of its own, written as PNG through Imaging.
+        .target(name: "Pictures", dependencies: ["Imaging"]),
+
         // The daemon's configuration: a TOML subset, GLFD_ environment variables, --set overrides,
         // a key table whose defaults are the daemon's parts' own, and the way from it to them.
         .target(name: "Configuration", dependencies: ["Daemon", "GLF", "GLFDClient", "Neural", "Store", "Index", "Protocol"]),
@@ -116,7 +120,7 @@ let package = Package(
         // The command-line client of a running glfd.
         .executableTarget(
             name: "glfctl",
-            dependencies: ["GLFDClient", "Protocol", "ZeroMQ", "TerminalProgress",
+            dependencies: ["GLFDClient", "Protocol", "ZeroMQ", "TerminalProgress", "Pictures", "Imaging",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // What the tests share: the finite-difference check, and a daemon's fixtures (real CIFAR-10
@@ -135,6 +139,7 @@ let package = Package(
         .testTarget(name: "NATSTests", dependencies: ["NATS", "GLFDTesting"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
         .testTarget(name: "TerminalProgressTests", dependencies: ["TerminalProgress"]),
+        .testTarget(name: "PicturesTests", dependencies: ["Pictures", "Imaging", "GLFDTesting"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Daemon", "GLF", "Store"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "GLFDClient", "GLFDTesting", "Store", "GLF", "Neural", "Imaging", "Datasets",
                                                         "Configuration", "NATS"]),

@@ -3,6 +3,8 @@
 import ArgumentParser
 import Foundation
 import GLFDClient
+import Imaging
+import Pictures
 import Protocol
 import TerminalProgress
 import ZeroMQ
@@ -177,6 +179,8 @@ struct KNN: ParsableCommand {
     @Option(help: "Only items ingested before this time (as --after).") var before: String?
     @Flag(help: "Exact search over every item (else the approximate index).") var exact = false
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Also write a PNG: the query and its neighbours, with scores and sources (the first query's, with several).")
+    var montage: String?
     @Argument(help: "Image files (unless --item): several are asked in one request.") var files: [String] = []
 
     func run() throws {
@@ -208,6 +212,9 @@ struct KNN: ParsableCommand {
         if let (searched, stored) = partial {
             print("partial: searched \(searched) of \(stored) stored items (the rest is being embedded)")
         }
+        if let montage, let first = answers.first {
+            try writeMontage(first.neighbours, client: client, to: montage)
+        }
         for (name, neighbours) in answers {
             if let name { print("\n\(name)") }
             let infos = try client.call(.get(ids: neighbours.map(\.id), pixels: false)).result(as: GetResult.self).items
@@ -218,6 +225,51 @@ struct KNN: ParsableCommand {
             }
         }
     }
+}
+
+extension KNN {
+    /// The query (the image file, or the stored item) and its neighbours' stored images as one PNG.
+    func writeMontage(_ neighbours: [Protocol.Neighbour], client: GLFDClient, to path: String) throws {
+        let ids = (item.map { [$0] } ?? []) + neighbours.map(\.id)
+        let (infos, frames) = try fetchPixels(ids, client: client)
+        var tiles: [MontageTile] = []
+        if item == nil, let file = files.first {
+            let query = try ImageDecoder().decode(try readImage(file).bytes, to: .rgb)
+            tiles.append(MontageTile(image: query, caption: ["query", (file as NSString).lastPathComponent]))
+        } else if let info = infos.first {
+            tiles.append(MontageTile(image: frames[0], caption: ["query", "item \(info.id)", info.source]))
+        }
+        let offset = item == nil ? 0 : 1
+        for (rank, neighbour) in neighbours.enumerated() {
+            let info = infos[offset + rank]
+            tiles.append(MontageTile(image: frames[offset + rank],
+                                     caption: ["#\(rank + 1) \(neighbour.id)", String(format: "%.4f", neighbour.score), info.source]))
+        }
+        try Data(try Montage.render(tiles).png()).write(to: URL(fileURLWithPath: path))
+        FileHandle.standardError.write(Data("wrote \(path)\n".utf8))
+    }
+}
+
+/// Stored items' metadata and canonical pixels, in the order of `ids` (get, at most 64 a
+/// request); an item deleted meanwhile gets a grey square and "deleted".
+func fetchPixels(_ ids: [UInt64], client: GLFDClient) throws -> (infos: [ItemInfo], images: [DecodedImage]) {
+    var infos: [ItemInfo] = [], images: [DecodedImage] = []
+    for start in stride(from: 0, to: ids.count, by: 64) {
+        let chunk = Array(ids[start..<min(start + 64, ids.count)])
+        let reply = try client.call(.get(ids: chunk, pixels: true))
+        var frames = reply.payloads.makeIterator()   // one frame per item found, in order
+        for (id, item) in zip(chunk, try reply.result(as: GetResult.self).items) {
+            guard let info = item, let pixels = frames.next() else {
+                infos.append(ItemInfo(id: id, source: "deleted", meta: "", width: 0, height: 0, format: "", ingestedAt: 0,
+                                      storedSide: 1, storedChannels: 1))
+                images.append(DecodedImage(width: 1, height: 1, channels: 1, pixels: [128]))
+                continue
+            }
+            infos.append(info)
+            images.append(DecodedImage(width: info.storedSide, height: info.storedSide, channels: info.storedChannels, pixels: pixels))
+        }
+    }
+    return (infos, images)
 }
 
 /// A time as seconds since the epoch: ISO 8601 with a zone, or the number itself.

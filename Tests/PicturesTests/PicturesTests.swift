@@ -1,0 +1,45 @@
+// The pictures glfctl writes: a montage's tiles are the images given, scaled pixel for pixel; its
+// captions are drawn under them; the PNG decodes to the stated size; lines and text land where
+// asked.
+import GLFDTesting
+import Imaging
+import Pictures
+import Testing
+
+@Suite struct PicturesTests {
+    @Test func aMontagesTilesAreTheImagesScaled() throws {
+        let decoder = ImageDecoder()
+        let images = try cifarFiles(7).map { try decoder.decode($0, to: .rgb) }
+        let tiles = images.enumerated().map { MontageTile(image: $1, caption: ["#\($0)", "0.9876", "camera-1"]) }
+        let canvas = Montage.render(tiles, scale: 3, perRow: 4)
+        for (index, image) in images.enumerated() {
+            let (x, y) = Montage.origin(of: index, side: 96, perRow: 4, captionLines: 3)
+            for (row, column) in [(0, 0), (5, 17), (31, 31), (16, 2)] {
+                let i = (row * 32 + column) * 3
+                let want = Color(image.pixels[i], image.pixels[i + 1], image.pixels[i + 2])
+                for (dy, dx) in [(0, 0), (2, 1), (1, 2)] {
+                    #expect(canvas.pixel(x: x + column * 3 + dx, y: y + row * 3 + dy) == want, "tile \(index) pixel (\(row), \(column))")
+                }
+            }
+            // The caption is drawn under the image: some dark pixels in its first line.
+            let inked = (0..<Canvas.lineHeight).flatMap { dy in (0..<30).map { dx in canvas.pixel(x: x + dx, y: y + 96 + 4 + dy) } }
+            #expect(inked.contains(.black))
+        }
+        // Two rows of four; the PNG decodes to the canvas, pixel for pixel.
+        #expect(canvas.width == 8 + 4 * (96 + 8) && canvas.height == 8 + 2 * (96 + 3 * Canvas.lineHeight + 16))
+        let decoded = try decoder.decode(try canvas.png(), to: .rgb)
+        #expect(decoded.width == canvas.width && decoded.height == canvas.height && decoded.pixels == canvas.pixels)
+    }
+
+    @Test func linesAndTextLandWhereAsked() {
+        var canvas = Canvas(width: 60, height: 30)
+        canvas.line(from: (0, 0), to: (59, 29), .black)
+        #expect(canvas.pixel(x: 0, y: 0) == .black && canvas.pixel(x: 59, y: 29) == .black && canvas.pixel(x: 30, y: 15) == .black)
+        #expect(canvas.pixel(x: 59, y: 0) == .white)
+        var text = Canvas(width: 40, height: 12)
+        text.text("0", x: 0, y: 0)
+        let zero = (0..<11).map { y in (0..<6).map { x in text.pixel(x: x, y: y) == .black ? "#" : "." }.joined() }
+        #expect(zero[2...8] == [".###..", "##.##.", "##.##.", "##.##.", "##.##.", "##.##.", ".###.."], "\(zero)")
+        #expect(Canvas.textWidth("score") == 30)
+    }
+}
