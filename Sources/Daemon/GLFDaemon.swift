@@ -69,7 +69,8 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
                                           maxReplyPayloadBytes: settings.server.limits.maxReplyPayloadBytes, logger: logger)
         self.catalogs = catalogs
         server = try RequestServer(settings: settings.server)
-        let announcements = AnnouncementBoard(server: server, last: versions.latest.map(Announcement.init))
+        let announcements = AnnouncementBoard(server: server, last: versions.latest.map(Announcement.init),
+                                              historyFile: settings.stateDirectory.appendingPathComponent("history.jsonl"))
         self.announcements = announcements
         // A published version is served (embed at once, knn once its catalog is built) and
         // announced once embed answers under it.
@@ -252,6 +253,9 @@ public final class GLFDaemon: RequestHandling, @unchecked Sendable {
             }
         case .duplicates(let query):
             catalogs.duplicates(query, id: id, respond: respond)
+        case .history(let after, let limit):
+            let (found, more) = announcements.history(after: after, limit: limit)
+            respond(.success(id: id, HistoryResult(announcements: found, nextAfter: more ? found.last?.version : nil)))
         case .snapshot(let dir):
             snapshotQueue.async { [self] in
                 switch snapshot(to: dir) {

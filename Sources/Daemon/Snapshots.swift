@@ -8,6 +8,7 @@
 //                                     training state a trainer resumes from
 //   DIR/catalog/<version>.index       its saved catalog embeddings, if any (rows of items newer
 //                                     than the store copy are dropped when it is loaded)
+//   DIR/history.jsonl                 the announcements so far (`history`, glfctl curves)
 //   DIR/snapshot.json                 what was copied (SnapshotResult)
 //
 // `glfd --restore DIR` (GLFDaemon.restore) copies these into an empty state directory before the
@@ -48,6 +49,10 @@ extension GLFDaemon {
                 // Optional: a catalog being rewritten meanwhile is re-embedded after a restore.
                 try? files.copyItem(at: catalog, to: copied.appendingPathComponent(catalogName))
             }
+            let history = settings.stateDirectory.appendingPathComponent("history.jsonl")
+            if files.fileExists(atPath: history.path) {
+                try files.copyItem(at: history, to: root.appendingPathComponent("history.jsonl"))
+            }
             let items = try ImageStore.countItems(inSnapshot: store)
             let bytes = Self.bytes(under: root)
             let result = SnapshotResult(dir: root.path, version: served.version, step: served.step, items: items, bytes: bytes,
@@ -86,6 +91,10 @@ extension GLFDaemon {
         for version in try files.contentsOfDirectory(atPath: snapshot.appendingPathComponent(DaemonSettings.modelsFolder).path) {
             try files.copyItem(at: snapshot.appendingPathComponent(DaemonSettings.modelsFolder).appendingPathComponent(version),
                                to: settings.modelsDirectory.appendingPathComponent(version))
+        }
+        let history = snapshot.appendingPathComponent("history.jsonl")
+        if files.fileExists(atPath: history.path) {
+            try files.copyItem(at: history, to: settings.stateDirectory.appendingPathComponent("history.jsonl"))
         }
         let catalogs = snapshot.appendingPathComponent(DaemonSettings.catalogFolder)
         if let saved = try? files.contentsOfDirectory(atPath: catalogs.path) {

@@ -142,6 +142,9 @@ public enum Command: Equatable, Sendable {
     case duplicates(DuplicatesQuery)
     /// A consistent copy of the daemon's state written to `dir` on the daemon's machine (issue 17).
     case snapshot(dir: String)
+    /// Every announcement since the state directory was made, after version `after`: the
+    /// training's history (issue 17; glfctl curves).
+    case history(after: Int, limit: Int)
 
     public var name: String {
         switch self {
@@ -158,6 +161,7 @@ public enum Command: Equatable, Sendable {
         case .modelFile: "model_file"
         case .duplicates: "duplicates"
         case .snapshot: "snapshot"
+        case .history: "history"
         }
     }
 }
@@ -219,6 +223,7 @@ struct RequestHeader: Codable {
     var ingestedBefore: Double?
     var count: Int?
     var dir: String?
+    var afterVersion: Int?
 }
 
 extension Request {
@@ -277,6 +282,9 @@ extension Request {
             header.maxGroups = query.maxGroups
         case .snapshot(let dir):
             header.dir = dir
+        case .history(let after, let limit):
+            header.afterVersion = after
+            header.limit = limit
         case .status, .model, .lastAnnouncement:
             break
         }
@@ -430,6 +438,12 @@ extension Request {
                 throw ProtocolError(.tooLarge, "limit \(limit); at most \(limits.maxIDsPerRequest) per page")
             }
             return .export(after: header.after ?? 0, limit: limit)
+        case "history":
+            try expectPayloads(0)
+            let limit = header.limit ?? 1000
+            guard limit >= 1, header.afterVersion ?? 0 >= 0 else { throw ProtocolError(.badHeader, "limit must be at least 1 and after_version at least 0") }
+            guard limit <= limits.maxIDsPerRequest else { throw ProtocolError(.tooLarge, "limit \(limit); at most \(limits.maxIDsPerRequest)") }
+            return .history(after: header.afterVersion ?? 0, limit: limit)
         case "snapshot":
             try expectPayloads(0)
             guard let dir = header.dir, !dir.isEmpty else { throw ProtocolError(.badHeader, "snapshot needs \"dir\": an absolute path on the daemon's machine") }

@@ -649,3 +649,14 @@ public struct SnapshotResult: Codable, Equatable, Sendable {
         self.seconds = seconds
     }
 }
+
+/// `history`: the announcements kept since the state directory was made, oldest first.
+public struct HistoryResult: Codable, Equatable, Sendable {
+    public var announcements: [Announcement]
+    /// Pass as `after_version` for the next page; null when this was the last.
+    public var nextAfter: Int?
+    public init(announcements: [Announcement], nextAfter: Int?) {
+        self.announcements = announcements
+        self.nextAfter = nextAfter
+    }
+}

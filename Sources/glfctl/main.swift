@@ -13,7 +13,7 @@ struct GLFCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glfctl",
         abstract: "Control and query a running glfd (protocol/PROTOCOL.md).",
-        subcommands: [Ingest.self, Embed.self, KNN.self, Dedup.self, Status.self, Watch.self, Export.self, Snapshot.self, Keygen.self])
+        subcommands: [Ingest.self, Embed.self, KNN.self, Dedup.self, Status.self, Watch.self, Export.self, Curves.self, Snapshot.self, Keygen.self])
 }
 
 struct Connection: ParsableArguments {
@@ -450,6 +450,41 @@ struct Export: ParsableCommand {
         try writeNpy(descr: "<f4", shape: [ids.count, dim], bytes: vectors.withUnsafeBytes { Array($0) }, to: out + "/embeddings.npy")
         try writeNpy(descr: "<u8", shape: [ids.count], bytes: ids.map(\.littleEndian).withUnsafeBytes { Array($0) }, to: out + "/ids.npy")
         FileHandle.standardError.write(Data("\(ids.count) embeddings of version \(version ?? 0), dim \(dim), in \(out)\n".utf8))
+    }
+}
+
+struct Curves: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Draw the training's history (every published version: loss terms, collapse monitor, ADC gradient shares, images/s) against steps, as a PNG.")
+    @OptionGroup var connection: Connection
+    @Option(help: "The PNG to write.") var out: String
+    @Flag(help: "Print the history as JSON lines instead.") var json = false
+
+    func run() throws {
+        let client = try connection.client()
+        var history: [Announcement] = [], after = 0
+        while true {
+            let page = try client.result(.history(after: after, limit: 1000), as: HistoryResult.self)
+            history += page.announcements
+            guard let next = page.nextAfter else { break }
+            after = next
+        }
+        if json { return history.forEach(printJSONLine) }
+        guard !history.isEmpty else { throw ClientError("glfd has announced no version yet") }
+        func series(_ prefix: String, strip: Bool = true) -> [Series] {
+            let names = Set(history.flatMap { $0.metrics.keys.filter { $0.hasPrefix(prefix) } }).sorted()
+            return names.map { name in
+                Series(name: strip ? String(name.dropFirst(prefix.count)) : name,
+                       points: history.compactMap { a in a.metrics[name].map { (Double(a.step), $0) } })
+            }
+        }
+        let panels = [Panel(title: "loss terms (unweighted)", series: series("loss.")),
+                      Panel(title: "collapse monitor (std of the normalised projections)", series: series("collapse", strip: false)),
+                      Panel(title: "ADC gradient share (of the method's)", series: series("gradient_share.")),
+                      Panel(title: "training images/s", series: series("images_per_second", strip: false))]
+            .filter { !$0.series.isEmpty }
+        try Data(try LineChart.render(panels).png()).write(to: URL(fileURLWithPath: out))
+        print("wrote \(out): \(history.count) versions, steps \(history.first!.step)–\(history.last!.step)")
     }
 }
 

@@ -43,3 +43,24 @@ import Testing
         #expect(Canvas.textWidth("score") == 30)
     }
 }
+
+@Suite struct LineChartTests {
+    /// Each point of a series is drawn in its colour where `position` puts it; the PNG has the
+    /// stated size (900 × 200 a panel).
+    @Test func pointsLandWhereTheScalesPutThem() throws {
+        let loss = Series(name: "simclr", points: [(0, 5.5), (100, 4.0), (200, 3.2), (300, 3.0)])
+        let other = Series(name: "adc.lpm", points: [(0, 1.0), (300, 2.0)])
+        let panels = [Panel(title: "loss", series: [loss, other]), Panel(title: "images/s", series: [Series(name: "ips", points: [(0, 300), (300, 310)])])]
+        let canvas = LineChart.render(panels)
+        #expect(canvas.width == 900 && canvas.height == 400)
+        let plot = LineChart.plotArea(of: 0, width: 900, panelHeight: 200)
+        let yRange = LineChart.yRange(of: panels[0])
+        #expect(yRange == 1.0...5.5)
+        for (point, color) in loss.points.map({ ($0, Color.palette[0]) }) + other.points.map({ ($0, Color.palette[1]) }) {
+            let at = LineChart.position(x: point.x, y: point.y, xRange: 0...300, yRange: yRange, plot: plot)
+            #expect(canvas.pixel(x: at.x, y: at.y) == color, "\(point) at \(at)")
+        }
+        let decoded = try ImageDecoder().decode(try canvas.png(), to: .rgb)
+        #expect(decoded.width == 900 && decoded.height == 400)
+    }
+}

@@ -27,6 +27,7 @@ let everyRequest: [Request] = [
     Request(id: .number(17), .knn(KNNQuery(.vectors([[1, 2, 3], [4, 5, 6]]), k: 3))),
     Request(id: .number(18), .knn(KNNQuery(.images([ImagePayload(jpegLike), ImagePayload(jpegLike)]), k: 3, exact: true))),
     Request(id: .number(19), .snapshot(dir: "/var/backups/glfd/one")),
+    Request(id: .number(20), .history(after: 12, limit: 50)),
     Request(id: .number(14), .duplicates(DuplicatesQuery(within: 0.25, source: "cam", maxGroups: 50))),
     Request(id: .number(15), .duplicates(DuplicatesQuery())),
 ]
