@@ -13,7 +13,7 @@ struct GLFCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glfctl",
         abstract: "Control and query a running glfd (protocol/PROTOCOL.md).",
-        subcommands: [Ingest.self, Embed.self, KNN.self, Dedup.self, Status.self, Watch.self, Export.self, Curves.self, Snapshot.self, Keygen.self])
+        subcommands: [Ingest.self, Embed.self, KNN.self, Dedup.self, Status.self, Watch.self, Export.self, Map.self, Curves.self, Snapshot.self, Keygen.self])
 }
 
 struct Connection: ParsableArguments {
@@ -294,6 +294,8 @@ struct Dedup: ParsableCommand {
     @Option(help: "Only items of this source tag.") var source: String?
     @Option(name: .customLong("max-groups"), help: "Groups to list, largest first.") var maxGroups = DuplicatesQuery.defaultMaxGroups
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Also write a contact sheet per group (its images, ids and sources) as DIR/group-0001.png, ...")
+    var png: String?
 
     func run() throws {
         let client = try connection.client()
@@ -306,6 +308,16 @@ struct Dedup: ParsableCommand {
         if result.groups.count < result.groupsFound { print("listing the \(result.groups.count) largest") }
         for group in result.groups {
             print(String(format: "%5d  weakest %.4f  ", group.ids.count, group.weakestLink) + group.ids.map(String.init).joined(separator: " "))
+        }
+        if let png {
+            try FileManager.default.createDirectory(atPath: png, withIntermediateDirectories: true)
+            for (number, group) in result.groups.enumerated() {
+                let (infos, images) = try fetchPixels(Array(group.ids.prefix(60)), client: client)
+                let tiles = zip(infos, images).map { MontageTile(image: $1, caption: ["\($0.id)", $0.source]) }
+                let path = (png as NSString).appendingPathComponent(String(format: "group-%04d.png", number + 1))
+                try Data(try Montage.render(tiles, scale: 3, perRow: 8).png()).write(to: URL(fileURLWithPath: path))
+            }
+            print("wrote \(result.groups.count) contact sheets to \(png)")
         }
     }
 }
@@ -450,6 +462,63 @@ struct Export: ParsableCommand {
         try writeNpy(descr: "<f4", shape: [ids.count, dim], bytes: vectors.withUnsafeBytes { Array($0) }, to: out + "/embeddings.npy")
         try writeNpy(descr: "<u8", shape: [ids.count], bytes: ids.map(\.littleEndian).withUnsafeBytes { Array($0) }, to: out + "/ids.npy")
         FileHandle.standardError.write(Data("\(ids.count) embeddings of version \(version ?? 0), dim \(dim), in \(out)\n".utf8))
+    }
+}
+
+struct Map: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Draw a 2-D map of the catalog (a sample of it) under the served version: its embeddings on their two principal components, as points coloured by source (or by --labels), or as thumbnails.")
+    @OptionGroup var connection: Connection
+    @Option(help: "The PNG to write.") var out: String
+    @Option(help: "Items in the map, spread evenly over the ids.") var sample = 2000
+    @Option(help: "A file of \"<id> <label>\" lines: colour by these labels instead of the sources.") var labels: String?
+    @Flag(help: "Draw each item's stored image (shrunk to 24 pixels) instead of a dot.") var thumbnails = false
+
+    func run() throws {
+        guard sample >= 2 else { throw ValidationError("--sample must be at least 2") }
+        let client = try connection.client()
+        // Pages of 64 from evenly spaced starting ids: a sample of a catalog of any size, one version.
+        let newest = UInt64(try client.result(.status, as: StatusResult.self).store.ingested)
+        let pages = max(1, sample / 64)
+        var ids: [UInt64] = [], vectors: [Float] = [], version: Int?, dim = 0
+        for page in 0..<pages {
+            let after = newest * UInt64(page) / UInt64(pages)
+            guard after >= (ids.last ?? 0) else { continue }
+            let reply = try client.call(.export(after: max(after, ids.last ?? 0), limit: 64))
+            let result = try reply.result(as: ExportResult.self)
+            if let version, version != result.version { throw ClientError("a new version was published while the map was read; run it again") }
+            version = result.version
+            dim = result.dim
+            ids += result.ids
+            vectors += VectorFrame.decode(reply.payloads.first ?? [], dimension: result.ids.count * result.dim) ?? []
+        }
+        guard ids.count >= 2 else { throw ClientError("the catalog holds \(ids.count) items: nothing to map") }
+        let projected = PrincipalComponents.project(vectors, dimension: dim)
+        var groupOf: [UInt64: String] = [:]
+        if let labels {
+            for line in try String(contentsOfFile: labels, encoding: .utf8).split(whereSeparator: \.isNewline) {
+                let parts = line.split(maxSplits: 1, whereSeparator: \.isWhitespace)
+                if parts.count == 2, let id = UInt64(parts[0]) { groupOf[id] = String(parts[1]) }
+            }
+        }
+        var images: [DecodedImage]? = nil
+        if thumbnails || labels == nil {
+            let (infos, pictures) = thumbnails ? try fetchPixels(ids, client: client)
+                : (try stride(from: 0, to: ids.count, by: 10_000).flatMap { start in
+                    try client.result(.get(ids: Array(ids[start..<min(start + 10_000, ids.count)]), pixels: false), as: GetResult.self).items
+                        .map { $0 ?? ItemInfo(id: 0, source: "deleted", meta: "", width: 0, height: 0, format: "", ingestedAt: 0, storedSide: 0, storedChannels: 0) }
+                }, [])
+            if labels == nil { for (id, info) in zip(ids, infos) { groupOf[id] = info.source } }
+            if thumbnails { images = pictures.map { $0.resized(side: 24) } }
+        }
+        let legend = Array(Set(ids.map { groupOf[$0] ?? "-" })).sorted()
+        let index = Dictionary(uniqueKeysWithValues: legend.enumerated().map { ($1, $0) })
+        let points = ids.indices.map { i in
+            MapPoint(x: projected[i][0], y: projected[i][1], group: index[groupOf[ids[i]] ?? "-"]!, thumbnail: images?[i])
+        }
+        let title = "catalog of version \(version ?? 0): \(ids.count) items on their two principal components"
+        try Data(try CatalogMap.render(points, legend: legend, title: title).png()).write(to: URL(fileURLWithPath: out))
+        print("wrote \(out): \(ids.count) items, \(legend.count) \(labels == nil ? "sources" : "labels")")
     }
 }
 

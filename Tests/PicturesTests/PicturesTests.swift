@@ -64,3 +64,33 @@ import Testing
         #expect(decoded.width == 900 && decoded.height == 400)
     }
 }
+
+@Suite struct CatalogMapTests {
+    /// Points spread along one direction of 8-D space, with a little noise across it: the first
+    /// principal component orders them as that direction does, the second is small.
+    @Test func principalComponentsFindTheSpread() {
+        let direction: [Float] = [1, 2, 2, 0, 0, 0, 0, 4].map { $0 / 5 }
+        var vectors: [Float] = []
+        for i in 0..<100 {
+            let t = Float(i) / 10
+            vectors += direction.enumerated().map { j, d in d * t + 0.01 * Float((i * 7 + j * 3) % 5 - 2) }
+        }
+        let projected = PrincipalComponents.project(vectors, dimension: 8)
+        let first = projected.map { $0[0] }, second = projected.map { $0[1] }
+        let increasing = zip(first, first.dropFirst()).allSatisfy { $0 < $1 }, decreasing = zip(first, first.dropFirst()).allSatisfy { $0 > $1 }
+        #expect(increasing || decreasing, "\(first.prefix(5))")
+        #expect(abs(first.last! - first.first!) > 9 && second.allSatisfy { abs($0) < 0.1 })
+    }
+
+    @Test func pointsAreDrawnInTheirGroupsColours() throws {
+        let points = (0..<30).map { MapPoint(x: Double($0), y: Double($0 % 7), group: $0 % 3) }
+        let canvas = CatalogMap.render(points, legend: ["a", "b", "c"], title: "test", side: 400)
+        #expect(canvas.width == 400 + 2 * CatalogMap.margin + CatalogMap.legendWidth && canvas.height == 400 + 2 * CatalogMap.margin)
+        for point in points.suffix(5) {
+            let (x, y) = CatalogMap.position(point, in: points, side: 400)
+            #expect(canvas.pixel(x: x, y: y) == Color.palette[point.group], "\(point.x), \(point.y)")
+        }
+        let decoded = try ImageDecoder().decode(try canvas.png(), to: .rgb)
+        #expect(decoded.width == canvas.width && decoded.height == canvas.height)
+    }
+}
