@@ -126,5 +126,27 @@ struct BenchKNN: ParsableCommand {
                          width, Double(queries) / seconds, k,
                          recallByScore(answers.map { $0.map(\.score) }, exact: truth.map { $0.map(\.score) }, k: k)))
         }
+
+        // Filters (knn's time windows are id ranges): the share of the items a window keeps,
+        // recall against exact filtered search, and how often the index fell back to scoring the
+        // matching items (under HNSWIndex.exactFilterShare of them, or fewer than the width).
+        let sorted = exact.ids.sorted()
+        for share in [0.5, 0.2, 0.1, 0.05, 0.02, 0.01] {
+            let kept = max(1, Int(Double(count) * share))
+            let range = sorted[(count - kept) / 2]...sorted[(count - kept) / 2 + kept - 1]
+            let filteredTruth = queryRows.map { exact.search($0, k: k, ids: range) }
+            var answers: [[Neighbour]] = [], exactly = 0
+            let seconds = timed {
+                answers = queryRows.map { query in
+                    let (found, wasExact) = hnsw.searchReportingExact(query, k: k, ids: range)
+                    if wasExact { exactly += 1 }
+                    return found
+                }
+            }
+            print(String(format: "  hnsw, id range of %4.1f%% %7.0f queries/s   recall@%d %.4f   answered exactly %3d%%  (ef %d)",
+                         share * 100, Double(queries) / seconds, k,
+                         recallByScore(answers.map { $0.map(\.score) }, exact: filteredTruth.map { $0.map(\.score) }, k: k),
+                         exactly * 100 / queries, hnsw.parameters.efSearch))
+        }
     }
 }
