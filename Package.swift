@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(name: "TerminalProgressTests", dependencies: ["TerminalProgress"]),
         .testTarget(name: "PicturesTests", dependencies: ["Pictures", "Imaging", "GLFDTesting"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Daemon", "GLF", "Store"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "GLFDClient", "GLFDTesting", "Store", "GLF", "Neural", "Imaging", "Datasets",
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "GLFDClient", "GLFDTesting", "Store", "GLF", "Neural", "Imaging", "Datasets", "Pictures",
                                                         "Configuration", "NATS"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "LMDB", "Imaging", "Neural"]),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Neural"]),
