@@ -94,3 +94,37 @@ import Testing
         #expect(decoded.width == canvas.width && decoded.height == canvas.height)
     }
 }
+
+@Suite struct TSNETests {
+    /// Four clusters on four orthogonal axes of 12-D, 25 points each with noise: t-SNE keeps them
+    /// apart (every point nearer its own cluster's mean than another's), spreads the layout it
+    /// starts from (the principal components at a hundredth of their scale), and is deterministic.
+    @Test func clustersStayApart() {
+        var state: UInt64 = 12345
+        func noise() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Double(state >> 11) / Double(1 << 53)) - 0.5
+        }
+        var vectors: [Float] = []
+        for i in 0..<100 {
+            for j in 0..<12 { vectors.append((j == (i / 25) * 3 ? 5 : 0) + 0.6 * noise()) }
+        }
+        let y = TSNE.embed(vectors, dimension: 12, perplexity: 10, iterations: 500)
+        func mean(_ cluster: Int, _ axis: Int) -> Double {
+            var sum = 0.0
+            for i in cluster * 25..<(cluster + 1) * 25 { sum += y[i][axis] }
+            return sum / 25
+        }
+        let means: [[Double]] = (0..<4).map { c in [mean(c, 0), mean(c, 1)] }
+        func distance(_ a: [Double], _ b: [Double]) -> Double {
+            let dx = a[0] - b[0], dy = a[1] - b[1]
+            return (dx * dx + dy * dy).squareRoot()
+        }
+        for i in 0..<100 {
+            let own = distance(y[i], means[i / 25])
+            #expect((0..<4).filter { $0 != i / 25 }.allSatisfy { distance(y[i], means[$0]) > own }, "point \(i)")
+        }
+        #expect(y.map { abs($0[0]) + abs($0[1]) }.max()! > 1, "the layout spread from its 0.01-wide start")
+        #expect(TSNE.embed(vectors, dimension: 12, perplexity: 10, iterations: 500) == y)
+    }
+}
