@@ -56,7 +56,7 @@ import Testing
         #expect(try knn(batches[1][5], after: endOfFirst, before: nil).neighbours.first?.id == batches[1][5])
         #expect(try !knn(batches[2][5], after: nil, before: startOfThird).neighbours.contains { $0.id == batches[2][5] })
 
-        // The last two items (under 5% of the catalog): exact search, and the reply says so.
+        // The last two items (under 20% of the catalog): exact search, and the reply says so.
         let narrow = try knn(batches[0][0], after: try time(batches[2][97]), before: nil)
         #expect(narrow.exact && narrow.neighbours.map(\.id).sorted() == batches[3], "\(narrow)")
         // An empty window: no neighbours, no error.

@@ -58,7 +58,7 @@ struct ClusteredCatalog: Sendable {
         #expect(high >= 0.99, "ef 200: \(high)")
     }
 
-    /// "third" (33 %) goes through the graph with the filter; "rare" (1 %) is below the 5 % rule
+    /// "third" (33 %) goes through the graph with the filter; "rare" (1 %) is below the 20 % rule
     /// and is answered exactly: k results, the same as the exact index's.
     @Test func sourceFilters() {
         for source in ["third", "rare"] {
