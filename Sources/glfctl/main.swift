@@ -301,14 +301,6 @@ struct Dedup: ParsableCommand {
         let client = try connection.client()
         let result = try client.result(.duplicates(DuplicatesQuery(within: within, source: source, maxGroups: maxGroups)),
                                        as: DuplicatesResult.self)
-        if json { return printJSON(result) }
-        let inGroups = result.groups.reduce(0) { $0 + $1.ids.count }
-        print(String(format: "version %d: %d groups (%d items) among %d items compared (%d stored); duplicates within %.4f = %.2f × spacing %.4f",
-                     result.version, result.groupsFound, inGroups, result.items, result.storeItems, result.maxDistance, result.within, result.spacing))
-        if result.groups.count < result.groupsFound { print("listing the \(result.groups.count) largest") }
-        for group in result.groups {
-            print(String(format: "%5d  weakest %.4f  ", group.ids.count, group.weakestLink) + group.ids.map(String.init).joined(separator: " "))
-        }
         if let png {
             try FileManager.default.createDirectory(atPath: png, withIntermediateDirectories: true)
             for (number, group) in result.groups.enumerated() {
@@ -317,7 +309,15 @@ struct Dedup: ParsableCommand {
                 let path = (png as NSString).appendingPathComponent(String(format: "group-%04d.png", number + 1))
                 try Data(try Montage.render(tiles, scale: 3, perRow: 8).png()).write(to: URL(fileURLWithPath: path))
             }
-            print("wrote \(result.groups.count) contact sheets to \(png)")
+            FileHandle.standardError.write(Data("wrote \(result.groups.count) contact sheets to \(png)\n".utf8))
+        }
+        if json { return printJSON(result) }
+        let inGroups = result.groups.reduce(0) { $0 + $1.ids.count }
+        print(String(format: "version %d: %d groups (%d items) among %d items compared (%d stored); duplicates within %.4f = %.2f × spacing %.4f",
+                     result.version, result.groupsFound, inGroups, result.items, result.storeItems, result.maxDistance, result.within, result.spacing))
+        if result.groups.count < result.groupsFound { print("listing the \(result.groups.count) largest") }
+        for group in result.groups {
+            print(String(format: "%5d  weakest %.4f  ", group.ids.count, group.weakestLink) + group.ids.map(String.init).joined(separator: " "))
         }
     }
 }
@@ -541,7 +541,9 @@ struct Curves: ParsableCommand {
             after = next
         }
         if json { return history.forEach(printJSONLine) }
-        guard !history.isEmpty else { throw ClientError("glfd has announced no version yet") }
+        // The initial version (step 0) was published before any training: no statistics to draw.
+        history = history.filter { $0.step > 0 }
+        guard !history.isEmpty else { throw ClientError("glfd has published no trained version yet") }
         func series(_ prefix: String, strip: Bool = true) -> [Series] {
             let names = Set(history.flatMap { $0.metrics.keys.filter { $0.hasPrefix(prefix) } }).sorted()
             return names.map { name in
