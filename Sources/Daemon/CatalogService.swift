@@ -303,8 +303,17 @@ final class CatalogService: @unchecked Sendable {
             if let error = keepUp() { return respond(.failure(id: id, error)) }
             guard let catalog else { return respond(.failure(id: id, ProtocolError(.notReady, "the catalog is not built yet"))) }
             let (parts, version) = (catalog.parts, catalog.encoder.version.version)
+            // A time window is a range of ids (ingest times grow with ids); with nothing stored in
+            // it, 0...0 (no item has id 0) leaves no item.
+            let ids: ClosedRange<UInt64>?
+            do {
+                ids = query.ingestedAfter == nil && query.ingestedBefore == nil ? nil
+                    : try store.ids(ingestedAfter: query.ingestedAfter, before: query.ingestedBefore) ?? 0...0
+            } catch {
+                return respond(.failure(id: id, GLFDaemon.protocolError(error)))
+            }
             duplicatesQueue.async { [store, settings] in
-                let lists = ExactIndex.selfJoin(parts, k: 10, source: query.source, workers: settings.buildThreads)
+                let lists = ExactIndex.selfJoin(parts, k: 10, source: query.source, ids: ids, workers: settings.buildThreads)
                 let spacing = lists.spacing(rank: 10)
                 // Identical items are duplicates even when copies make the spacing 0 (a catalog of
                 // one scene): at least 10⁻⁵, above what float rounding leaves of identical vectors.

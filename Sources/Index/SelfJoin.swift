@@ -15,10 +15,11 @@ public struct NeighbourLists: Sendable {
 }
 
 extension ExactIndex {
-    /// Every item's `k` most similar other items among `parts` (only items tagged `source`, if
-    /// given, on both sides). `workers` threads take a share of the items each (sgemm and top-k
+    /// Every item's `k` most similar other items among `parts` (only items tagged `source` and
+    /// with an id in `ids`, if given, on both sides). `workers` threads take a share of the items each (sgemm and top-k
     /// alike; the selection is as much work as the products): run it with OpenBLAS on one thread.
-    public static func selfJoin(_ parts: [ExactIndex], k: Int, source: String? = nil, workers: Int = 1) -> NeighbourLists {
+    public static func selfJoin(_ parts: [ExactIndex], k: Int, source: String? = nil, ids range: ClosedRange<UInt64>? = nil,
+                                workers: Int = 1) -> NeighbourLists {
         precondition(Set(parts.map(\.dimension)).count <= 1, "parts of one catalog share a dimension")
         guard k > 0, let d = parts.first?.dimension else { return NeighbourLists(ids: [], neighbours: []) }
         // Each part's rows in the join: the matching ones, and not an id a later part holds again.
@@ -30,7 +31,8 @@ extension ExactIndex {
                 code = known
             }
             var ids: [UInt64] = [], vectors: [Float] = []
-            for row in 0..<part.count where (code == nil || part.sourceCodes[row] == code) && !later[p].contains(part.ids[row]) {
+            for row in 0..<part.count where (code == nil || part.sourceCodes[row] == code) && (range?.contains(part.ids[row]) ?? true)
+                && !later[p].contains(part.ids[row]) {
                 ids.append(part.ids[row])
                 vectors += part.vectors[row * d..<(row + 1) * d]
             }

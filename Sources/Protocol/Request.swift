@@ -174,15 +174,21 @@ public struct DuplicatesQuery: Equatable, Sendable {
     public var source: String?
     /// Groups in the reply, largest first.
     public var maxGroups: Int
+    /// Only items ingested after / before these times (seconds since the epoch, exclusive).
+    public var ingestedAfter: Double?
+    public var ingestedBefore: Double?
 
     /// Chosen with tools/bench/dedup_probe.py under a trained encoder (README, "Near-duplicates").
     public static let defaultWithin = 0.15
     public static let defaultMaxGroups = 1000
 
-    public init(within: Double = Self.defaultWithin, source: String? = nil, maxGroups: Int = Self.defaultMaxGroups) {
+    public init(within: Double = Self.defaultWithin, source: String? = nil, maxGroups: Int = Self.defaultMaxGroups,
+                ingestedAfter: Double? = nil, ingestedBefore: Double? = nil) {
         self.within = within
         self.source = source
         self.maxGroups = maxGroups
+        self.ingestedAfter = ingestedAfter
+        self.ingestedBefore = ingestedBefore
     }
 }
 
@@ -280,6 +286,8 @@ extension Request {
             header.within = query.within
             header.source = query.source
             header.maxGroups = query.maxGroups
+            header.ingestedAfter = query.ingestedAfter
+            header.ingestedBefore = query.ingestedBefore
         case .snapshot(let dir):
             header.dir = dir
         case .history(let after, let limit):
@@ -457,7 +465,11 @@ extension Request {
             guard maxGroups <= limits.maxIDsPerRequest else {
                 throw ProtocolError(.tooLarge, "max_groups \(maxGroups); at most \(limits.maxIDsPerRequest)")
             }
-            return .duplicates(DuplicatesQuery(within: within, source: header.source, maxGroups: maxGroups))
+            for bound in [header.ingestedAfter, header.ingestedBefore].compactMap({ $0 }) where !bound.isFinite {
+                throw ProtocolError(.badHeader, "ingested_after and ingested_before must be finite seconds since the epoch")
+            }
+            return .duplicates(DuplicatesQuery(within: within, source: header.source, maxGroups: maxGroups,
+                                               ingestedAfter: header.ingestedAfter, ingestedBefore: header.ingestedBefore))
         case "model_files", "model_file":
             try expectPayloads(0)
             guard let version = header.version, version >= 1 else {

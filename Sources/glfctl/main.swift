@@ -292,6 +292,8 @@ struct Dedup: ParsableCommand {
     @OptionGroup var connection: Connection
     @Option(help: "Share of the catalog's spacing below which two items are duplicates.") var within = DuplicatesQuery.defaultWithin
     @Option(help: "Only items of this source tag.") var source: String?
+    @Option(help: "Only items ingested after this time: ISO 8601 (2026-12-06T10:00:00Z) or seconds since the epoch.") var after: String?
+    @Option(help: "Only items ingested before this time (as --after).") var before: String?
     @Option(name: .customLong("max-groups"), help: "Groups to list, largest first.") var maxGroups = DuplicatesQuery.defaultMaxGroups
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "Also write a contact sheet per group (its images, ids and sources) as DIR/group-0001.png, ...")
@@ -299,8 +301,9 @@ struct Dedup: ParsableCommand {
 
     func run() throws {
         let client = try connection.client()
-        let result = try client.result(.duplicates(DuplicatesQuery(within: within, source: source, maxGroups: maxGroups)),
-                                       as: DuplicatesResult.self)
+        let query = DuplicatesQuery(within: within, source: source, maxGroups: maxGroups,
+                                    ingestedAfter: try after.map(secondsSinceEpoch), ingestedBefore: try before.map(secondsSinceEpoch))
+        let result = try client.result(.duplicates(query), as: DuplicatesResult.self)
         if let png {
             try FileManager.default.createDirectory(atPath: png, withIntermediateDirectories: true)
             for (number, group) in result.groups.enumerated() {

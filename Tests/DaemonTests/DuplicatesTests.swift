@@ -73,9 +73,18 @@ import Testing
         #expect(recall == 1, "planted \(planted.map { $0.sorted() }), found \(result.groups.map(\.ids))")
         #expect(falselyGrouped <= 28, "\(falselyGrouped) of the 280 other distinct images grouped: \(result.groups.map(\.ids))")
 
-        // A source filter compares only that source's items; deleted items leave their groups.
+        // A source filter compares only that source's items, a time window only the items
+        // ingested in it (here: the copies, without their originals: no group); deleted items
+        // leave their groups.
         let none = try client.result(.duplicates(DuplicatesQuery(source: "nobody")), as: DuplicatesResult.self)
         #expect(none.items == 0 && none.groups.isEmpty)
+        let lastOriginal = try #require(try client.result(.get(ids: [originals[299]], pixels: false), as: GetResult.self).items[0]).ingestedAt
+        let copiesOnly = try client.result(.duplicates(DuplicatesQuery(ingestedAfter: lastOriginal)), as: DuplicatesResult.self)
+        #expect(copiesOnly.items == 40 && copiesOnly.groups.allSatisfy { Set($0.ids).isDisjoint(with: originals) })
+        let everything = try client.result(.duplicates(DuplicatesQuery(ingestedAfter: 0)), as: DuplicatesResult.self)
+        #expect(everything.groups == result.groups)
+        let future = try client.result(.duplicates(DuplicatesQuery(ingestedAfter: lastOriginal + 1e9)), as: DuplicatesResult.self)
+        #expect(future.items == 0 && future.groups.isEmpty)
         let copies = Set(planted[0].sorted().dropFirst())
         _ = try client.call(.delete(ids: Array(copies)))
         let after = try client.result(.duplicates(DuplicatesQuery()), as: DuplicatesResult.self)

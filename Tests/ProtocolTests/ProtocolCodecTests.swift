@@ -30,6 +30,7 @@ let everyRequest: [Request] = [
     Request(id: .number(20), .history(after: 12, limit: 50)),
     Request(id: .number(14), .duplicates(DuplicatesQuery(within: 0.25, source: "cam", maxGroups: 50))),
     Request(id: .number(15), .duplicates(DuplicatesQuery())),
+    Request(id: .number(21), .duplicates(DuplicatesQuery(within: 0.1, ingestedAfter: 1.7e9, ingestedBefore: 1.8e9))),
 ]
 
 func decodeError(_ frames: [[UInt8]]) -> RequestDecodingFailure? {

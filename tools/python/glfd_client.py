@@ -133,10 +133,11 @@ class Client:
         result, _ = self.request(header, payloads)
         return result
 
-    def duplicates(self, within=None, source=None, max_groups=None):
+    def duplicates(self, within=None, source=None, max_groups=None, ingested_after=None, ingested_before=None):
         """Near-duplicate groups under the served version (PROTOCOL.md, `duplicates`)."""
         header = {"cmd": "duplicates"}
-        for key, value in (("within", within), ("source", source), ("max_groups", max_groups)):
+        for key, value in (("within", within), ("source", source), ("max_groups", max_groups),
+                           ("ingested_after", ingested_after), ("ingested_before", ingested_before)):
             if value is not None:
                 header[key] = value
         return self.request(header)[0]
