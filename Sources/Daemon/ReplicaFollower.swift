@@ -61,6 +61,8 @@ public final class ReplicaFollower: @unchecked Sendable {
     private let lock = NSLock()
     private var currentStatus = Status()
     private let loop = PollingThread(name: "glfd-replica")
+    /// The follower's own ZeroMQ context (nil if it could not be made: each client then makes its own).
+    private let context = try? ZMQContext()
 
     public init(settings: Settings, versions: ModelVersions, logger: Logger,
                 onInstalled: @escaping @Sendable (PublishedVersion) -> Void) {
@@ -77,7 +79,12 @@ public final class ReplicaFollower: @unchecked Sendable {
         loop.start { [self] in run() }
     }
 
-    public func stop() { loop.stop() }
+    /// Ends the follower at once: a request in flight to an unreachable trainer would otherwise
+    /// hold the stop for its whole timeout (10 s); shutting the context down makes it return.
+    public func stop() {
+        context?.shutdown()
+        loop.stop()
+    }
 
     private var shouldStop: Bool { loop.shouldStop }
 
@@ -85,7 +92,8 @@ public final class ReplicaFollower: @unchecked Sendable {
         var client: GLFDClient?
         while !shouldStop {
             do {
-                let trainer = try client ?? GLFDClient(endpoint: settings.follow, timeoutMilliseconds: 10_000, curve: settings.curve)
+                let trainer = try client ?? GLFDClient(endpoint: settings.follow, context: context, timeoutMilliseconds: 10_000,
+                                                       curve: settings.curve)
                 client = trainer
                 try followOnce(trainer)
                 lock.withLock { currentStatus.lastError = nil }
@@ -93,6 +101,7 @@ public final class ReplicaFollower: @unchecked Sendable {
                 // A client whose request timed out may get the late reply first: start afresh.
                 client = nil
                 lock.withLock { currentStatus.lastError = "\(error)" }
+                if shouldStop { break }  // stopping: the context was shut down under the request
                 loop.warn(logger, "replica: following the trainer failed; retrying", error: error, metadata: ["trainer": "\(settings.follow)"])
             }
             loop.pause(settings.pollSeconds)
