@@ -296,24 +296,27 @@ public final class HNSWIndex: @unchecked Sendable {
                 code = known
                 matching = liveBySource[Int(known)]
             }
+            // A range's matching rows, found in one pass over the ids (no dot products; a range's
+            // share is not kept): the exact answer scores just these.
+            var rangeRows: [Int32]? = nil
             if let range {
-                // One pass over the ids (no dot products): a time filter's share is not kept.
                 let (codes, deleted) = (sourceCodes.base, deleted.base)
-                matching = ids.indices.reduce(0) { n, row in
-                    n + (!deleted[row] && range.contains(ids[row]) && (code == nil || codes[row] == code) ? 1 : 0)
+                rangeRows = ids.indices.compactMap { row in
+                    !deleted[row] && range.contains(ids[row]) && (code == nil || codes[row] == code) ? Int32(row) : nil
                 }
+                matching = rangeRows!.count
             }
             guard matching > 0 else { return ([], true) }
             return searchScratch.withScratch { scratch in
                 query.withUnsafeBufferPointer { writeUnit($0.baseAddress!, count: dimension, to: scratch.query) }
                 let filtered = code != nil || range != nil
                 if filtered && (Double(matching) < Self.exactFilterShare * Double(liveCount) || matching <= width) {
-                    return (exactSearch(scratch.query, k: k, code: code, ids: range), true)
+                    return (exactSearch(scratch.query, k: k, code: code, ids: range, rows: rangeRows), true)
                 }
                 let found = ids.withUnsafeBufferPointer { nodeIDs in
                     graphSearch(scratch.query, k: k, ef: width, code: code, ids: range, nodeIDs: nodeIDs.baseAddress!, scratch: scratch)
                 }
-                if found.count < min(k, matching) { return (exactSearch(scratch.query, k: k, code: code, ids: range), true) }
+                if found.count < min(k, matching) { return (exactSearch(scratch.query, k: k, code: code, ids: range, rows: rangeRows), true) }
                 return (found, false)
             }
         }
@@ -340,12 +343,18 @@ public final class HNSWIndex: @unchecked Sendable {
     }
 
     /// Every live item (with source `code` and an id in `range`, if given) scored: the exact answer.
-    private func exactSearch(_ query: UnsafePointer<Float>, k: Int, code: UInt32?, ids range: ClosedRange<UInt64>?) -> [Neighbour] {
+    /// `rows`, when given, are the matching rows already found.
+    private func exactSearch(_ query: UnsafePointer<Float>, k: Int, code: UInt32?, ids range: ClosedRange<UInt64>?,
+                             rows matching: [Int32]? = nil) -> [Neighbour] {
         var best = TopK(k: k)
         let (d, vectors, deleted) = (dimension, vectors.base, deleted.base)
         ids.withUnsafeBufferPointer { ids in
             let keep: (Int) -> Bool = { row in !deleted[row] && (range?.contains(ids[row]) ?? true) }
-            if let code {
+            if let matching {
+                matching.withUnsafeBufferPointer { rows in
+                    scanRows(rows, query: query, vectors: vectors, dimension: d, ids: ids.baseAddress!, into: &best)
+                }
+            } else if let code {
                 tags.rows[Int(code)].withUnsafeBufferPointer { rows in
                     scanRows(rows, query: query, vectors: vectors, dimension: d, ids: ids.baseAddress!, into: &best, where: keep)
                 }
