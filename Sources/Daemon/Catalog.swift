@@ -322,21 +322,38 @@ final class Catalog: @unchecked Sendable {
     /// or a filter selective enough that the approximate index scored its items instead).
     func search(_ query: [Float], k: Int, source: String?, ids: ClosedRange<UInt64>? = nil,
                 exact: Bool) throws(StoreError) -> (neighbours: [Index.Neighbour], exact: Bool) {
+        let (answers, answeredExactly) = try search([query], k: k, source: source, ids: ids, exact: exact)
+        return (answers[0], answeredExactly)
+    }
+
+    /// Several queries at once: the approximate index answers them one by one, an exact search
+    /// scores them together through sgemm (ExactIndex.search(queries:)); the tail likewise.
+    func search(_ queries: [[Float]], k: Int, source: String?, ids: ClosedRange<UInt64>? = nil,
+                exact: Bool) throws(StoreError) -> (neighbours: [[Index.Neighbour]], exact: Bool) {
         // Over-fetch a little so deleted items can be dropped without coming up short.
         let fetch = k + 16
-        var found: [Index.Neighbour], answeredExactly = true
+        var found: [[Index.Neighbour]], answeredExactly = true
         if let approximate, !exact {
-            (found, answeredExactly) = approximate.searchReportingExact(query, k: fetch, source: source, ids: ids)
+            found = queries.map { query in
+                let (answer, wasExact) = approximate.searchReportingExact(query, k: fetch, source: source, ids: ids)
+                answeredExactly = answeredExactly && wasExact
+                return answer
+            }
         } else {
-            found = base.search(query, k: fetch, source: source, ids: ids)
+            found = queries.count == 1 ? [base.search(queries[0], k: fetch, source: source, ids: ids)]
+                : base.search(queries: queries, k: fetch, source: source, ids: ids)
         }
-        found += tailIndex.search(query, k: fetch, source: source, ids: ids)
-        found.sort { $0.isNearer(than: $1) }
-        var seen = Set<UInt64>()
-        found = found.filter { seen.insert($0.id).inserted }
-        let present = try store.contains(found.map(\.id))
-        let kept = zip(found, present).compactMap { $1 ? $0 : nil }
-        return (Array(kept.prefix(k)), answeredExactly)
+        let tail = queries.count == 1 ? [tailIndex.search(queries[0], k: fetch, source: source, ids: ids)]
+            : tailIndex.search(queries: queries, k: fetch, source: source, ids: ids)
+        for i in found.indices {
+            found[i] += tail[i]
+            found[i].sort { $0.isNearer(than: $1) }
+            var seen = Set<UInt64>()
+            found[i] = found[i].filter { seen.insert($0.id).inserted }
+        }
+        let candidates = Array(Set(found.flatMap { $0.map(\.id) }))
+        let present = Set(zip(candidates, try store.contains(candidates)).compactMap { $1 ? $0 : nil })
+        return (found.map { Array($0.filter { present.contains($0.id) }.prefix(k)) }, answeredExactly)
     }
 }
 

@@ -217,15 +217,14 @@ final class CatalogService: @unchecked Sendable {
                 ids = try store.ids(ingestedAfter: query.ingestedAfter, before: query.ingestedBefore)
                 nothingMatches = ids == nil
             }
-            var answers: [[Protocol.Neighbour]] = [], allExact = true
-            for vector in vectors {
-                var (neighbours, exact) = nothingMatches ? ([], true)
-                    : try catalog.search(vector, k: query.k, source: query.source, ids: ids, exact: query.exact)
+            let (found, allExact) = nothingMatches ? (vectors.map { _ in [] }, true)
+                : try catalog.search(vectors, k: query.k, source: query.source, ids: ids, exact: query.exact)
+            let answers: [[Protocol.Neighbour]] = found.map { neighbours in
+                var neighbours = neighbours
                 if let itself { neighbours = Array(([itself] + neighbours.filter { $0.id != itself.id }).prefix(query.k)) }
                 // Scores are cosines of unit vectors: rounding can put a duplicate's at 1.0000001,
                 // above the item itself (PROTOCOL.md: scores in [-1, 1], nearest first).
-                answers.append(neighbours.map { Protocol.Neighbour(id: $0.id, score: min(1, max(-1, $0.score))) })
-                allExact = allExact && exact
+                return neighbours.map { Protocol.Neighbour(id: $0.id, score: min(1, max(-1, $0.score))) }
             }
             let (version, catalogItems, storeItems) = (catalog.version.version, catalog.count, store.statistics.items)
             guard query.target.isBatch else {

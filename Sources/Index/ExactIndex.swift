@@ -157,7 +157,7 @@ public struct ExactIndex: Sendable {
     }
 
     /// `search(_:k:source:)` for many queries at once, through sgemm; answers in query order.
-    public func search(queries: [[Float]], k: Int, source: String? = nil) -> [[Neighbour]] {
+    public func search(queries: [[Float]], k: Int, source: String? = nil, ids range: ClosedRange<UInt64>? = nil) -> [[Neighbour]] {
         guard !queries.isEmpty else { return [] }
         let d = dimension
         guard k > 0, count > 0 else { return queries.map { _ in [] } }
@@ -169,7 +169,7 @@ public struct ExactIndex: Sendable {
             }
         }
         var heaps = (0..<queries.count).map { _ in TopK(k: k) }
-        guard let source else {
+        guard source != nil || range != nil else {
             vectors.withUnsafeBufferPointer { v in
                 ids.withUnsafeBufferPointer { idp in
                     matrix.withUnsafeBufferPointer { q in
@@ -180,10 +180,17 @@ public struct ExactIndex: Sendable {
             }
             return heaps.map { $0.sorted() }
         }
-        guard let code = tags.code(of: source) else { return queries.map { _ in [] } }
+        var code: UInt32? = nil
+        if let source {
+            guard let known = tags.code(of: source) else { return queries.map { _ in [] } }
+            code = known
+        }
         // The matching rows, gathered into their own matrix (at most N·D floats; only the minority
         // case pays it, and then it is less than half of `vectors`).
-        let rows = tags.rows[Int(code)]
+        let sourceRows: [Int32] = code.map { tags.rows[Int($0)] } ?? []
+        let rows: [Int32] = range.map { range in
+            code == nil ? ids.indices.filter { range.contains(ids[$0]) }.map(Int32.init) : sourceRows.filter { range.contains(ids[Int($0)]) }
+        } ?? sourceRows
         if rows.count * 2 <= count {
             var gathered = [Float](repeating: 0, count: rows.count * d)
             var gatheredIDs = [UInt64](repeating: 0, count: rows.count)
@@ -210,7 +217,7 @@ public struct ExactIndex: Sendable {
                         matrix.withUnsafeBufferPointer { q in
                             Self.blockedSearch(queries: q.baseAddress!, queryCount: queries.count, items: v.baseAddress!,
                                                itemIDs: idp.baseAddress!, itemCount: count, dimension: d, into: &heaps,
-                                               keep: { codes[$0] == code })
+                                               keep: { (code == nil || codes[$0] == code) && (range?.contains(idp[$0]) ?? true) })
                         }
                     }
                 }

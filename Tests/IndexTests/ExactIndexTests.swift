@@ -133,3 +133,24 @@ import Testing
         #expect(index.source(of: 1) == "b")
     }
 }
+
+/// The batched search filters by a range of ids (and a source) as the single query does: both
+/// are brute force's over the matching items, in the minority case (gathered rows) and the
+/// majority case (rows skipped in place).
+@Suite struct ExactIndexRangeTests {
+    @Test func batchedSearchFiltersByIDRange() {
+        let d = 8
+        let vectors = gaussianVectors(count: 400, dimension: d, seed: 11)
+        let items = vectors.enumerated().map { TestItem(id: UInt64($0 + 1), vector: $1, source: $0 % 2 == 0 ? "even" : "odd") }
+        let index = exactIndex(items, dimension: d)
+        let queries = gaussianVectors(count: 12, dimension: d, seed: 12)
+        for (range, source) in [(UInt64(50)...UInt64(120), nil), (UInt64(1)...UInt64(350), nil), (UInt64(1)...UInt64(350), "odd")] as [(ClosedRange<UInt64>, String?)] {
+            let batched = index.search(queries: queries, k: 5, source: source, ids: range)
+            for (query, answer) in zip(queries, batched) {
+                let reference = bruteForce(items.filter { range.contains($0.id) }, query: query, source: source)
+                expectAgrees(answer, reference, k: 5, "\(range) \(source ?? "any")")
+                expectAgrees(index.search(query, k: 5, source: source, ids: range), reference, k: 5, "single \(range)")
+            }
+        }
+    }
+}
