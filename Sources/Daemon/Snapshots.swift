@@ -78,9 +78,9 @@ extension GLFDaemon {
             throw SnapshotError("\(snapshot.path) is not a glfd snapshot (no snapshot.json)")
         }
         let store = URL(fileURLWithPath: settings.store.directory)
-        let occupied = [store.appendingPathComponent("data.mdb").path, settings.modelsDirectory.path].filter { path in
-            (try? files.contentsOfDirectory(atPath: path))?.isEmpty == false || (path.hasSuffix(".mdb") && files.fileExists(atPath: path))
-        }
+        let storeData = store.appendingPathComponent("data.mdb").path
+        let versions = (try? files.contentsOfDirectory(atPath: settings.modelsDirectory.path)) ?? []
+        let occupied = (files.fileExists(atPath: storeData) ? [storeData] : []) + (versions.isEmpty ? [] : [settings.modelsDirectory.path])
         guard occupied.isEmpty else {
             throw SnapshotError("the state directory already holds \(occupied.joined(separator: " and ")); restore into an empty one")
         }

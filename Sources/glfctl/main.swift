@@ -486,9 +486,10 @@ struct Map: ParsableCommand {
         let pages = max(1, sample / 64)
         var ids: [UInt64] = [], vectors: [Float] = [], version: Int?, dim = 0
         for page in 0..<pages {
+            // A page can reach past the next start (ids deleted in between): never read an id twice.
             let after = newest * UInt64(page) / UInt64(pages)
             guard after >= (ids.last ?? 0) else { continue }
-            let reply = try client.call(.export(after: max(after, ids.last ?? 0), limit: 64))
+            let reply = try client.call(.export(after: after, limit: 64))
             let result = try reply.result(as: ExportResult.self)
             if let version, version != result.version { throw ClientError("a new version was published while the map was read; run it again") }
             version = result.version

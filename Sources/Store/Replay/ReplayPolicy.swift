@@ -119,9 +119,6 @@ final class ReservoirReplay: ReplayPolicy {
         coin = ReservoirCoin(seed: seed, state: state, members: members.count)
     }
 
-    /// Items offered so far (n).
-    var seen: UInt64 { coin.seen }
-
     func admit(_ id: UInt64) -> Admission {
         var rng = coin.offer()
         if members.count < capacity {
