@@ -1,6 +1,7 @@
-// glfctl's pictures against a running daemon (issue 17): `glfctl knn --item ID --montage` writes a
-// PNG whose tiles are the stored pixels of the query item and of its neighbours, in the order knn
-// answers, each scaled ×4.
+// glfctl against a running daemon (issue 17): `glfctl knn --item ID --montage` writes a PNG whose
+// tiles are the stored pixels of the query item and of its neighbours, in the order knn answers,
+// each scaled ×4; `glfctl ingest` with its standard error on a pipe prints its summary and no
+// progress line.
 import Daemon
 import Foundation
 import GLFDClient
@@ -11,6 +12,34 @@ import Protocol
 import Testing
 
 @Suite(.serialized) struct GlfctlPicturesTests {
+    static var glfctl: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("glfctl").path
+    }
+
+    @Test func offATerminalIngestDrawsNoProgressLine() throws {
+        let state = temporaryDaemonDirectory()
+        defer { try? FileManager.default.removeItem(at: state) }
+        var settings = testDaemonSettings(state)
+        settings.trainingEnabled = false
+        let daemon = try GLFDaemon(settings: settings)
+        daemon.start()
+        defer { daemon.stop() }
+        try FileManager.default.createDirectory(at: state.appendingPathComponent("images"), withIntermediateDirectories: true)
+        for (index, jpeg) in try cifarFiles(3).enumerated() {
+            try Data(jpeg).write(to: state.appendingPathComponent("images/\(index).jpg"))
+        }
+        let process = Process(), errors = Pipe()
+        process.executableURL = URL(fileURLWithPath: Self.glfctl)
+        process.arguments = ["ingest", "--endpoint", daemon.server.boundEndpoints.requests, state.appendingPathComponent("images").path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        process.waitUntilExit()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0 && text.contains("3 stored"), "\(text)")
+        #expect(!text.contains("ingest  [") && !text.contains("\r"), "\(text)")
+    }
+
     @Test func theMontagesTilesAreTheStoredPixels() throws {
         let state = temporaryDaemonDirectory()
         defer { try? FileManager.default.removeItem(at: state) }
@@ -25,7 +54,7 @@ import Testing
         let answer = try client.result(.knn(KNNQuery(.item(ids[3]), k: 5)), as: KNNResult.self)
 
         let out = state.appendingPathComponent("knn.png").path
-        let glfctl = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("glfctl").path
+        let glfctl = Self.glfctl
         try #require(FileManager.default.isExecutableFile(atPath: glfctl), "\(glfctl) is not built")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: glfctl)

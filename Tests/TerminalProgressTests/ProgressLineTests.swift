@@ -1,4 +1,4 @@
-// The progress line's text, and its silence off a terminal.
+// The progress line's text.
 import Foundation
 import Testing
 @testable import TerminalProgress
@@ -22,9 +22,6 @@ import Testing
         #expect(ProgressLine.grouped(999) == "999" && ProgressLine.grouped(1_000) == "1,000" && ProgressLine.grouped(-12_345) == "-12,345")
     }
 
-    /// `swift test` runs with standard error on a pipe or file, never a terminal: the line stays off.
-    @Test func offATerminalNothingIsDrawn() {
-        #expect(isatty(STDERR_FILENO) == 0)
-        #expect(!ProgressLine("ingest", total: 10, unit: "files").enabled)
-    }
+    // That nothing is drawn off a terminal is checked on the real tool: GlfctlPicturesTests runs
+    // glfctl ingest with its standard error on a pipe.
 }
