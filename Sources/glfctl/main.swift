@@ -260,8 +260,7 @@ func fetchPixels(_ ids: [UInt64], client: GLFDClient) throws -> (infos: [ItemInf
         var frames = reply.payloads.makeIterator()   // one frame per item found, in order
         for (id, item) in zip(chunk, try reply.result(as: GetResult.self).items) {
             guard let info = item, let pixels = frames.next() else {
-                infos.append(ItemInfo(id: id, source: "deleted", meta: "", width: 0, height: 0, format: "", ingestedAt: 0,
-                                      storedSide: 1, storedChannels: 1))
+                infos.append(ItemInfo.deleted(id))
                 images.append(DecodedImage(width: 1, height: 1, channels: 1, pixels: [128]))
                 continue
             }
@@ -270,6 +269,22 @@ func fetchPixels(_ ids: [UInt64], client: GLFDClient) throws -> (infos: [ItemInf
         }
     }
     return (infos, images)
+}
+
+/// Stored items' metadata in the order of `ids` (get, at most 10,000 a request); an item deleted
+/// meanwhile gets `ItemInfo.deleted`.
+func fetchInfos(_ ids: [UInt64], client: GLFDClient) throws -> [ItemInfo] {
+    try stride(from: 0, to: ids.count, by: 10_000).flatMap { start in
+        let chunk = Array(ids[start..<min(start + 10_000, ids.count)])
+        return zip(chunk, try client.result(.get(ids: chunk, pixels: false), as: GetResult.self).items).map { $1 ?? .deleted($0) }
+    }
+}
+
+extension ItemInfo {
+    /// What the pictures show for an item deleted since it was answered.
+    static func deleted(_ id: UInt64) -> ItemInfo {
+        ItemInfo(id: id, source: "deleted", meta: "", width: 0, height: 0, format: "", ingestedAt: 0, storedSide: 1, storedChannels: 1)
+    }
 }
 
 /// A time as seconds since the epoch: ISO 8601 with a zone, or the number itself.
@@ -508,14 +523,12 @@ struct Map: ParsableCommand {
             }
         }
         var images: [DecodedImage]? = nil
-        if thumbnails || labels == nil {
-            let (infos, pictures) = thumbnails ? try fetchPixels(ids, client: client)
-                : (try stride(from: 0, to: ids.count, by: 10_000).flatMap { start in
-                    try client.result(.get(ids: Array(ids[start..<min(start + 10_000, ids.count)]), pixels: false), as: GetResult.self).items
-                        .map { $0 ?? ItemInfo(id: 0, source: "deleted", meta: "", width: 0, height: 0, format: "", ingestedAt: 0, storedSide: 0, storedChannels: 0) }
-                }, [])
+        if thumbnails {
+            let (infos, pictures) = try fetchPixels(ids, client: client)
+            images = pictures.map { $0.resized(side: 24) }
             if labels == nil { for (id, info) in zip(ids, infos) { groupOf[id] = info.source } }
-            if thumbnails { images = pictures.map { $0.resized(side: 24) } }
+        } else if labels == nil {
+            for (id, info) in zip(ids, try fetchInfos(ids, client: client)) { groupOf[id] = info.source }
         }
         let legend = Array(Set(ids.map { groupOf[$0] ?? "-" })).sorted()
         let index = Dictionary(uniqueKeysWithValues: legend.enumerated().map { ($1, $0) })
