@@ -6,7 +6,8 @@
 #   tools/bench/stream_compare.sh RUNS_DIR [PER_CLASS] [UPDATES_PER_IMAGE] [SEED]
 # One JSON per run in RUNS_DIR (finished runs are skipped, and those named in SKIP), then one PNG
 # per order. A run is named ORDER-REPLAY-PRIOR, with -noadc for ADC off (camera-minred-pixels,
-# classes-reservoir-minred-previous-noadc); RUNS="name ..." runs those, in that order, instead of
+# classes-reservoir-minred-previous-noadc) and -capN for a replay capacity of N instead of
+# PER_CLASS (camera-reservoir-pixels-cap250); RUNS="name ..." runs those, in that order, instead of
 # the whole grid. TRAIN and TEST choose the data (default CIFAR-10 unpacked in /tmp/cifar; for
 # Fashion-MNIST, IDX files as "images.gz,labels.gz").
 set -u
@@ -15,17 +16,18 @@ B=${GLF_BENCH:-.build/release/glf-bench}
 R=$1; PER_CLASS=${2:-1000}; UPDATES=${3:-8}; SEED=${4:-0}
 TRAIN=${TRAIN:-/tmp/cifar/train}; TEST=${TEST:-/tmp/cifar/test}
 mkdir -p "$R"
-common="--train $TRAIN --test $TEST --per-class $PER_CLASS --test-per-class 200 --updates-per-image $UPDATES --seed $SEED --replay-capacity $((PER_CLASS))"
-run() {   # name: order-replay-prior[-noadc]
-    local name=$1 rest options
+common="--train $TRAIN --test $TEST --per-class $PER_CLASS --test-per-class 200 --updates-per-image $UPDATES --seed $SEED"
+run() {   # name: order-replay-prior[-noadc][-capN]
+    local name=$1 rest options capacity=$PER_CLASS
     [ -f "$R/$name.json" ] && return
     case " ${SKIP:-} " in *" $name "*) return ;; esac   # SKIP="name ...": measured in an earlier checkout
     rest=$name; options=""
+    case $rest in *-cap[0-9]*) capacity=${rest##*-cap}; rest=${rest%-cap*} ;; esac
     case $rest in *-noadc) options="--no-adc"; rest=${rest%-noadc} ;; esac
     local order=${rest%%-*}; rest=${rest#*-}
     local prior=${rest##*-}; local replay=${rest%-*}
     echo "$(date -u +%H:%M:%S) $name" >> "$R/driver.log"
-    /usr/bin/time -f "%e s wall" $B stream $common --order $order --replay $replay --prior $prior $options \
+    /usr/bin/time -f "%e s wall" $B stream $common --order $order --replay $replay --prior $prior --replay-capacity $capacity $options \
         --out "$R/$name.json" > "$R/$name.log" 2>&1
 }
 if [ -n "${RUNS:-}" ]; then
