@@ -4,12 +4,13 @@
     python3 tools/bench/stream_table.py runs/stream/*.json
 
 One row per run (a JSON written by `glf-bench stream --out FILE`): order, replay policy, LPM prior,
-ADC, seed, updates per image, distinct images and frames sent, trainer steps and wall time at the
+ADC, replay capacity, seed, updates per image, distinct images and frames sent, trainer steps and wall time at the
 last checkpoint, final kNN, the area under kNN against the stream's share, forgetting (task 1:
 best − last) and the classes in the replay set at the end.
 
-Then, for each run with more than one task, drift's score (status `drift.score`, the mean
-nearest-member distance of the last arrivals over the replay set's own spacing) in two places:
+Then, for each run with more than one task, drift's score (status `drift.score`: the last
+arrivals' mean distance to their k-th nearest replay member over the replay set's own spacing, k
+`index.drift_neighbour`, 1 in builds before it) in two places:
   boundary  the highest score in the first quarter of each new task (one per boundary)
   within    the scores in the second half of every task, when the stream has settled (max, p95)
 An alert threshold must lie above `within` and below `boundary` to ring at a boundary and stay
@@ -28,7 +29,7 @@ def load(path):
 def row(report):
     s = report["settings"]
     last = report["checkpoints"][-1]
-    return (f"| {s['order'].split(' (')[0]} | {s['replay']} | {s['prior']} | {'on' if s['adc'] != 'off' else 'off'} | {s['seed']} "
+    return (f"| {s['order'].split(' (')[0]} | {s['replay']} | {s['prior']} | {'on' if s['adc'] != 'off' else 'off'} | {int(s['replay_capacity']):,} | {s['seed']} "
             f"| {s['updates_per_image']} | {int(s['images']):,} / {int(s['frames']):,} | {last['step']:,} "
             f"| {last['seconds'] / 60:.1f} | {100 * report['final']:.2f} | {100 * report['area']:.2f} "
             f"| {100 * report['forgetting']:.2f} | {report['replay_classes_at_end']} |")
@@ -36,7 +37,8 @@ def row(report):
 
 def name(report):
     s = report["settings"]
-    return f"{s['order'].split(' (')[0]}-{s['replay']}-{s['prior']}" + ("" if s["adc"] != "off" else "-noadc")
+    return (f"{s['order'].split(' (')[0]}-{s['replay']}-{s['prior']}" + ("" if s["adc"] != "off" else "-noadc")
+            + f"-cap{s['replay_capacity']}")
 
 
 def drift_at_boundaries(report):
@@ -77,8 +79,8 @@ def main():
     for order in sorted({r["settings"]["order"] for r in reports}):
         print(f"order {order}")
     print()
-    print("| order | replay | prior | ADC | seed | updates / image | images / frames | steps | minutes | final kNN % | area % | forgetting | replay classes |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| order | replay | prior | ADC | replay capacity | seed | updates / image | images / frames | steps | minutes | final kNN % | area % | forgetting | replay classes |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for report in reports:
         print(row(report))
     print()
