@@ -27,7 +27,7 @@ run() {   # name: order-replay-prior[-noadc][-capN]
     local order=${rest%%-*}; rest=${rest#*-}
     local prior=${rest##*-}; local replay=${rest%-*}
     echo "$(date -u +%H:%M:%S) $name" >> "$R/driver.log"
-    /usr/bin/time -f "%e s wall" $B stream $common --order $order --replay $replay --prior $prior --replay-capacity $capacity $options \
+    /usr/bin/time -f "%e s wall, %M KiB max resident" $B stream $common --order $order --replay $replay --prior $prior --replay-capacity $capacity $options \
         --out "$R/$name.json" > "$R/$name.log" 2>&1
 }
 if [ -n "${RUNS:-}" ]; then
