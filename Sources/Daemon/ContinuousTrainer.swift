@@ -47,8 +47,9 @@ public final class ContinuousTrainer: @unchecked Sendable {
         /// LPM's prior: the embeddings of the latest published version (method.md §3, "previous")
         /// instead of the down-sampled pixels. It follows each publication. Off by default: with the
         /// reservoir replay set it gained nothing on the stream benchmark (CIFAR-10 and
-        /// Fashion-MNIST) for 8% more time per step and a second encoder in memory; it helped
-        /// replay sets that lose earlier tasks (fifo, minred). README, "Learning from streams".
+        /// Fashion-MNIST) for 9% more time per step and a second encoder in memory; it helped
+        /// replay sets that lose earlier tasks (fifo, minred) on CIFAR-10 only. README, "Learning
+        /// from streams".
         public var priorFromPreviousVersion = false
         public init() {}
     }
