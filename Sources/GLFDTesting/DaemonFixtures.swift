@@ -109,6 +109,16 @@ public func testDaemonSettings(_ state: URL) -> DaemonSettings {
     return settings
 }
 
+/// A daemon on `state` with `testDaemonSettings` and training off, started: it serves the untrained
+/// version 1, so what it answers depends only on what the test stores. The caller stops it.
+public func startedServingDaemon(_ state: URL) throws -> GLFDaemon {
+    var settings = testDaemonSettings(state)
+    settings.trainingEnabled = false
+    let daemon = try GLFDaemon(settings: settings)
+    daemon.start()
+    return daemon
+}
+
 /// Polls `condition` every 20 ms for up to `seconds`; whether it held.
 public func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(seconds)

@@ -19,10 +19,7 @@ import Testing
     @Test func offATerminalIngestDrawsNoProgressLine() throws {
         let state = temporaryDaemonDirectory()
         defer { try? FileManager.default.removeItem(at: state) }
-        var settings = testDaemonSettings(state)
-        settings.trainingEnabled = false
-        let daemon = try GLFDaemon(settings: settings)
-        daemon.start()
+        let daemon = try startedServingDaemon(state)
         defer { daemon.stop() }
         try FileManager.default.createDirectory(at: state.appendingPathComponent("images"), withIntermediateDirectories: true)
         for (index, jpeg) in try cifarFiles(3).enumerated() {
@@ -43,10 +40,7 @@ import Testing
     @Test func theMontagesTilesAreTheStoredPixels() throws {
         let state = temporaryDaemonDirectory()
         defer { try? FileManager.default.removeItem(at: state) }
-        var settings = testDaemonSettings(state)
-        settings.trainingEnabled = false
-        let daemon = try GLFDaemon(settings: settings)
-        daemon.start()
+        let daemon = try startedServingDaemon(state)
         defer { daemon.stop() }
         let endpoint = daemon.server.boundEndpoints.requests
         let client = try GLFDClient(endpoint: endpoint)

@@ -13,10 +13,7 @@ import Testing
     @Test func aBatchAnswersAsItsQueriesAlone() throws {
         let state = temporaryDaemonDirectory()
         defer { try? FileManager.default.removeItem(at: state) }
-        var settings = testDaemonSettings(state)
-        settings.trainingEnabled = false
-        let daemon = try GLFDaemon(settings: settings)
-        daemon.start()
+        let daemon = try startedServingDaemon(state)
         defer { daemon.stop() }
         let client = try GLFDClient(endpoint: daemon.server.boundEndpoints.requests)
         let files = try cifarFiles(110)
